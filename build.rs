@@ -1,0 +1,28 @@
+//! Embeds every preset TOML under `presets/` in the binary, so `memplan` works from any
+//! directory and the presets in the repository are the single source of truth.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+    let mut out = String::new();
+    for kind in ["models", "gpus"] {
+        let dir = root.join(kind);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+        files.sort();
+        writeln!(out, "pub static {}: &[(&str, &str)] = &[", kind.to_uppercase()).unwrap();
+        for f in files {
+            println!("cargo:rerun-if-changed={}", f.display());
+            let stem = f.file_stem().unwrap().to_string_lossy().to_string();
+            writeln!(out, "    ({stem:?}, include_str!({:?})),", f.display().to_string()).unwrap();
+        }
+        writeln!(out, "];").unwrap();
+    }
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("presets.rs");
+    std::fs::write(dest, out).unwrap();
+}

@@ -1,0 +1,1 @@
+//! Hugging Face `config.json` import (filled in by the presets work).

@@ -1,0 +1,12 @@
+//! Model descriptions: the architecture graph (`spec`), exact parameter counts (`params`),
+//! a decoder shape derived from a bare parameter count (`derive`), Hugging Face config
+//! import (`hf`), validation and preset loading (`presets`).
+
+pub mod derive;
+pub mod hf;
+pub mod params;
+pub mod presets;
+pub mod spec;
+pub mod validate;
+
+pub use spec::*;

@@ -1,0 +1,251 @@
+//! Exact parameter counts from the architecture graph, in the order Hugging Face's
+//! `num_parameters()` would find them (tied weights counted once). Each count also reports
+//! the number of parameter tensors, which sizes per-tensor optimizer state such as Adam's `step`.
+
+use super::spec::*;
+use serde::Serialize;
+
+/// Parameters and parameter tensors of one part of the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub params: u64,
+    pub tensors: u64,
+}
+
+impl Count {
+    pub const ZERO: Count = Count { params: 0, tensors: 0 };
+
+    fn linear(d_in: u64, d_out: u64, bias: bool) -> Count {
+        Count { params: d_in * d_out + if bias { d_out } else { 0 }, tensors: 1 + u64::from(bias) }
+    }
+
+    fn table(rows: u64, width: u64) -> Count {
+        if rows == 0 || width == 0 {
+            return Count::ZERO;
+        }
+        Count { params: rows * width, tensors: 1 }
+    }
+
+    fn norm(norm: &Norm, width: u64) -> Count {
+        Count { params: norm.params(width), tensors: norm.tensors() }
+    }
+
+    fn times(self, n: u64) -> Count {
+        Count { params: self.params * n, tensors: self.tensors * n }
+    }
+}
+
+impl std::ops::Add for Count {
+    type Output = Count;
+    fn add(self, o: Count) -> Count {
+        Count { params: self.params + o.params, tensors: self.tensors + o.tensors }
+    }
+}
+
+impl std::ops::AddAssign for Count {
+    fn add_assign(&mut self, o: Count) {
+        *self = *self + o;
+    }
+}
+
+impl std::iter::Sum for Count {
+    fn sum<I: Iterator<Item = Count>>(iter: I) -> Count {
+        iter.fold(Count::ZERO, |a, b| a + b)
+    }
+}
+
+/// Parameter counts by part, for display and for sharding rules (embeddings vs layers vs head).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ParamBreakdown {
+    /// The shared token embedding.
+    pub token_embedding: Count,
+    /// Per stack: input embeddings (positions, token types, patch/conv front end, norms, projection).
+    pub stack_embeddings: Vec<Count>,
+    /// Per stack: one layer's parameters (experts included).
+    pub layer: Vec<Count>,
+    /// Per stack: all layers (one layer if the stack shares its weights).
+    pub layers: Vec<Count>,
+    /// Per stack: final norm and stack-level extras (T5 relative bias, DeBERTa relative table).
+    pub stack_extras: Vec<Count>,
+    /// LM head, pooler, classifier, projections.
+    pub head: Count,
+    pub total: Count,
+}
+
+/// One attention block's projections.
+pub fn attention(layer: &Layer) -> Count {
+    let a = &layer.attention;
+    let h = layer.hidden;
+    let hd = a.head_dim(h);
+    let q = Count::linear(h, a.heads * hd, a.q_bias);
+    let k = Count::linear(h, a.kv_heads() * hd, a.k_bias);
+    let v = Count::linear(h, a.kv_heads() * hd, a.v_bias);
+    let o = Count::linear(a.heads * hd, h, a.o_bias);
+    q + k + v + o
+}
+
+/// One expert's (or the dense) MLP.
+pub fn expert(layer: &Layer) -> Count {
+    let m = &layer.mlp;
+    let h = layer.hidden;
+    let up = Count::linear(h, m.ffn, m.bias);
+    let down = Count::linear(m.ffn, h, m.bias);
+    if m.gated {
+        up.times(2) + down
+    } else {
+        up + down
+    }
+}
+
+/// The MLP with all experts stored, plus the router for MoE.
+pub fn mlp(layer: &Layer) -> Count {
+    let m = &layer.mlp;
+    let router = if m.experts > 1 { Count::linear(layer.hidden, m.experts, false) } else { Count::ZERO };
+    expert(layer).times(m.experts) + router
+}
+
+pub fn norms_per_layer(layer: &Layer) -> u64 {
+    if layer.parallel_attn_mlp {
+        1
+    } else {
+        2 + u64::from(layer.cross_attention)
+    }
+}
+
+pub fn layer(layer: &Layer) -> Count {
+    let attn = attention(layer).times(1 + u64::from(layer.cross_attention));
+    let norms = Count::norm(&layer.norm, layer.hidden).times(norms_per_layer(layer));
+    attn + mlp(layer) + norms
+}
+
+/// Embedding width seen by a stack before any projection.
+pub fn input_width(model: &ModelSpec, stack: &Stack) -> u64 {
+    match stack.input {
+        StackInput::Tokens => model.tokens.as_ref().map_or(stack.layer.hidden, |t| t.dim),
+        _ => stack.layer.hidden,
+    }
+}
+
+fn stack_embeddings(model: &ModelSpec, stack: &Stack) -> Count {
+    let h = stack.layer.hidden;
+    let width = input_width(model, stack);
+    let mut c = Count::ZERO;
+    match &stack.input {
+        StackInput::Tokens => {}
+        StackInput::Patches { channels, patch, conv_bias, class_token, .. } => {
+            c += Count::linear(channels * patch * patch, h, *conv_bias);
+            if *class_token {
+                c += Count::table(1, h);
+            }
+        }
+        StackInput::AudioConv { mel_bins, .. } => {
+            // Whisper: Conv1d(mel, h, k=3) and Conv1d(h, h, k=3, stride 2), both with bias.
+            c += Count::linear(mel_bins * 3, h, true) + Count::linear(h * 3, h, true);
+        }
+    }
+    if let Positions::Learned { max, offset } = stack.positions {
+        let rows = match &stack.input {
+            StackInput::Patches { patch, image, class_token, .. } => {
+                // One row per patch (+ the class token): the table size follows the image.
+                (image / patch) * (image / patch) + u64::from(*class_token)
+            }
+            _ => max + offset,
+        };
+        c += Count::table(rows, width);
+    }
+    c += Count::table(stack.token_types, width);
+    if let Some(norm) = &stack.embedding_norm {
+        c += Count::norm(norm, width);
+    }
+    if stack.embedding_projection && width != h {
+        c += Count::linear(width, h, true);
+    }
+    c
+}
+
+fn stack_extras(stack: &Stack) -> Count {
+    let h = stack.layer.hidden;
+    let mut c = Count::ZERO;
+    match stack.positions {
+        Positions::RelativeBias { buckets } => c += Count::table(buckets, stack.layer.attention.heads),
+        Positions::DisentangledRelative { buckets } => {
+            c += Count::table(2 * buckets, h);
+            c += Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, h);
+        }
+        _ => {}
+    }
+    if let Some(norm) = &stack.final_norm {
+        c += Count::norm(norm, h);
+    }
+    c
+}
+
+fn head(model: &ModelSpec) -> Count {
+    let mut c = Count::ZERO;
+    let Some(last) = model.last_stack() else { return c };
+    let h = last.layer.hidden;
+    let vocab = model.vocab();
+    if let Some(lm) = &model.head.lm_head {
+        if lm.transform {
+            c += Count::linear(h, h, true) + Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, h);
+        }
+        if !lm.tied {
+            c += Count::linear(h, vocab, false);
+        }
+        if lm.bias {
+            c += Count::table(1, vocab);
+        }
+    }
+    if model.head.pooler {
+        c += Count::linear(h, h, true);
+    }
+    if let Some(classes) = model.head.classifier {
+        c += Count::linear(h, classes, true);
+    }
+    if let Some(dim) = model.head.contrastive_dim {
+        for s in &model.stacks {
+            c += Count::linear(s.layer.hidden, dim, false);
+        }
+        c += Count::table(1, 1); // logit_scale
+    }
+    c
+}
+
+pub fn breakdown(model: &ModelSpec) -> ParamBreakdown {
+    let token_embedding = model.tokens.as_ref().map_or(Count::ZERO, |t| Count::table(t.vocab, t.dim));
+    let stack_embeddings: Vec<Count> = model.stacks.iter().map(|s| stack_embeddings(model, s)).collect();
+    let layer_counts: Vec<Count> = model.stacks.iter().map(|s| layer(&s.layer)).collect();
+    let layers: Vec<Count> = model
+        .stacks
+        .iter()
+        .zip(&layer_counts)
+        .map(|(s, c)| c.times(if s.shared_layers { 1 } else { s.layers }))
+        .collect();
+    let stack_extras: Vec<Count> = model.stacks.iter().map(stack_extras).collect();
+    let head = head(model);
+    let total = token_embedding
+        + stack_embeddings.iter().copied().sum()
+        + layers.iter().copied().sum()
+        + stack_extras.iter().copied().sum()
+        + head;
+    ParamBreakdown { token_embedding, stack_embeddings, layer: layer_counts, layers, stack_extras, head, total }
+}
+
+/// Total parameters (every expert counted), as `num_parameters()` reports it.
+pub fn count(model: &ModelSpec) -> u64 {
+    breakdown(model).total.params
+}
+
+/// Parameters touched per token: MoE layers count `top_k` experts instead of all.
+pub fn active_count(model: &ModelSpec) -> u64 {
+    let b = breakdown(model);
+    let mut inactive = 0;
+    for (s, _) in model.stacks.iter().zip(&b.layers) {
+        let m = &s.layer.mlp;
+        if m.experts > m.top_k {
+            let per_layer = expert(&s.layer).params * (m.experts - m.top_k);
+            inactive += per_layer * if s.shared_layers { 1 } else { s.layers };
+        }
+    }
+    b.total.params - inactive
+}

@@ -1,0 +1,74 @@
+//! Built-in presets (embedded at build time from `presets/`) and user preset files.
+//! The only file I/O in the core: reading TOML presets, with errors that name file, line and field.
+
+use crate::error::{closest, Error, Result};
+use crate::model::validate::validate;
+use crate::model::ModelSpec;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/presets.rs"));
+}
+
+/// Names of the built-in model presets, sorted.
+pub fn model_names() -> Vec<&'static str> {
+    embedded::MODELS.iter().map(|(n, _)| *n).collect()
+}
+
+/// Names of the built-in GPU presets, sorted.
+pub fn gpu_names() -> Vec<&'static str> {
+    embedded::GPUS.iter().map(|(n, _)| *n).collect()
+}
+
+/// A built-in model preset by name (case-insensitive).
+pub fn model(name: &str) -> Result<ModelSpec> {
+    let key = name.to_ascii_lowercase();
+    let (file, text) = embedded::MODELS
+        .iter()
+        .find(|(n, _)| *n == key)
+        .ok_or_else(|| Error::UnknownPreset { kind: "model", name: name.to_string(), suggestions: closest(&key, model_names()) })?;
+    let spec: ModelSpec = parse_toml(Path::new(&format!("presets/models/{file}.toml")), text)?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// The raw TOML text of a built-in GPU preset.
+pub(crate) fn gpu_text(name: &str) -> Option<(&'static str, &'static str)> {
+    let key = name.to_ascii_lowercase();
+    embedded::GPUS.iter().find(|(n, _)| *n == key).copied()
+}
+
+/// A model preset from a user's TOML file.
+pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
+    let text = read(path)?;
+    let spec: ModelSpec = parse_toml(path, &text)?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+pub(crate) fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Parse TOML into `T`, mapping the error to the file, line and field it names.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = e.message().trim().to_string();
+        let field = field_from_message(&message).or_else(|| {
+            e.span().and_then(|span| {
+                let line_text = text[..span.start.min(text.len())].lines().last().unwrap_or("");
+                line_text.split('=').next().map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
+            })
+        });
+        Error::Parse { path: PathBuf::from(path), line, field, message }
+    })
+}
+
+fn field_from_message(message: &str) -> Option<String> {
+    // toml's messages name the field as "missing field `x`" / "unknown field `x`".
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    (message.contains("field")).then(|| message[start..end].to_string())
+}

@@ -1,0 +1,335 @@
+//! The architecture graph: a model is token embeddings shared by one or more stacks of
+//! identical transformer layers (encoder towers, a decoder), plus heads. Presets and
+//! Hugging Face configs both become a `ModelSpec`; every count and every activation tensor
+//! is derived from it, never stored beside it.
+
+use serde::{Deserialize, Serialize};
+
+/// Encoder-only, decoder-only or encoder-decoder (the JSON contract's `model.architecture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Architecture {
+    Encoder,
+    Decoder,
+    EncoderDecoder,
+}
+
+impl Architecture {
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Encoder => "encoder",
+            Architecture::Decoder => "decoder",
+            Architecture::EncoderDecoder => "encoder-decoder",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub name: String,
+    /// Family the preset belongs to (bert, gpt2, llama, t5, ...), for display.
+    #[serde(default)]
+    pub family: String,
+    pub architecture: Architecture,
+    /// Token embedding shared by every stack whose input is `tokens`; absent for vision-only models.
+    #[serde(default)]
+    pub tokens: Option<TokenEmbedding>,
+    /// Stacks in execution order; a decoder stack with cross-attention reads the output of the
+    /// encoder stack before it.
+    pub stacks: Vec<Stack>,
+    #[serde(default)]
+    pub head: Head,
+    /// Non-parameter buffers that live on the device (e.g. BERT's int64 position-id tables), bytes.
+    #[serde(default)]
+    pub buffer_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEmbedding {
+    pub vocab: u64,
+    /// Embedding width; smaller than the hidden size when factorized (ALBERT: 128).
+    pub dim: u64,
+}
+
+/// What a stack reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum StackInput {
+    /// Token ids through the shared token embedding.
+    Tokens,
+    /// Image patches through a strided convolution (ViT, CLIP vision).
+    Patches {
+        channels: u64,
+        patch: u64,
+        image: u64,
+        #[serde(default = "yes")]
+        conv_bias: bool,
+        /// A learned class token prepended to the patches.
+        #[serde(default = "yes")]
+        class_token: bool,
+    },
+    /// Log-mel frames through two 1-D convolutions (kernel 3; the second with stride 2) — Whisper.
+    AudioConv { mel_bins: u64, frames: u64 },
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Positions {
+    /// No position parameters (ALiBi, or positions handled elsewhere).
+    None,
+    /// A learned table of `max` rows (+ `offset` extra rows: OPT and BART reserve 2).
+    Learned {
+        max: u64,
+        #[serde(default)]
+        offset: u64,
+    },
+    /// Rotary embeddings (no parameters).
+    Rotary,
+    /// Fixed sinusoids (no parameters).
+    Sinusoidal,
+    /// T5 relative attention bias: a `buckets × heads` table in the first layer of the stack.
+    RelativeBias { buckets: u64 },
+    /// DeBERTa's relative embeddings: a `2·buckets × hidden` table plus a LayerNorm in the encoder.
+    DisentangledRelative { buckets: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    /// `encoder`, `decoder`, `text`, `vision`, ...
+    pub name: String,
+    /// Causal self-attention (decoder) or bidirectional (encoder).
+    pub causal: bool,
+    pub input: StackInput,
+    pub positions: Positions,
+    /// Which sequence length this stack runs at: `seq` (default), `tgt` (the decoder of an
+    /// encoder-decoder model); vision and audio stacks derive their length from the input.
+    #[serde(default)]
+    pub length: StackLength,
+    /// Token-type (segment) embedding rows (BERT 2, RoBERTa 1, none for most).
+    #[serde(default)]
+    pub token_types: u64,
+    /// A norm over the embeddings before the first layer (BERT, BLOOM, BART, CLIP's pre-LN).
+    #[serde(default)]
+    pub embedding_norm: Option<Norm>,
+    /// A linear map from the token-embedding width to the hidden size (ALBERT).
+    #[serde(default)]
+    pub embedding_projection: bool,
+    pub layers: u64,
+    /// One set of layer weights reused by every layer (ALBERT): weights once, activations per layer.
+    #[serde(default)]
+    pub shared_layers: bool,
+    pub layer: Layer,
+    #[serde(default)]
+    pub final_norm: Option<Norm>,
+    /// Embedding dropout probability (applied to the stack's input embeddings).
+    #[serde(default)]
+    pub embedding_dropout: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StackLength {
+    #[default]
+    Seq,
+    Tgt,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormKind {
+    LayerNorm,
+    RmsNorm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Norm {
+    pub kind: NormKind,
+    /// LayerNorm with a bias (most) or without (some modern models).
+    #[serde(default = "yes")]
+    pub bias: bool,
+}
+
+impl Norm {
+    pub fn params(&self, hidden: u64) -> u64 {
+        match self.kind {
+            NormKind::LayerNorm if self.bias => 2 * hidden,
+            _ => hidden,
+        }
+    }
+    pub fn tensors(&self) -> u64 {
+        match self.kind {
+            NormKind::LayerNorm if self.bias => 2,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NormPlacement {
+    /// Norm before each sublayer (GPT-2, LLaMA, T5, ViT).
+    Pre,
+    /// Norm after the residual add (BERT, original Transformer, BART).
+    Post,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub hidden: u64,
+    pub attention: Attention,
+    /// Cross-attention over the encoder output (decoder of an encoder-decoder model).
+    #[serde(default)]
+    pub cross_attention: bool,
+    pub mlp: Mlp,
+    pub norm: Norm,
+    pub norm_placement: NormPlacement,
+    /// Attention and MLP read the same normed input in parallel (GPT-J, GPT-NeoX): one norm.
+    #[serde(default)]
+    pub parallel_attn_mlp: bool,
+    /// Dropout after the attention output and after the MLP (hidden/residual dropout).
+    #[serde(default)]
+    pub hidden_dropout: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attention {
+    pub heads: u64,
+    /// Key/value heads: equal to `heads` for multi-head, 1 for MQA, in between for GQA.
+    #[serde(default)]
+    pub kv_heads: Option<u64>,
+    /// Per-head width; defaults to hidden / heads.
+    #[serde(default)]
+    pub head_dim: Option<u64>,
+    #[serde(default)]
+    pub q_bias: bool,
+    #[serde(default)]
+    pub k_bias: bool,
+    #[serde(default)]
+    pub v_bias: bool,
+    #[serde(default)]
+    pub o_bias: bool,
+    /// Dropout on the attention probabilities.
+    #[serde(default)]
+    pub dropout: f64,
+    /// Q, K and V come from one fused projection whose output is split (GPT-2's c_attn, BLOOM):
+    /// the saved Q, K, V are views of one tensor.
+    #[serde(default)]
+    pub fused_qkv: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Fused GELU (erf or tanh approximation in one kernel): saves its input.
+    Gelu,
+    /// Hugging Face's `gelu_new` / `NewGELUActivation`, written as Python tensor ops:
+    /// saves its input, tanh output, 0.5·x and 1 + tanh (GPT-2, GPT-Neo, GPT-J).
+    GeluNew,
+    /// `quick_gelu` = x·sigmoid(1.702x): saves x and the sigmoid output (CLIP).
+    QuickGelu,
+    Relu,
+    Silu,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mlp {
+    pub ffn: u64,
+    /// Gated MLP (SwiGLU, GeGLU): act(x·W_gate) ⊙ (x·W_up), then W_down.
+    #[serde(default)]
+    pub gated: bool,
+    #[serde(default)]
+    pub bias: bool,
+    pub activation: Activation,
+    /// Mixture of experts: number of experts stored (1 = dense MLP).
+    #[serde(default = "one")]
+    pub experts: u64,
+    /// Experts each token is routed to.
+    #[serde(default = "one")]
+    pub top_k: u64,
+    /// Dropout inside the MLP after the activation (T5's `dropout` inside DenseReluDense).
+    #[serde(default)]
+    pub inner_dropout: f64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// What sits on top of the stacks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Language-model head over the vocabulary (causal LM, seq2seq LM, masked LM).
+    #[serde(default)]
+    pub lm_head: Option<LmHead>,
+    /// BERT-style pooler: dense h×h + bias over the first token.
+    #[serde(default)]
+    pub pooler: bool,
+    /// Classification head with this many classes (ViT: 1000).
+    #[serde(default)]
+    pub classifier: Option<u64>,
+    /// CLIP: projections of each tower into a shared space of this width (no bias) and a
+    /// learned logit scale.
+    #[serde(default)]
+    pub contrastive_dim: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmHead {
+    /// Output weight shared with the token embedding (no parameters of its own).
+    pub tied: bool,
+    /// Output bias over the vocabulary.
+    #[serde(default)]
+    pub bias: bool,
+    /// BERT's MLM transform (dense h×h + bias, activation, LayerNorm) before the decoder.
+    #[serde(default)]
+    pub transform: bool,
+    /// T5 with tied embeddings rescales the decoder output by d^-0.5 before the head (a copy).
+    #[serde(default)]
+    pub rescale: bool,
+}
+
+impl Attention {
+    pub fn kv_heads(&self) -> u64 {
+        self.kv_heads.unwrap_or(self.heads)
+    }
+    pub fn head_dim(&self, hidden: u64) -> u64 {
+        self.head_dim.unwrap_or(hidden / self.heads.max(1))
+    }
+}
+
+impl ModelSpec {
+    pub fn stack(&self, name: &str) -> Option<&Stack> {
+        self.stacks.iter().find(|s| s.name == name)
+    }
+
+    /// The stack that produces the logits (the last one), if any.
+    pub fn last_stack(&self) -> Option<&Stack> {
+        self.stacks.last()
+    }
+
+    /// Largest hidden size over the stacks.
+    pub fn max_hidden(&self) -> u64 {
+        self.stacks.iter().map(|s| s.layer.hidden).max().unwrap_or(0)
+    }
+
+    pub fn total_layers(&self) -> u64 {
+        self.stacks.iter().map(|s| s.layers).sum()
+    }
+
+    pub fn vocab(&self) -> u64 {
+        self.tokens.as_ref().map_or(0, |t| t.vocab)
+    }
+}
