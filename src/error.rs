@@ -33,6 +33,8 @@ pub enum Error {
     UnsupportedModelType { model_type: String, supported: Vec<&'static str> },
     /// Options that cannot be combined.
     Conflict { reason: String, hint: String },
+    /// The GPU harness: no adapter, a missing feature, a shape over the device limits, a lost device.
+    Device { message: String, hint: String },
 }
 
 impl Error {
@@ -52,7 +54,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::InvalidValue { expected, .. } => Some(format!("expected {expected}")),
-            Error::InvalidShape { hint, .. } | Error::Conflict { hint, .. } => {
+            Error::InvalidShape { hint, .. } | Error::Conflict { hint, .. } | Error::Device { hint, .. } => {
                 (!hint.is_empty()).then(|| hint.clone())
             }
             Error::UnknownPreset { kind, suggestions, .. } => Some(if suggestions.is_empty() {
@@ -89,6 +91,7 @@ impl fmt::Display for Error {
                 write!(f, "unsupported Hugging Face model_type `{model_type}`")
             }
             Error::Conflict { reason, .. } => write!(f, "{reason}"),
+            Error::Device { message, .. } => write!(f, "{message}"),
         }
     }
 }
