@@ -9,10 +9,13 @@
 //! assert_eq!(memplan::model::params::count(&gpt2), 124_439_808);
 //! ```
 
+pub mod cli;
 pub mod dtype;
 pub mod error;
 pub mod hw;
+pub mod memory;
 pub mod model;
+pub mod report;
 pub mod units;
 
 pub use error::{Error, Result};

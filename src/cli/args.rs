@@ -1,0 +1,359 @@
+//! Raw flags for `memplan estimate` and their validation into a model and a `Setup`.
+
+use crate::error::{Error, Result};
+use crate::memory::{
+    AttentionKernel, Optimizer, OptimizerImpl, OverheadConfig, Phase, Precision, Recompute,
+    Runtime, Setup,
+};
+use crate::model::{derive, hf, presets, ModelSpec, Positions, StackInput};
+use crate::units::{parse_count, ByteUnits};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("source").args(["params", "model", "hf_config", "model_file"]).required(false)))]
+pub struct ModelArgs {
+    /// Parameter count (1b, 350m, 1.3B, 7.5b, 1e9): model states use it exactly; a LLaMA-style
+    /// decoder shape is derived for activations and shown. Default when no model is given: 1b.
+    #[arg(long)]
+    pub params: Option<String>,
+    /// A built-in model preset (`memplan presets list models`).
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// A local Hugging Face config.json.
+    #[arg(long, value_name = "PATH")]
+    pub hf_config: Option<PathBuf>,
+    /// A model preset TOML file of your own.
+    #[arg(long, value_name = "PATH")]
+    pub model_file: Option<PathBuf>,
+    /// Override the number of layers (every stack).
+    #[arg(long)]
+    pub layers: Option<u64>,
+    /// Override the hidden size.
+    #[arg(long)]
+    pub hidden: Option<u64>,
+    /// Override the attention heads.
+    #[arg(long)]
+    pub heads: Option<u64>,
+    /// Override the key/value heads (GQA/MQA).
+    #[arg(long)]
+    pub kv_heads: Option<u64>,
+    /// Override the MLP width.
+    #[arg(long)]
+    pub ffn: Option<u64>,
+    /// Override the vocabulary size.
+    #[arg(long)]
+    pub vocab: Option<u64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SetupArgs {
+    /// train: one optimizer step; inference: one forward pass.
+    #[arg(long, value_enum, default_value = "train")]
+    pub phase: PhaseArg,
+    /// Precision recipe. amp = PyTorch autocast (fp32 weights/grads/states, 4+4+8 B/param);
+    /// mixed = ZeRO/DeepSpeed (2+2+12); megatron-bf16 = 2+4+12; bf16/fp16 = everything in that dtype.
+    #[arg(long, value_enum, default_value = "mixed-bf16")]
+    pub precision: PrecisionArg,
+    #[arg(long, value_enum, default_value = "adamw")]
+    pub optimizer: OptimizerArg,
+    /// PyTorch optimizer implementation (foreach = PyTorch's default on CUDA; it allocates one
+    /// whole-model temporary in the step).
+    #[arg(long, value_enum, default_value = "foreach")]
+    pub optimizer_impl: OptimizerImplArg,
+    /// Micro-batch per GPU (sequences).
+    #[arg(long, default_value = "1")]
+    pub batch: String,
+    /// Sequence length (the encoder length for encoder-decoder models). Default: 2048, or the
+    /// model's maximum positions when smaller.
+    #[arg(long)]
+    pub seq: Option<String>,
+    /// Decoder length for encoder-decoder models. Default: seq / 4 (at most the model's maximum).
+    #[arg(long)]
+    pub tgt_seq: Option<String>,
+    #[arg(long, value_enum, default_value = "none")]
+    pub recompute: RecomputeArg,
+    /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
+    #[arg(long, value_enum, default_value = "flash")]
+    pub attention: AttentionArg,
+    /// Force dropout on (the model's probabilities). Default: the model's own config.
+    #[arg(long, overrides_with = "no_dropout")]
+    pub dropout: bool,
+    /// Turn every dropout off.
+    #[arg(long)]
+    pub no_dropout: bool,
+    /// Inference: count the KV cache of the whole sequence (default on for decoders).
+    #[arg(long, overrides_with = "no_kv_cache")]
+    pub kv_cache: bool,
+    #[arg(long)]
+    pub no_kv_cache: bool,
+    /// Tensor rules of the runtime: cuda (default) or cpu (PyTorch on CPU keeps float dropout
+    /// masks and runs SDPA's math path under attention dropout).
+    #[arg(long, value_enum, default_value = "cuda")]
+    pub runtime: RuntimeArg,
+    /// CUDA context size (e.g. 512MiB, 1GiB).
+    #[arg(long, default_value = "512MiB")]
+    pub cuda_context: String,
+    /// Allocator fragmentation margin as a fraction of the live peak.
+    #[arg(long, default_value = "0.05")]
+    pub fragmentation: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Check one GPU preset (exit 1 if it does not fit). Default: list every preset.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Display units: gib (2^30, default) or gb (10^9).
+    #[arg(long, value_enum, default_value = "gib")]
+    pub units: UnitsArg,
+    /// Show the per-tensor activation ledger.
+    #[arg(long)]
+    pub ledger: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EstimateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+macro_rules! value_enum {
+    ($name:ident => $target:ty { $($variant:ident => $value:expr),* $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+        pub enum $name { $($variant),* }
+        impl From<$name> for $target {
+            fn from(v: $name) -> $target { match v { $($name::$variant => $value),* } }
+        }
+    };
+}
+
+value_enum!(PhaseArg => Phase { Train => Phase::Train, Inference => Phase::Inference });
+value_enum!(PrecisionArg => Precision {
+    Fp32 => Precision::Fp32, Bf16 => Precision::Bf16, Fp16 => Precision::Fp16,
+    AmpBf16 => Precision::AmpBf16, AmpFp16 => Precision::AmpFp16,
+    MixedBf16 => Precision::MixedBf16, MixedFp16 => Precision::MixedFp16,
+    MegatronBf16 => Precision::MegatronBf16, MegatronFp16 => Precision::MegatronFp16,
+});
+value_enum!(OptimizerArg => Optimizer {
+    Adamw => Optimizer::Adamw, Adam => Optimizer::Adam, Sgd => Optimizer::Sgd,
+    SgdMomentum => Optimizer::SgdMomentum, Adafactor => Optimizer::Adafactor,
+    Adamw8bit => Optimizer::Adamw8bit, Lion => Optimizer::Lion,
+});
+value_enum!(OptimizerImplArg => OptimizerImpl { Foreach => OptimizerImpl::Foreach, Fused => OptimizerImpl::Fused, ForLoop => OptimizerImpl::ForLoop });
+value_enum!(RecomputeArg => Recompute { None => Recompute::None, Selective => Recompute::Selective, Full => Recompute::Full });
+value_enum!(AttentionArg => AttentionKernel { Eager => AttentionKernel::Eager, Flash => AttentionKernel::Flash });
+value_enum!(RuntimeArg => Runtime { Cuda => Runtime::Cuda, Cpu => Runtime::Cpu });
+value_enum!(UnitsArg => ByteUnits { Gib => ByteUnits::Gib, Gb => ByteUnits::Gb });
+
+/// Where the model came from, for the report.
+#[derive(Clone, Debug)]
+pub struct ResolvedModel {
+    pub spec: ModelSpec,
+    /// Exact parameter count for model states (`--params` or the spec's own count).
+    pub params: u64,
+    /// The shape was derived from a bare parameter count.
+    pub derived: bool,
+}
+
+impl ModelArgs {
+    pub fn resolve(&self) -> Result<ResolvedModel> {
+        let (mut spec, forced) = if let Some(p) = &self.params {
+            let n = parse_count("--params", p)?;
+            (derive::decoder_for_params(n), Some(n))
+        } else if let Some(name) = &self.model {
+            (presets::model(name)?, None)
+        } else if let Some(path) = &self.hf_config {
+            (hf::from_hf_config(path)?, None)
+        } else if let Some(path) = &self.model_file {
+            (presets::model_from_file(path)?, None)
+        } else {
+            let n = 1_000_000_000;
+            (derive::decoder_for_params(n), Some(n))
+        };
+        let overridden = self.apply_overrides(&mut spec)?;
+        crate::model::validate::validate(&spec)?;
+        let params = match forced {
+            Some(n) if !overridden => n,
+            _ => crate::model::params::count(&spec),
+        };
+        Ok(ResolvedModel {
+            spec,
+            params,
+            derived: forced.is_some(),
+        })
+    }
+
+    fn apply_overrides(&self, spec: &mut ModelSpec) -> Result<bool> {
+        let mut any = false;
+        let positive = |flag: &str, v: Option<u64>| -> Result<Option<u64>> {
+            match v {
+                Some(0) => Err(Error::invalid(flag, 0, "a positive integer")),
+                other => Ok(other),
+            }
+        };
+        if let Some(v) = positive("--vocab", self.vocab)? {
+            match spec.tokens.as_mut() {
+                Some(t) => t.vocab = v,
+                None => {
+                    return Err(Error::conflict(
+                        format!("--vocab {v}: model `{}` has no token embedding", spec.name),
+                        "drop --vocab",
+                    ))
+                }
+            }
+            any = true;
+        }
+        let hidden = positive("--hidden", self.hidden)?;
+        for s in &mut spec.stacks {
+            if let Some(v) = positive("--layers", self.layers)? {
+                s.layers = v;
+                any = true;
+            }
+            if let Some(v) = hidden {
+                s.layer.hidden = v;
+                any = true;
+            }
+            if let Some(v) = positive("--heads", self.heads)? {
+                s.layer.attention.heads = v;
+                any = true;
+            }
+            if let Some(v) = positive("--kv-heads", self.kv_heads)? {
+                s.layer.attention.kv_heads = Some(v);
+                any = true;
+            }
+            if let Some(v) = positive("--ffn", self.ffn)? {
+                s.layer.mlp.ffn = v;
+                any = true;
+            }
+            if hidden.is_some() && (self.heads.is_some() || s.layer.attention.head_dim.is_some()) {
+                // an explicit head_dim no longer matches a new hidden size
+                if self.heads.is_some() {
+                    s.layer.attention.head_dim = None;
+                }
+            }
+        }
+        if let (Some(h), Some(t)) = (hidden, spec.tokens.as_mut()) {
+            t.dim = h;
+        }
+        Ok(any)
+    }
+}
+
+impl SetupArgs {
+    pub fn resolve(&self, model: &ModelSpec) -> Result<Setup> {
+        let batch = parse_count("--batch", &self.batch)?;
+        // Default sequence: 2048, capped by the first token stack's learned positions.
+        let max_pos = model
+            .stacks
+            .iter()
+            .find(|s| matches!(s.input, StackInput::Tokens))
+            .and_then(|s| match s.positions {
+                Positions::Learned { max, .. } => Some(max),
+                _ => None,
+            });
+        let seq = match &self.seq {
+            Some(s) => parse_count("--seq", s)?,
+            None => max_pos.map_or(2048, |m| m.min(2048)),
+        };
+        let tgt_max = model
+            .stacks
+            .iter()
+            .find(|s| s.length == crate::model::StackLength::Tgt)
+            .and_then(|s| match s.positions {
+                Positions::Learned { max, .. } => Some(max),
+                _ => None,
+            });
+        let tgt_seq = match &self.tgt_seq {
+            Some(s) => parse_count("--tgt-seq", s)?,
+            None => (seq / 4).max(1).min(tgt_max.unwrap_or(u64::MAX)),
+        };
+        if !(0.0..1.0).contains(&self.fragmentation) {
+            return Err(Error::invalid(
+                "--fragmentation",
+                self.fragmentation,
+                "a fraction in [0, 1), e.g. 0.05",
+            ));
+        }
+        let phase: Phase = self.phase.into();
+        let has_decoder = model.stacks.iter().any(|s| s.causal);
+        Ok(Setup {
+            phase,
+            precision: self.precision.into(),
+            optimizer: self.optimizer.into(),
+            optimizer_impl: self.optimizer_impl.into(),
+            micro_batch: batch,
+            seq,
+            tgt_seq,
+            recompute: self.recompute.into(),
+            attention: self.attention.into(),
+            dropout: if self.no_dropout {
+                Some(false)
+            } else if self.dropout {
+                Some(true)
+            } else {
+                None
+            },
+            kv_cache: if self.no_kv_cache {
+                false
+            } else {
+                self.kv_cache || has_decoder
+            },
+            runtime: self.runtime.into(),
+        })
+    }
+
+    pub fn overheads(&self) -> Result<OverheadConfig> {
+        Ok(OverheadConfig {
+            cuda_context_bytes: parse_bytes("--cuda-context", &self.cuda_context)?,
+            fragmentation: self.fragmentation,
+            ..OverheadConfig::default()
+        })
+    }
+}
+
+/// `512MiB`, `1GiB`, `80GB`, `1e9` → bytes.
+pub fn parse_bytes(what: &str, text: &str) -> Result<u64> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let units: [(&str, f64); 8] = [
+        ("kib", 1024.0),
+        ("mib", 1048576.0),
+        ("gib", 1073741824.0),
+        ("tib", 1099511627776.0),
+        ("kb", 1e3),
+        ("mb", 1e6),
+        ("gb", 1e9),
+        ("tb", 1e12),
+    ];
+    for (suffix, scale) in units {
+        if let Some(num) = lower.strip_suffix(suffix) {
+            let v: f64 = num
+                .trim()
+                .parse()
+                .map_err(|_| Error::invalid(what, t, "a size such as 512MiB, 1GiB or 80GB"))?;
+            if !v.is_finite() || v < 0.0 || v * scale > 1e18 {
+                return Err(Error::invalid(what, t, "a non-negative size below 1 EB"));
+            }
+            return Ok((v * scale).round() as u64);
+        }
+    }
+    if lower == "0" {
+        return Ok(0);
+    }
+    parse_count(what, t)
+}

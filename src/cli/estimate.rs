@@ -1,0 +1,47 @@
+//! `memplan estimate`.
+
+use super::args::{EstimateArgs, Format};
+use crate::error::Result;
+use crate::hw::GpuSpec;
+use crate::memory::{estimate, states::ParamInfo};
+use crate::report::estimate::EstimateReport;
+use std::io::Write;
+
+pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
+    let model = args.model.resolve()?;
+    let setup = args.setup.resolve(&model.spec)?;
+    let overheads = args.setup.overheads()?;
+    let info = if model.derived {
+        ParamInfo::with_count(&model.spec, model.params)
+    } else {
+        ParamInfo::of(&model.spec)
+    };
+    let gpus = match &args.output.gpu {
+        Some(name) => vec![GpuSpec::preset(name)?],
+        None => GpuSpec::all()?,
+    };
+    let est = estimate(&model.spec, &info, &setup, &overheads);
+    let report = EstimateReport::new(&model.spec, model.derived, &setup, &est, &gpus);
+    let units = args.output.units.into();
+    let text = match args.output.format {
+        Format::Table => report.to_table(units, args.output.ledger),
+        Format::Json => report.to_json() + "\n",
+        Format::Csv => report.to_csv(),
+        Format::Markdown => report.to_markdown(units),
+    };
+    write_out(out, &text)?;
+    let fits = args.output.gpu.is_none() || report.fits.iter().all(|f| f.fits);
+    Ok(if fits { 0 } else { 1 })
+}
+
+pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
+    // A closed pipe (e.g. `| head`) is not an error worth a message.
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(crate::Error::Io {
+            path: "<stdout>".into(),
+            message: e.to_string(),
+        }),
+    }
+}

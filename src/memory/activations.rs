@@ -1,0 +1,560 @@
+//! The per-tensor ledger of activations saved for backward, block by block.
+//!
+//! Each block lists the distinct tensors autograd keeps alive between its forward and its
+//! backward (a tensor saved by two ops is listed once), following what PyTorch kernels save:
+//! a linear layer saves its input; native LayerNorm saves its input and fp32 mean/rstd; the
+//! Hugging Face RMSNorm (written in Python) saves an fp32 input, the fp32 rsqrt and the normed
+//! tensor; softmax saves its output; dropout saves a mask (bool on CUDA); fused attention
+//! (FlashAttention/SDPA) saves q, k, v, the output and the fp32 log-sum-exp.
+//!
+//! For a GPT layer in 16-bit with dropout and eager attention the ledger sums to
+//! Korthikanti et al. 2022 (arXiv:2205.05198) §4.1 Eq. 1: `s·b·h·(34 + 5·a·s/h)` bytes;
+//! selective recomputation (§4.2) drops the tensors marked `attention_core` (the `5·a·s/h` term);
+//! full recomputation keeps only each layer's input (`2·s·b·h`).
+
+use super::setup::{AttentionKernel, Recompute, Runtime, Setup};
+use crate::dtype::DType;
+use crate::model::spec::*;
+use serde::Serialize;
+
+/// One saved tensor (or one group of identical tensors) of a block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Saved {
+    pub name: String,
+    pub bytes: u64,
+    /// Part of the attention core that selective recomputation recomputes.
+    pub attention_core: bool,
+}
+
+/// Token-level shapes a stack runs at, for one micro-batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StackShape {
+    pub batch: u64,
+    /// Sequence length of this stack.
+    pub seq: u64,
+    /// Length of the sequence attended to by cross-attention (the encoder's), if any.
+    pub cross_seq: u64,
+}
+
+impl StackShape {
+    pub fn tokens(&self) -> u64 {
+        self.batch * self.seq
+    }
+}
+
+/// Sequence length a stack runs at under `setup`.
+pub fn stack_seq(stack: &Stack, setup: &Setup) -> u64 {
+    match &stack.input {
+        StackInput::Patches {
+            patch,
+            image,
+            class_token,
+            ..
+        } => (image / patch).pow(2) + u64::from(*class_token),
+        // Whisper: the second convolution has stride 2.
+        StackInput::AudioConv { frames, .. } => frames.div_ceil(2),
+        StackInput::Tokens => match stack.length {
+            StackLength::Seq => setup.seq,
+            StackLength::Tgt => setup.tgt_seq,
+        },
+    }
+}
+
+/// Shapes of every stack of the model, in order; a cross-attending stack sees the last encoder.
+pub fn shapes(model: &ModelSpec, setup: &Setup) -> Vec<StackShape> {
+    let mut out = Vec::new();
+    let mut encoder_seq = 0;
+    for s in &model.stacks {
+        let seq = stack_seq(s, setup);
+        out.push(StackShape {
+            batch: setup.micro_batch,
+            seq,
+            cross_seq: if s.layer.cross_attention {
+                encoder_seq
+            } else {
+                0
+            },
+        });
+        if !s.causal {
+            encoder_seq = seq;
+        }
+    }
+    out
+}
+
+struct Ctx<'a> {
+    setup: &'a Setup,
+    act: DType,
+    residual: DType,
+    mask: DType,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(setup: &'a Setup) -> Self {
+        Ctx {
+            setup,
+            act: setup.precision.activation_dtype(),
+            residual: setup.precision.residual_dtype(),
+            mask: setup.dropout_mask_dtype(),
+        }
+    }
+}
+
+fn push(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
+    if bytes > 0 {
+        out.push(Saved {
+            name: name.into(),
+            bytes,
+            attention_core: false,
+        });
+    }
+}
+
+fn push_core(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
+    if bytes > 0 {
+        out.push(Saved {
+            name: name.into(),
+            bytes,
+            attention_core: true,
+        });
+    }
+}
+
+/// A norm and the linear input it feeds: input, statistics, output.
+fn norm_saved(out: &mut Vec<Saved>, cx: &Ctx, norm: &Norm, what: &str, tokens: u64, width: u64) {
+    let e = tokens * width;
+    match norm.kind {
+        NormKind::LayerNorm => {
+            push(out, format!("{what} input"), cx.residual.bytes(e));
+            push(
+                out,
+                format!("{what} mean/rstd (fp32)"),
+                2 * DType::Fp32.bytes(tokens),
+            );
+        }
+        NormKind::RmsNorm => {
+            // x.to(float32); x * rsqrt(mean(x²)); weight * normed.to(dtype)
+            push(out, format!("{what} input (fp32)"), DType::Fp32.bytes(e));
+            push(
+                out,
+                format!("{what} rsqrt (fp32)"),
+                DType::Fp32.bytes(tokens),
+            );
+            push(out, format!("{what} normalised"), cx.act.bytes(e));
+        }
+    }
+    push(out, format!("{what} output"), cx.act.bytes(e));
+}
+
+fn dropout(out: &mut Vec<Saved>, cx: &Ctx, p: f64, what: &str, elements: u64) {
+    if cx.setup.dropout_p(p) > 0.0 {
+        push(
+            out,
+            format!("{what} dropout mask ({})", cx.mask),
+            cx.mask.bytes(elements),
+        );
+    }
+}
+
+/// Whether attention materialises its scores under this setup. PyTorch's CPU SDPA falls back to
+/// the math path when attention dropout is active.
+pub fn materialises_scores(setup: &Setup, attention_dropout: f64) -> bool {
+    match setup.attention {
+        AttentionKernel::Eager => true,
+        AttentionKernel::Flash => {
+            setup.runtime == Runtime::Cpu && setup.dropout_p(attention_dropout) > 0.0
+        }
+    }
+}
+
+/// The attention core between the projections: q, k, v, scores or log-sum-exp, output.
+fn attention_core(
+    out: &mut Vec<Saved>,
+    cx: &Ctx,
+    layer: &Layer,
+    what: &str,
+    batch: u64,
+    q_len: u64,
+    kv_len: u64,
+    fused_qkv: bool,
+) {
+    let a = &layer.attention;
+    let hd = a.head_dim(layer.hidden);
+    let eq = batch * q_len * a.heads * hd;
+    let ekv = batch * kv_len * a.kv_heads() * hd;
+    let scores = batch * a.heads * q_len * kv_len;
+    let p = cx.setup.dropout_p(a.dropout);
+    if materialises_scores(cx.setup, a.dropout) {
+        // q·kᵀ and p·v run as batched matmuls on per-head copies; k and v are expanded to all
+        // query heads first (repeat_kv), so each is the size of q.
+        push(
+            out,
+            format!("{what} q, k, v (per-head copies)"),
+            3 * cx.act.bytes(eq),
+        );
+        push_core(out, format!("{what} softmax output"), cx.act.bytes(scores));
+        if p > 0.0 {
+            push_core(
+                out,
+                format!("{what} dropout mask ({})", cx.mask),
+                cx.mask.bytes(scores),
+            );
+            push_core(
+                out,
+                format!("{what} dropped-out probabilities"),
+                cx.act.bytes(scores),
+            );
+        }
+    } else {
+        if fused_qkv {
+            push(out, format!("{what} fused qkv"), cx.act.bytes(eq + 2 * ekv));
+        } else {
+            push(out, format!("{what} q, k, v"), cx.act.bytes(eq + 2 * ekv));
+        }
+        push_core(
+            out,
+            format!("{what} log-sum-exp (fp32)"),
+            DType::Fp32.bytes(batch * a.heads * q_len),
+        );
+    }
+    push(
+        out,
+        format!("{what} output (out-projection input)"),
+        cx.act.bytes(eq),
+    );
+}
+
+/// The MLP between the norm output and the residual add.
+fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, tokens: u64) {
+    let m = &layer.mlp;
+    let routed = tokens * m.top_k; // tokens processed by experts
+    let f = routed * m.ffn;
+    let (saves_input, extra) = match m.activation {
+        Activation::Gelu | Activation::Silu => (true, 0),
+        Activation::GeluNew => (true, 3), // tanh(·), 0.5·x, 1 + tanh(·)
+        Activation::QuickGelu => (true, 1), // sigmoid(1.702·x)
+        Activation::Relu => (false, 0),   // relu saves its output
+    };
+    if m.experts > 1 {
+        push(
+            out,
+            "router logits (fp32)",
+            DType::Fp32.bytes(tokens * m.experts),
+        );
+        push(
+            out,
+            "tokens gathered per expert",
+            cx.act.bytes(routed * layer.hidden),
+        );
+    }
+    if saves_input {
+        push(out, "activation input", cx.act.bytes(f));
+    }
+    push(out, "activation intermediates", extra * cx.act.bytes(f));
+    push(out, "activation output", cx.act.bytes(f));
+    if m.gated {
+        push(out, "up projection", cx.act.bytes(f));
+        push(out, "gated product", cx.act.bytes(f));
+    }
+    if cx.setup.dropout_p(m.inner_dropout) > 0.0 {
+        push(
+            out,
+            format!("inner dropout mask ({})", cx.mask),
+            cx.mask.bytes(f),
+        );
+        push(
+            out,
+            "inner dropout output (down-projection input)",
+            cx.act.bytes(f),
+        );
+    }
+}
+
+/// Everything one layer of `stack` saves for backward with no recomputation.
+pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Saved> {
+    let cx = Ctx::new(setup);
+    let l = &stack.layer;
+    let tokens = shape.tokens();
+    let e = tokens * l.hidden;
+    let mut out = Vec::new();
+    norm_saved(&mut out, &cx, &l.norm, "norm 1", tokens, l.hidden);
+    attention_core(
+        &mut out,
+        &cx,
+        l,
+        "self-attention",
+        shape.batch,
+        shape.seq,
+        shape.seq,
+        l.attention.fused_qkv,
+    );
+    dropout(&mut out, &cx, l.hidden_dropout, "attention", e);
+    if l.cross_attention {
+        norm_saved(
+            &mut out,
+            &cx,
+            &l.norm,
+            "cross-attention norm",
+            tokens,
+            l.hidden,
+        );
+        attention_core(
+            &mut out,
+            &cx,
+            l,
+            "cross-attention",
+            shape.batch,
+            shape.seq,
+            shape.cross_seq,
+            false,
+        );
+        dropout(&mut out, &cx, l.hidden_dropout, "cross-attention", e);
+    }
+    if !l.parallel_attn_mlp {
+        norm_saved(&mut out, &cx, &l.norm, "norm 2", tokens, l.hidden);
+    }
+    mlp_saved(&mut out, &cx, l, tokens);
+    dropout(&mut out, &cx, l.hidden_dropout, "MLP", e);
+    out
+}
+
+/// Bytes one layer keeps for backward under the recompute policy.
+pub fn layer_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
+    match setup.recompute {
+        Recompute::Full => layer_input_bytes(stack, shape, setup),
+        Recompute::Selective => layer_ledger(stack, shape, setup)
+            .iter()
+            .filter(|t| !t.attention_core)
+            .map(|t| t.bytes)
+            .sum(),
+        Recompute::None => layer_ledger(stack, shape, setup)
+            .iter()
+            .map(|t| t.bytes)
+            .sum(),
+    }
+}
+
+/// The checkpointed layer input (full recomputation keeps only this).
+pub fn layer_input_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
+    setup
+        .precision
+        .residual_dtype()
+        .bytes(shape.tokens() * stack.layer.hidden)
+}
+
+/// Bytes all layers of a stack keep for backward.
+pub fn stack_layers_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
+    layer_saved_bytes(stack, shape, setup) * stack.layers
+}
+
+/// Tensors a stack keeps outside its layers: position ids, embedding norm and dropout, the
+/// final norm, and (for cross-attention) the encoder output read by every layer's K/V.
+pub fn stack_extras_ledger(
+    model: &ModelSpec,
+    stack: &Stack,
+    shape: &StackShape,
+    setup: &Setup,
+) -> Vec<Saved> {
+    let cx = Ctx::new(setup);
+    let mut out = Vec::new();
+    let tokens = shape.tokens();
+    let width = crate::model::params::input_width(model, stack);
+    let h = stack.layer.hidden;
+    match &stack.input {
+        StackInput::Tokens => {
+            if matches!(stack.positions, Positions::Learned { .. }) {
+                push(
+                    &mut out,
+                    format!("{} position ids (int64)", stack.name),
+                    DType::Int64.bytes(shape.seq),
+                );
+            }
+            if stack.token_types > 0 {
+                push(
+                    &mut out,
+                    format!("{} token type ids (int64)", stack.name),
+                    DType::Int64.bytes(tokens),
+                );
+            }
+        }
+        StackInput::Patches {
+            channels, image, ..
+        } => {
+            push(
+                &mut out,
+                "pixel values (patch conv input)",
+                cx.act.bytes(shape.batch * channels * image * image),
+            );
+        }
+        StackInput::AudioConv { mel_bins, frames } => {
+            let b = shape.batch;
+            push(
+                &mut out,
+                "mel frames (conv 1 input)",
+                cx.act.bytes(b * mel_bins * frames),
+            );
+            push(
+                &mut out,
+                "conv 1 output and GELU",
+                2 * cx.act.bytes(b * h * frames),
+            );
+            push(
+                &mut out,
+                "conv 2 output and GELU",
+                2 * cx.act.bytes(b * h * frames.div_ceil(2)),
+            );
+        }
+    }
+    if let Some(norm) = &stack.embedding_norm {
+        norm_saved(
+            &mut out,
+            &cx,
+            norm,
+            &format!("{} embedding norm", stack.name),
+            tokens,
+            width,
+        );
+        out.pop(); // its output is the first layer's input, counted there
+    }
+    if stack.embedding_projection && width != h {
+        push(
+            &mut out,
+            "embedding projection input",
+            cx.act.bytes(tokens * width),
+        );
+    }
+    dropout(
+        &mut out,
+        &cx,
+        stack.embedding_dropout,
+        &format!("{} embedding", stack.name),
+        tokens * width,
+    );
+    if matches!(stack.positions, Positions::RelativeBias { .. }) {
+        push(
+            &mut out,
+            format!("{} relative position buckets (int64)", stack.name),
+            DType::Int64.bytes(shape.seq * shape.seq),
+        );
+    }
+    if let Some(norm) = &stack.final_norm {
+        norm_saved(
+            &mut out,
+            &cx,
+            norm,
+            &format!("{} final norm", stack.name),
+            tokens,
+            h,
+        );
+        out.pop(); // the output is the head's or the cross-attention's input
+        if stack.causal || model.architecture != Architecture::EncoderDecoder {
+            // counted by the head ledger as the head input
+        } else {
+            push(
+                &mut out,
+                format!("{} output (read by cross-attention K/V)", stack.name),
+                cx.act.bytes(tokens * h),
+            );
+        }
+    } else if !stack.causal && model.architecture == Architecture::EncoderDecoder {
+        push(
+            &mut out,
+            format!("{} output (read by cross-attention K/V)", stack.name),
+            cx.act.bytes(tokens * h),
+        );
+    }
+    out
+}
+
+/// Logits and loss: what the head saves for backward in training.
+pub fn head_ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Saved> {
+    let cx = Ctx::new(setup);
+    let mut out = Vec::new();
+    let (Some(last), Some(shape)) = (model.last_stack(), shapes.last()) else {
+        return out;
+    };
+    let tokens = shape.tokens();
+    let h = last.layer.hidden;
+    let e = tokens * h;
+    if let Some(lm) = &model.head.lm_head {
+        if lm.transform {
+            push(&mut out, "MLM transform input", cx.act.bytes(e));
+            push(&mut out, "MLM transform GELU input", cx.act.bytes(e));
+            push(&mut out, "MLM transform norm input", cx.residual.bytes(e));
+            push(
+                &mut out,
+                "MLM transform norm mean/rstd (fp32)",
+                2 * DType::Fp32.bytes(tokens),
+            );
+        }
+        // With `rescale` (T5) the head input is the rescaled copy; the norm output is not kept.
+        push(&mut out, "LM head input", cx.act.bytes(e));
+        // The loss upcasts logits to fp32 and log_softmax saves its fp32 output; nll saves targets.
+        push(
+            &mut out,
+            "log-softmax output (fp32)",
+            DType::Fp32.bytes(tokens * model.vocab()),
+        );
+        push(&mut out, "loss targets (int64)", DType::Int64.bytes(tokens));
+    } else if let Some(classes) = model.head.classifier {
+        push(&mut out, "final norm output", cx.act.bytes(e));
+        push(
+            &mut out,
+            "classifier log-softmax (fp32)",
+            DType::Fp32.bytes(shape.batch * classes),
+        );
+    } else if let Some(dim) = model.head.contrastive_dim {
+        for (s, sh) in model.stacks.iter().zip(shapes) {
+            push(
+                &mut out,
+                format!("{} pooled output", s.name),
+                cx.act.bytes(sh.batch * s.layer.hidden),
+            );
+            push(
+                &mut out,
+                format!("{} projection", s.name),
+                cx.act.bytes(sh.batch * dim),
+            );
+        }
+        // Image-text logits b×b, both directions, with their log-softmax.
+        push(
+            &mut out,
+            "contrastive logits and log-softmax (fp32)",
+            4 * DType::Fp32.bytes(shape.batch * shape.batch),
+        );
+    } else {
+        push(&mut out, "last hidden state", cx.act.bytes(e));
+    }
+    if model.head.pooler {
+        push(
+            &mut out,
+            "pooler tanh output",
+            cx.act.bytes(shape.batch * h),
+        );
+    }
+    out
+}
+
+/// Elements of logits the head produces (0 when there is no vocabulary head).
+pub fn logits_elements(model: &ModelSpec, shapes: &[StackShape]) -> u64 {
+    match (model.head.lm_head.is_some(), shapes.last()) {
+        (true, Some(s)) => s.tokens() * model.vocab(),
+        _ => 0,
+    }
+}
+
+/// Bytes of the input tensors (token ids, labels) for one micro-batch.
+pub fn input_bytes(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> u64 {
+    let mut total = 0;
+    for (s, sh) in model.stacks.iter().zip(shapes) {
+        if matches!(s.input, StackInput::Tokens) {
+            total += DType::Int64.bytes(sh.tokens());
+        }
+    }
+    if setup.training() && model.head.lm_head.is_some() {
+        if let Some(sh) = shapes.last() {
+            total += DType::Int64.bytes(sh.tokens()); // labels
+        }
+    }
+    total
+}

@@ -1,0 +1,13 @@
+//! Per-GPU memory: model states, the activation ledger, logits and loss, KV cache and runtime
+//! overheads, combined into the peak of a training step or a forward pass.
+
+pub mod activations;
+pub mod estimate;
+pub mod kv_cache;
+pub mod overhead;
+pub mod setup;
+pub mod states;
+
+pub use estimate::{estimate, Estimate, PeakPoint};
+pub use overhead::OverheadConfig;
+pub use setup::*;

@@ -1,0 +1,262 @@
+//! What is being run: phase, precision recipe, optimizer, shapes and the options that change
+//! which tensors are alive. One validated `Setup` is built from raw flags before the core sees it.
+
+use crate::dtype::DType;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    #[default]
+    Train,
+    Inference,
+}
+
+/// Precision recipe: which dtype each model state and the activations are kept in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// Everything fp32.
+    Fp32,
+    /// Everything bf16 (weights, grads, optimizer states, activations).
+    Bf16,
+    /// Everything fp16.
+    Fp16,
+    /// PyTorch autocast, fp32 weights/grads/states, bf16 matmuls (autocast caches bf16 weight copies).
+    AmpBf16,
+    AmpFp16,
+    /// ZeRO/DeepSpeed mixed precision: 2 (bf16 weights) + 2 (bf16 grads) + 12 (fp32 master, m, v).
+    #[default]
+    MixedBf16,
+    MixedFp16,
+    /// Megatron-LM bf16 with fp32 main grads: 2 + 4 + 12 = 18 bytes per parameter.
+    MegatronBf16,
+    /// Megatron-LM fp16 with fp16 grads: 2 + 2 + 16 (fp32 master, main grad copy, m, v) = 20.
+    MegatronFp16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Fp16 => "fp16",
+            Precision::AmpBf16 => "amp-bf16",
+            Precision::AmpFp16 => "amp-fp16",
+            Precision::MixedBf16 => "mixed-bf16",
+            Precision::MixedFp16 => "mixed-fp16",
+            Precision::MegatronBf16 => "megatron-bf16",
+            Precision::MegatronFp16 => "megatron-fp16",
+        }
+    }
+
+    /// dtype of the working weights used in matmuls.
+    pub fn weight_dtype(self) -> DType {
+        match self {
+            Precision::Fp32 | Precision::AmpBf16 | Precision::AmpFp16 => DType::Fp32,
+            Precision::Bf16 | Precision::MixedBf16 | Precision::MegatronBf16 => DType::Bf16,
+            Precision::Fp16 | Precision::MixedFp16 | Precision::MegatronFp16 => DType::Fp16,
+        }
+    }
+
+    /// dtype of most saved activations (matmul inputs and outputs).
+    pub fn activation_dtype(self) -> DType {
+        match self {
+            Precision::Fp32 => DType::Fp32,
+            Precision::AmpBf16 => DType::Bf16,
+            Precision::AmpFp16 => DType::Fp16,
+            other => other.weight_dtype(),
+        }
+    }
+
+    /// dtype of the residual stream and norm inputs: fp32 under autocast (fp32 weights keep the
+    /// residual adds in fp32), otherwise the activation dtype.
+    pub fn residual_dtype(self) -> DType {
+        match self {
+            Precision::AmpBf16 | Precision::AmpFp16 => DType::Fp32,
+            other => other.activation_dtype(),
+        }
+    }
+
+    /// Bytes per parameter of gradients.
+    pub fn grad_bytes_per_param(self) -> u64 {
+        match self {
+            Precision::MegatronBf16 => 4,
+            other => other.weight_dtype().bytes(1),
+        }
+    }
+
+    /// An fp32 master copy of the weights kept by the optimizer (mixed precision recipes).
+    pub fn master_weights(self) -> bool {
+        matches!(
+            self,
+            Precision::MixedBf16
+                | Precision::MixedFp16
+                | Precision::MegatronBf16
+                | Precision::MegatronFp16
+        )
+    }
+
+    /// Megatron fp16 keeps an fp32 copy of the gradients in the optimizer as well.
+    pub fn fp32_grad_copy(self) -> bool {
+        matches!(self, Precision::MegatronFp16)
+    }
+
+    /// dtype of optimizer moments.
+    pub fn state_dtype(self) -> DType {
+        match self {
+            Precision::Bf16 => DType::Bf16,
+            Precision::Fp16 => DType::Fp16,
+            _ => DType::Fp32,
+        }
+    }
+
+    /// Frameworks that allocate one contiguous gradient buffer before the step (DeepSpeed,
+    /// Megatron) versus PyTorch, which allocates each gradient during backward.
+    pub fn grads_preallocated(self) -> bool {
+        self.master_weights()
+    }
+
+    /// Autocast keeps a half-precision copy of every weight for the forward and backward.
+    pub fn autocast_weight_copies(self) -> bool {
+        matches!(self, Precision::AmpBf16 | Precision::AmpFp16)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Optimizer {
+    #[default]
+    Adamw,
+    Adam,
+    Sgd,
+    SgdMomentum,
+    Adafactor,
+    Adamw8bit,
+    Lion,
+}
+
+impl Optimizer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Optimizer::Adamw => "adamw",
+            Optimizer::Adam => "adam",
+            Optimizer::Sgd => "sgd",
+            Optimizer::SgdMomentum => "sgd-momentum",
+            Optimizer::Adafactor => "adafactor",
+            Optimizer::Adamw8bit => "adamw-8bit",
+            Optimizer::Lion => "lion",
+        }
+    }
+}
+
+/// PyTorch's implementations of the optimizer step differ in their temporaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerImpl {
+    /// `foreach=True` (PyTorch's default on CUDA): `_foreach_sqrt` of the second moments
+    /// allocates one whole-model temporary.
+    #[default]
+    Foreach,
+    /// `fused=True`: one kernel, no temporaries.
+    Fused,
+    /// The per-parameter loop: the temporary of the largest parameter tensor.
+    ForLoop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recompute {
+    #[default]
+    None,
+    /// Korthikanti et al. 2022 §4.2: recompute the attention core (scores, softmax, dropout).
+    Selective,
+    /// Checkpoint every layer: keep its input, recompute the rest in backward.
+    Full,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionKernel {
+    /// Materialised b·a·s² scores, softmax and dropout (Hugging Face "eager").
+    Eager,
+    /// Fused kernel (FlashAttention / SDPA): no s² tensors, keeps the fp32 log-sum-exp.
+    #[default]
+    Flash,
+}
+
+/// Which runtime's tensor rules apply. memplan models CUDA; `cpu` reproduces PyTorch's CPU
+/// differences (float dropout masks, SDPA falling back to the math path under attention dropout)
+/// so CPU measurements can be checked too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runtime {
+    #[default]
+    Cuda,
+    Cpu,
+}
+
+/// A validated description of one training step or one forward pass on one GPU.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Setup {
+    pub phase: Phase,
+    pub precision: Precision,
+    pub optimizer: Optimizer,
+    pub optimizer_impl: OptimizerImpl,
+    /// Micro-batch per GPU (sequences).
+    pub micro_batch: u64,
+    /// Sequence length (encoder length for encoder-decoder models).
+    pub seq: u64,
+    /// Decoder length for encoder-decoder models.
+    pub tgt_seq: u64,
+    pub recompute: Recompute,
+    pub attention: AttentionKernel,
+    /// `None`: the model's own dropout probabilities; `Some(false)`: all dropout off.
+    pub dropout: Option<bool>,
+    /// Inference: keep the KV cache of the whole sequence (as generation does).
+    pub kv_cache: bool,
+    pub runtime: Runtime,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            phase: Phase::Train,
+            precision: Precision::default(),
+            optimizer: Optimizer::default(),
+            optimizer_impl: OptimizerImpl::default(),
+            micro_batch: 1,
+            seq: 2048,
+            tgt_seq: 512,
+            recompute: Recompute::None,
+            attention: AttentionKernel::default(),
+            dropout: None,
+            kv_cache: true,
+            runtime: Runtime::Cuda,
+        }
+    }
+}
+
+impl Setup {
+    pub fn training(&self) -> bool {
+        self.phase == Phase::Train
+    }
+
+    /// A dropout probability as it applies in this setup (zero in inference or when disabled).
+    pub fn dropout_p(&self, p: f64) -> f64 {
+        if !self.training() || self.dropout == Some(false) {
+            0.0
+        } else {
+            p
+        }
+    }
+
+    /// Bytes per element of a dropout mask: CUDA's fused dropout keeps a bool mask; PyTorch on
+    /// CPU keeps a noise tensor of the activation dtype.
+    pub fn dropout_mask_dtype(&self) -> DType {
+        match self.runtime {
+            Runtime::Cuda => DType::Bool,
+            Runtime::Cpu => self.precision.activation_dtype(),
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The `memplan estimate` report. JSON schema (documented in README.md):
+//! `model` {name, architecture, parameters, ...}, `setup`, `per_gpu` (integer byte fields),
+//! `peak` (where the peak is and what is alive), `overheads`, `fits` (per GPU), `ledger`.
+
+use crate::hw::GpuSpec;
+use crate::memory::estimate::{Estimate, LedgerLine, PeakComposition};
+use crate::memory::{Phase, Setup};
+use crate::model::ModelSpec;
+use crate::report::printer::{csv_field, markdown, table};
+use crate::units::{format_count, ByteUnits};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub family: String,
+    pub architecture: &'static str,
+    pub parameters: u64,
+    /// Parameters touched per token (differs from `parameters` for MoE).
+    pub active_parameters: u64,
+    /// The shape was derived from `--params` (LLaMA-style); see `shape`.
+    pub derived_shape: bool,
+    pub shape: Vec<StackInfo>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StackInfo {
+    pub name: String,
+    pub layers: u64,
+    pub hidden: u64,
+    pub heads: u64,
+    pub kv_heads: u64,
+    pub ffn: u64,
+    pub seq: u64,
+    pub vocab: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PerGpu {
+    pub weights_bytes: u64,
+    pub gradients_bytes: u64,
+    pub optimizer_states_bytes: u64,
+    pub activations_bytes: u64,
+    pub other_activations_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub input_bytes: u64,
+    pub optimizer_step_temporary_bytes: u64,
+    pub peak_allocated_bytes: u64,
+    pub runtime_overhead_bytes: u64,
+    pub total_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Peak {
+    pub point: String,
+    pub description: &'static str,
+    pub alive: PeakComposition,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Fit {
+    pub gpu: String,
+    pub memory_bytes: u64,
+    pub fits: bool,
+    /// Memory left (negative: missing), bytes.
+    pub headroom_bytes: i128,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EstimateReport {
+    pub model: ModelInfo,
+    pub setup: Setup,
+    pub per_gpu: PerGpu,
+    pub peak: Peak,
+    pub overheads: crate::memory::overhead::Overheads,
+    pub fits: Vec<Fit>,
+    pub ledger: Vec<LedgerLine>,
+    /// Statements of what was assumed.
+    pub assumptions: Vec<String>,
+}
+
+impl EstimateReport {
+    pub fn new(
+        model: &ModelSpec,
+        derived: bool,
+        setup: &Setup,
+        est: &Estimate,
+        gpus: &[GpuSpec],
+    ) -> Self {
+        let shape = model
+            .stacks
+            .iter()
+            .zip(&est.shapes)
+            .map(|(s, sh)| StackInfo {
+                name: s.name.clone(),
+                layers: s.layers,
+                hidden: s.layer.hidden,
+                heads: s.layer.attention.heads,
+                kv_heads: s.layer.attention.kv_heads(),
+                ffn: s.layer.mlp.ffn,
+                seq: sh.seq,
+                vocab: if matches!(s.input, crate::model::StackInput::Tokens) {
+                    model.vocab()
+                } else {
+                    0
+                },
+            })
+            .collect();
+        let active = if derived {
+            est.parameters
+        } else {
+            crate::model::params::active_count(model)
+        };
+        let fits = gpus
+            .iter()
+            .map(|g| Fit {
+                gpu: g.name.clone(),
+                memory_bytes: g.memory_bytes,
+                fits: est.total <= g.memory_bytes,
+                headroom_bytes: g.memory_bytes as i128 - est.total as i128,
+            })
+            .collect();
+        EstimateReport {
+            model: ModelInfo {
+                name: model.name.clone(),
+                family: model.family.clone(),
+                architecture: model.architecture.name(),
+                parameters: est.parameters,
+                active_parameters: active,
+                derived_shape: derived,
+                shape,
+            },
+            setup: setup.clone(),
+            per_gpu: PerGpu {
+                weights_bytes: est.states.weights,
+                gradients_bytes: est.states.gradients,
+                optimizer_states_bytes: est.states.optimizer,
+                activations_bytes: est.activations,
+                other_activations_bytes: est.other_activations,
+                kv_cache_bytes: est.kv_cache,
+                input_bytes: est.input_bytes,
+                optimizer_step_temporary_bytes: est.states.step_temporary,
+                peak_allocated_bytes: est.peak_allocated,
+                runtime_overhead_bytes: est.overheads.total(),
+                total_bytes: est.total,
+            },
+            peak: Peak {
+                point: serde_json::to_value(est.peak_point)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                description: est.peak_point.describe(),
+                alive: est.at_peak,
+            },
+            overheads: est.overheads,
+            fits,
+            ledger: est.ledger.clone(),
+            assumptions: assumptions(model, derived, setup, est),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+
+    fn rows(&self, u: ByteUnits) -> Vec<(String, u64, String)> {
+        let p = &self.per_gpu;
+        let training = self.setup.phase == Phase::Train;
+        let mut rows = vec![(
+            "weights".to_string(),
+            p.weights_bytes,
+            format!("{} params", format_count(self.model.parameters)),
+        )];
+        if training {
+            rows.push(("gradients".into(), p.gradients_bytes, String::new()));
+            rows.push((
+                "optimizer states".into(),
+                p.optimizer_states_bytes,
+                self.setup.optimizer.name().into(),
+            ));
+            rows.push((
+                "activations (layer stacks)".into(),
+                p.activations_bytes,
+                "saved for backward".into(),
+            ));
+        } else {
+            rows.push((
+                "activations (largest layer)".into(),
+                p.activations_bytes,
+                "working set".into(),
+            ));
+        }
+        rows.push((
+            "other activations".into(),
+            p.other_activations_bytes,
+            "embeddings, logits, loss, inputs".into(),
+        ));
+        if !training {
+            rows.push(("KV cache".into(), p.kv_cache_bytes, String::new()));
+        }
+        let _ = u;
+        rows
+    }
+
+    pub fn to_table(&self, u: ByteUnits, show_ledger: bool) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "{} ({}, {} parameters{})\n",
+            self.model.name,
+            self.model.architecture,
+            format_count(self.model.parameters),
+            if self.model.derived_shape {
+                ", shape derived from the count"
+            } else {
+                ""
+            }
+        ));
+        for a in &self.assumptions {
+            s.push_str(&format!("  {a}\n"));
+        }
+        let mut t = table(vec!["term", &format!("per GPU ({})", u.label()), "note"]);
+        for (name, bytes, note) in self.rows(u) {
+            t.add_row(vec![name, fmt(u, bytes), note]);
+        }
+        let p = &self.per_gpu;
+        t.add_row(vec![
+            "peak allocated (live tensors)".into(),
+            fmt(u, p.peak_allocated_bytes),
+            format!("at the {}", self.peak.description),
+        ]);
+        t.add_row(vec![
+            "CUDA context".into(),
+            fmt(u, self.overheads.cuda_context_bytes),
+            "runtime overhead".into(),
+        ]);
+        t.add_row(vec![
+            "cuBLAS workspace".into(),
+            fmt(u, self.overheads.workspace_bytes),
+            "runtime overhead".into(),
+        ]);
+        t.add_row(vec![
+            "fragmentation margin".into(),
+            fmt(u, self.overheads.fragmentation_bytes),
+            format!("{:.0}% of the peak", self.setup_fragmentation() * 100.0),
+        ]);
+        t.add_row(vec![
+            "total (reserved)".into(),
+            fmt(u, p.total_bytes),
+            "peak + overheads".into(),
+        ]);
+        s.push_str(&t.to_string());
+        s.push('\n');
+        let a = &self.peak.alive;
+        s.push_str(&format!(
+            "alive at the peak: weights {}, gradients {}, optimizer {}, activations {}, other {}, KV cache {}, temporaries {}\n",
+            fmt(u, a.weights),
+            fmt(u, a.gradients),
+            fmt(u, a.optimizer_states),
+            fmt(u, a.activations),
+            fmt(u, a.other_activations),
+            fmt(u, a.kv_cache),
+            fmt(u, a.temporaries)
+        ));
+        if !self.fits.is_empty() {
+            let mut t = table(vec![
+                "GPU",
+                &format!("memory ({})", u.label()),
+                "fits",
+                &format!("headroom ({})", u.label()),
+            ]);
+            for f in &self.fits {
+                let head = if f.headroom_bytes >= 0 {
+                    fmt(u, f.headroom_bytes as u64)
+                } else {
+                    format!("-{}", fmt(u, (-f.headroom_bytes) as u64))
+                };
+                t.add_row(vec![
+                    f.gpu.clone(),
+                    fmt(u, f.memory_bytes),
+                    if f.fits { "yes".into() } else { "no".into() },
+                    head,
+                ]);
+            }
+            s.push_str(&t.to_string());
+            s.push('\n');
+        }
+        if show_ledger && !self.ledger.is_empty() {
+            let mut t = table(vec![
+                "block",
+                "saved tensor",
+                &format!("each ({})", u.label()),
+                "count",
+                "kept",
+            ]);
+            for l in &self.ledger {
+                t.add_row(vec![
+                    l.block.clone(),
+                    l.tensor.clone(),
+                    fmt(u, l.bytes),
+                    l.count.to_string(),
+                    if l.recomputed {
+                        "recomputed".into()
+                    } else {
+                        "yes".into()
+                    },
+                ]);
+            }
+            s.push_str(&t.to_string());
+            s.push('\n');
+        }
+        s
+    }
+
+    fn setup_fragmentation(&self) -> f64 {
+        if self.per_gpu.peak_allocated_bytes == 0 {
+            0.0
+        } else {
+            self.overheads.fragmentation_bytes as f64 / self.per_gpu.peak_allocated_bytes as f64
+        }
+    }
+
+    fn flat(&self) -> Vec<(&'static str, String)> {
+        let p = &self.per_gpu;
+        vec![
+            ("model", self.model.name.clone()),
+            ("architecture", self.model.architecture.to_string()),
+            ("parameters", self.model.parameters.to_string()),
+            ("phase", format!("{:?}", self.setup.phase).to_lowercase()),
+            ("precision", self.setup.precision.name().to_string()),
+            ("micro_batch", self.setup.micro_batch.to_string()),
+            ("seq", self.setup.seq.to_string()),
+            ("weights_bytes", p.weights_bytes.to_string()),
+            ("gradients_bytes", p.gradients_bytes.to_string()),
+            (
+                "optimizer_states_bytes",
+                p.optimizer_states_bytes.to_string(),
+            ),
+            ("activations_bytes", p.activations_bytes.to_string()),
+            (
+                "other_activations_bytes",
+                p.other_activations_bytes.to_string(),
+            ),
+            ("kv_cache_bytes", p.kv_cache_bytes.to_string()),
+            ("peak_allocated_bytes", p.peak_allocated_bytes.to_string()),
+            ("total_bytes", p.total_bytes.to_string()),
+            ("peak_point", self.peak.point.clone()),
+        ]
+    }
+
+    pub fn to_csv(&self) -> String {
+        let flat = self.flat();
+        let header: Vec<String> = flat.iter().map(|(k, _)| csv_field(k)).collect();
+        let row: Vec<String> = flat.iter().map(|(_, v)| csv_field(v)).collect();
+        format!("{}\n{}\n", header.join(","), row.join(","))
+    }
+
+    pub fn to_markdown(&self, u: ByteUnits) -> String {
+        let mut s = format!(
+            "### {} — {} ({})\n\n",
+            self.model.name,
+            format!("{:?}", self.setup.phase).to_lowercase(),
+            self.model.architecture
+        );
+        for a in &self.assumptions {
+            s.push_str(&format!("- {a}\n"));
+        }
+        s.push('\n');
+        let mut rows: Vec<Vec<String>> = self
+            .rows(u)
+            .into_iter()
+            .map(|(n, b, note)| vec![n, fmt(u, b), note])
+            .collect();
+        rows.push(vec![
+            "**peak allocated**".into(),
+            fmt(u, self.per_gpu.peak_allocated_bytes),
+            self.peak.description.into(),
+        ]);
+        rows.push(vec![
+            "runtime overheads".into(),
+            fmt(u, self.per_gpu.runtime_overhead_bytes),
+            "CUDA context, workspace, fragmentation".into(),
+        ]);
+        rows.push(vec![
+            "**total**".into(),
+            fmt(u, self.per_gpu.total_bytes),
+            String::new(),
+        ]);
+        let unit_col = format!("per GPU ({})", u.label());
+        s.push_str(&markdown(&["term", &unit_col, "note"], &rows));
+        if !self.fits.is_empty() {
+            s.push('\n');
+            let rows: Vec<Vec<String>> = self
+                .fits
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.gpu.clone(),
+                        fmt(u, f.memory_bytes),
+                        if f.fits { "yes" } else { "no" }.into(),
+                    ]
+                })
+                .collect();
+            s.push_str(&markdown(&["GPU", "memory", "fits"], &rows));
+        }
+        s
+    }
+}
+
+fn fmt(u: ByteUnits, bytes: u64) -> String {
+    u.format(bytes)
+}
+
+fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate) -> Vec<String> {
+    let mut out = Vec::new();
+    let shape: Vec<String> = model
+        .stacks
+        .iter()
+        .zip(&est.shapes)
+        .map(|(s, sh)| {
+            format!(
+                "{}: {} layers, hidden {}, {} heads ({} KV), ffn {}{}, seq {}",
+                s.name,
+                s.layers,
+                s.layer.hidden,
+                s.layer.attention.heads,
+                s.layer.attention.kv_heads(),
+                s.layer.mlp.ffn,
+                if s.layer.mlp.gated { " gated" } else { "" },
+                sh.seq
+            )
+        })
+        .collect();
+    if derived {
+        out.push(format!(
+            "shape derived from the parameter count (LLaMA-style, vocab {}): {}",
+            model.vocab(),
+            shape.join("; ")
+        ));
+    } else {
+        out.push(format!("shape: {}", shape.join("; ")));
+    }
+    let phase = match setup.phase {
+        Phase::Train => format!(
+            "train: one step, optimizer {} ({}), precision {}, micro-batch {}, recompute {:?}, attention {:?}",
+            setup.optimizer.name(),
+            format!("{:?}", setup.optimizer_impl).to_lowercase(),
+            setup.precision.name(),
+            setup.micro_batch,
+            setup.recompute,
+            setup.attention
+        ),
+        Phase::Inference => format!(
+            "inference: one forward pass, precision {}, batch {}, attention {:?}, KV cache {}",
+            setup.precision.name(),
+            setup.micro_batch,
+            setup.attention,
+            if setup.kv_cache { "kept" } else { "off" }
+        ),
+    };
+    out.push(phase.to_lowercase());
+    out.push(format!(
+        "dropout: {}; {} tensor rules; per GPU, no parallelism",
+        match setup.dropout {
+            Some(false) => "off",
+            Some(true) => "on",
+            None => "as the model config",
+        },
+        format!("{:?}", setup.runtime).to_lowercase()
+    ));
+    out.push("bytes are exact; shown in GiB = 2^30 unless --units gb".into());
+    out
+}

@@ -1,0 +1,5 @@
+//! Reports: the serde structures that are the JSON contract, and their table, CSV and Markdown
+//! renderings. Display units are chosen here, at the edge.
+
+pub mod estimate;
+pub mod printer;
