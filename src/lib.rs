@@ -9,6 +9,7 @@
 //! assert_eq!(memplan::model::params::count(&gpt2), 124_439_808);
 //! ```
 
+pub mod bench;
 pub mod cli;
 pub mod dtype;
 pub mod error;
