@@ -298,7 +298,7 @@ fn dedup<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
 }
 
 fn shape_line(case: &CaseSpec) -> String {
-    case.shape_json().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    report::shape_string(&case.shape_json())
 }
 
 /// The standard set. On a CPU adapter (lavapipe, ~2 GFLOP/s) it takes about a minute on two
@@ -602,6 +602,7 @@ pub fn render_validate(r: &ValidateReport) -> String {
         match &r.bench.check {
             Some(c) if c.passed => format!("; output matches the CPU reference (max rel. error {:.1e})", c.max_rel_error),
             Some(c) => format!("; OUTPUT DIFFERS from the CPU reference (max rel. error {:.1e})", c.max_rel_error),
+            None if r.bench.timing == crate::bench::timing::TimingMethod::Mock => "; output not checked (mock backend)".into(),
             None => "; output not checked (layer too large for the CPU reference)".into(),
         }
     ));

@@ -175,8 +175,23 @@ pub struct KernelReport {
 
 impl KernelReport {
     pub fn shape_string(&self) -> String {
-        self.shape.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        shape_string(&self.shape)
     }
+}
+
+/// Shape parameters in a fixed, readable order (JSON maps are sorted by key).
+pub fn shape_string(shape: &serde_json::Map<String, serde_json::Value>) -> String {
+    const ORDER: [&str; 13] = ["model", "stack", "m", "n", "k", "batch", "heads", "kv_heads", "seq", "head_dim", "hidden", "ffn", "causal"];
+    let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
+    let mut keys: Vec<&String> = shape.keys().collect();
+    keys.sort_by_key(|k| rank(k));
+    keys.iter()
+        .map(|k| match &shape[k.as_str()] {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            v => format!("{k}={v}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Achieved throughput per kernel and dtype: the calibration summary.
@@ -339,7 +354,7 @@ pub fn results_table(results: &[KernelReport]) -> String {
             right(fmt_seconds(r.stats.min)),
             right(fmt_seconds(r.stats.max)),
             right(fmt_tflops(r.tflops)),
-            right(format!("{:.1}", r.gbps)),
+            right(if r.gbps >= 10.0 { format!("{:.0}", r.gbps) } else { format!("{:.3}", r.gbps) }),
             right(peak),
             right(fmt_bytes(r.memory.harness.total_bytes)),
             Cell::new(check),

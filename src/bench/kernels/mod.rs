@@ -83,10 +83,8 @@ impl<'g> Kernels<'g> {
         }
         let device = &self.gpu.device;
         let pipeline = self.gpu.scoped(&format!("compiling kernel `{label}`"), || {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-            });
+            let desc = wgpu::ShaderModuleDescriptor { label: Some(label), source: wgpu::ShaderSource::Wgsl(source.as_str().into()) };
+            let module = device.create_shader_module(desc);
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
                 layout: None,
@@ -222,23 +220,40 @@ pub struct Tiles {
 }
 
 impl Tiles {
-    /// 128×128×8 with 8×8 per invocation on GPUs (256 invocations), 64×64×8 with 4×4 when the
-    /// matrix is small, 32×32×8 with 4×4 on CPU adapters (lavapipe's SIMD lanes are narrow).
+    /// 128×128×8 with 8×8 per invocation (256 invocations) for large matrices. Smaller ones
+    /// use 64×64 tiles: 4×4 per invocation on GPUs (256 invocations, more workgroups in
+    /// flight), 8×8 on CPU adapters, where lavapipe runs an invocation per SIMD lane and longer
+    /// register blocks win (measured on lavapipe, 2 cores: 4.1 GFLOP/s at 512³ with 128×128
+    /// r8×8 against 2.2 with 32×32 r4×4; see BENCHMARKS.md).
     pub fn choose(gpu: &Gpu, m: u64, n: u64) -> Tiles {
         let limits = &gpu.limits;
+        if let Some(t) = Tiles::from_env() {
+            return t;
+        }
         let big = Tiles { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
-        let mid = Tiles { bm: 64, bn: 64, bk: 8, tm: 4, tn: 4 };
+        let mid_gpu = Tiles { bm: 64, bn: 64, bk: 8, tm: 4, tn: 4 };
+        let mid_cpu = Tiles { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 };
         let small = Tiles { bm: 32, bn: 32, bk: 8, tm: 4, tn: 4 };
         let fits = |t: &Tiles| t.invocations() <= limits.max_compute_invocations_per_workgroup && t.shared_bytes() <= limits.max_compute_workgroup_storage_size;
-        let pick = if gpu.is_cpu() {
-            small
-        } else if m.min(n) <= 256 {
-            mid
-        } else {
-            big
+        let pick = match (gpu.is_cpu(), m.min(n)) {
+            (true, 0..=64) => mid_cpu,
+            (true, _) => big,
+            (false, 0..=256) => mid_gpu,
+            (false, _) => big,
         };
-        [pick, mid, small].into_iter().find(fits).unwrap_or(small)
+        [pick, mid_gpu, small].into_iter().find(fits).unwrap_or(small)
     }
+
+    /// `MEMPLAN_MATMUL_TILES=BM,BN,BK,TM,TN` overrides the choice (for tuning on a new GPU);
+    /// ignored unless BM, BN, BK, TM, TN are multiples of 4 with TM | BM and TN | BN.
+    pub fn from_env() -> Option<Tiles> {
+        let v = std::env::var("MEMPLAN_MATMUL_TILES").ok()?;
+        let n: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        let [bm, bn, bk, tm, tn] = n[..] else { return None };
+        let ok = [bm, bn, bk, tm, tn].iter().all(|x| *x >= 4 && x % 4 == 0) && bm % tm == 0 && bn % tn == 0;
+        ok.then_some(Tiles { bm, bn, bk, tm, tn })
+    }
+
     pub fn invocations(&self) -> u32 {
         (self.bm / self.tm) * (self.bn / self.tn)
     }
@@ -463,19 +478,20 @@ pub fn attention_flash(
     let hd = shape.head_dim as u32;
     let bq: u32 = if k.gpu.is_cpu() { 16 } else { 64 }.min(limits.max_compute_invocations_per_workgroup);
     // Two f32 tiles of BKV rows; as many rows as fit (≤ 32), at least one.
-    let fit = limits.max_compute_workgroup_storage_size / (8 * hd);
+    let hd_padded = hd.div_ceil(4) * 4;
+    let fit = limits.max_compute_workgroup_storage_size / (8 * hd_padded);
     if fit == 0 {
         return Err(device_error(
             format!(
                 "flash attention with head dim {hd} needs {} bytes of workgroup memory per key, over this adapter's {} bytes",
-                8 * hd,
+                8 * hd_padded,
                 limits.max_compute_workgroup_storage_size
             ),
             "use a smaller --head-dim or --kernel naive",
         ));
     }
     let bkv = fit.min(if k.gpu.is_cpu() { 16 } else { 32 });
-    k.check_workgroup("flash attention", bq, 8 * hd * bkv)?;
+    k.check_workgroup("flash attention", bq, 8 * hd_padded * bkv)?;
     let src = specialize(ATTENTION_FLASH, precision, &[("HD", hd.to_string()), ("BQ", bq.to_string()), ("BKV", bkv.to_string())]);
     let pipe = k.pipeline("attention-flash", src)?;
     let groups = [shape.seq.div_ceil(bq as u64) as u32, (shape.batch * shape.heads) as u32, 1];
