@@ -23,7 +23,8 @@ struct Validate {
 }
 
 fn bench(argv: &str) -> (i32, String) {
-    let parsed = Bench::try_parse_from(std::iter::once("bench").chain(argv.split_whitespace())).unwrap_or_else(|e| panic!("{e}"));
+    let parsed = Bench::try_parse_from(std::iter::once("bench").chain(argv.split_whitespace()))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let code = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())
@@ -33,7 +34,10 @@ fn bench(argv: &str) -> (i32, String) {
 fn measure_warms_up_then_times_every_rep() {
     let mut r = MockRunner::new(vec![3.0, 1.0, 2.0]);
     let mut progress = Vec::new();
-    let s = measure(&mut r, Plan { warmup: 2, reps: 5 }, &mut |d, t, _| progress.push((d, t))).unwrap();
+    let s = measure(&mut r, Plan { warmup: 2, reps: 5 }, &mut |d, t, _| {
+        progress.push((d, t))
+    })
+    .unwrap();
     assert_eq!(r.calls, 7);
     // warm-up consumed 3.0, 1.0; timed: 2.0, 3.0, 1.0, 2.0, 3.0
     assert_eq!((s.samples, s.median, s.min, s.max), (5, 2.0, 1.0, 3.0));
@@ -44,27 +48,63 @@ fn measure_warms_up_then_times_every_rep() {
 
 #[test]
 fn mock_reports_are_deterministic() {
-    let case = CaseSpec::Matmul { shape: MatmulShape::new(1000, 1000, 500), precision: Precision::Fp32, variant: MatmulVariant::Auto };
-    let opts = RunOptions { plan: Plan { warmup: 0, reps: 5 }, ..RunOptions::default() };
-    let a = MockBackend::new().run(&case, &opts, &mut |_, _, _| {}).unwrap();
-    let b = MockBackend::new().run(&case, &opts, &mut |_, _, _| {}).unwrap();
+    let case = CaseSpec::Matmul {
+        shape: MatmulShape::new(1000, 1000, 500),
+        precision: Precision::Fp32,
+        variant: MatmulVariant::Auto,
+    };
+    let opts = RunOptions {
+        plan: Plan { warmup: 0, reps: 5 },
+        ..RunOptions::default()
+    };
+    let a = MockBackend::new()
+        .run(&case, &opts, &mut |_, _, _| {})
+        .unwrap();
+    let b = MockBackend::new()
+        .run(&case, &opts, &mut |_, _, _| {})
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(a.flops, 1e9);
     assert_eq!(a.stats.median, 1e-3); // 1 TFLOP/s nominal
     assert!((a.tflops - 1.0).abs() < 1e-9);
     assert_eq!(a.timing, TimingMethod::Mock);
-    assert_eq!(a.memory.harness.total_bytes, (1000 * 500 + 500 * 1000 + 1000 * 1000) * 4);
+    assert_eq!(
+        a.memory.harness.total_bytes,
+        (1000 * 500 + 500 * 1000 + 1000 * 1000) * 4
+    );
     assert_eq!(a.bytes_moved, 8e6);
 }
 
 #[test]
 fn planned_bytes_follow_the_kernel() {
-    let shape = AttentionShape { batch: 2, heads: 8, kv_heads: 2, seq: 1024, head_dim: 64, causal: true };
-    let bytes = |kernel| workload::plan(&CaseSpec::Attention { shape, precision: Precision::Fp16, kernel }).iter().map(|b| b.bytes).sum::<u64>();
+    let shape = AttentionShape {
+        batch: 2,
+        heads: 8,
+        kv_heads: 2,
+        seq: 1024,
+        head_dim: 64,
+        causal: true,
+    };
+    let bytes = |kernel| {
+        workload::plan(&CaseSpec::Attention {
+            shape,
+            precision: Precision::Fp16,
+            kernel,
+        })
+        .iter()
+        .map(|b| b.bytes)
+        .sum::<u64>()
+    };
     let q = 2 * 1024 * 8 * 64 * 2;
     let kv = 2 * 1024 * 2 * 64 * 2;
-    assert_eq!(bytes(AttentionKernel::Flash), 2 * q + 2 * kv + 2 * 8 * 1024 * 4);
-    assert_eq!(bytes(AttentionKernel::Naive), 2 * q + 2 * kv + 2 * 8 * 1024 * 1024 * 2);
+    assert_eq!(
+        bytes(AttentionKernel::Flash),
+        2 * q + 2 * kv + 2 * 8 * 1024 * 4
+    );
+    assert_eq!(
+        bytes(AttentionKernel::Naive),
+        2 * q + 2 * kv + 2 * 8 * 1024 * 1024 * 2
+    );
 }
 
 #[test]
@@ -76,7 +116,10 @@ fn matmul_table_and_json() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema_version"], SCHEMA_VERSION);
     assert_eq!(v["timing"], "mock");
-    assert_eq!(v["results"][0]["shape"], serde_json::json!({"m": 256, "n": 128, "k": 64}));
+    assert_eq!(
+        v["results"][0]["shape"],
+        serde_json::json!({"m": 256, "n": 128, "k": 64})
+    );
     assert_eq!(v["results"][0]["stats"]["samples"], 5);
     assert_eq!(v["achieved"][0]["kernel"], "matmul");
 }
@@ -89,7 +132,13 @@ fn attention_memory_curve_over_seq_and_kernels() {
     let mem: Vec<(String, u64, u64)> = file
         .results
         .iter()
-        .map(|r| (r.variant.clone(), r.shape["seq"].as_u64().unwrap(), r.memory.harness.total_bytes))
+        .map(|r| {
+            (
+                r.variant.clone(),
+                r.shape["seq"].as_u64().unwrap(),
+                r.memory.harness.total_bytes,
+            )
+        })
         .collect();
     assert_eq!(mem.len(), 4);
     // naive grows with s², flash with s
@@ -103,18 +152,50 @@ fn attention_memory_curve_over_seq_and_kernels() {
 
 #[test]
 fn bad_values_are_errors_naming_the_value() {
-    let parsed = Bench::try_parse_from(["bench", "matmul", "--m", "0", "--n", "8", "--k", "8", "--mock"]).unwrap();
-    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed = Bench::try_parse_from([
+        "bench", "matmul", "--m", "0", "--n", "8", "--k", "8", "--mock",
+    ])
+    .unwrap();
+    let e =
+        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "invalid --m: `0`");
-    let parsed = Bench::try_parse_from(["bench", "matmul", "--m", "8", "--n", "8", "--k", "8", "--dtype", "bf16", "--mock"]).unwrap();
-    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed = Bench::try_parse_from([
+        "bench", "matmul", "--m", "8", "--n", "8", "--k", "8", "--dtype", "bf16", "--mock",
+    ])
+    .unwrap();
+    let e =
+        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "invalid --dtype: `bf16`");
     assert!(e.hint().unwrap().contains("fp32 or fp16"));
-    let parsed = Bench::try_parse_from(["bench", "attention", "--heads", "6", "--kv-heads", "4", "--seq", "8", "--head-dim", "8", "--mock"]).unwrap();
-    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed = Bench::try_parse_from([
+        "bench",
+        "attention",
+        "--heads",
+        "6",
+        "--kv-heads",
+        "4",
+        "--seq",
+        "8",
+        "--head-dim",
+        "8",
+        "--mock",
+    ])
+    .unwrap();
+    let e =
+        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "invalid --kv-heads: `4`");
-    let parsed = Bench::try_parse_from(["bench", "layer", "--model", "gpt3-mystery", "--seq", "8", "--mock"]).unwrap();
-    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed = Bench::try_parse_from([
+        "bench",
+        "layer",
+        "--model",
+        "gpt3-mystery",
+        "--seq",
+        "8",
+        "--mock",
+    ])
+    .unwrap();
+    let e =
+        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert!(e.to_string().contains("gpt3-mystery"), "{e}");
 }
 
@@ -122,7 +203,10 @@ fn bad_values_are_errors_naming_the_value() {
 fn suite_writes_the_calibration_file_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.json");
-    let (code, out) = bench(&format!("suite --reps 2 --warmup 0 -o {} --mock", path.display()));
+    let (code, out) = bench(&format!(
+        "suite --reps 2 --warmup 0 -o {} --mock",
+        path.display()
+    ));
     assert_eq!(code, 0);
     assert!(out.contains(&format!("wrote {}", path.display())), "{out}");
     let file = BenchFile::load(&path).unwrap();
@@ -131,10 +215,16 @@ fn suite_writes_the_calibration_file_atomically() {
     assert!(file.achieved_tflops("matmul", "fp16").is_some());
     assert!(file.achieved_tflops("attention", "fp32").is_some());
     // Only bench.json remains: the temporary file was renamed over it.
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("bench.json")]);
     // CPU adapters get the small set.
-    assert!(file.results.iter().all(|r| r.shape.get("m").is_none_or(|m| m.as_u64() <= Some(512))));
+    assert!(file
+        .results
+        .iter()
+        .all(|r| r.shape.get("m").is_none_or(|m| m.as_u64() <= Some(512))));
 }
 
 #[test]
@@ -142,13 +232,19 @@ fn calibration_file_with_another_schema_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.json");
     let (_, json) = bench("matmul --m 8 --n 8 --k 8 --reps 1 --format json --mock");
-    std::fs::write(&path, json.replace("\"schema_version\": 1", "\"schema_version\": 99")).unwrap();
+    std::fs::write(
+        &path,
+        json.replace("\"schema_version\": 1", "\"schema_version\": 99"),
+    )
+    .unwrap();
     let e = BenchFile::load(&path).unwrap_err();
     assert!(e.to_string().contains("schema version 99"), "{e}");
 }
 
 fn validate(argv: &str) -> (i32, String) {
-    let parsed = Validate::try_parse_from(std::iter::once("validate").chain(argv.split_whitespace())).unwrap_or_else(|e| panic!("{e}"));
+    let parsed =
+        Validate::try_parse_from(std::iter::once("validate").chain(argv.split_whitespace()))
+            .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let code = cli::run_validate_with(&mut MockBackend::new(), &parsed.args, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())

@@ -4,7 +4,10 @@
 
 use crate::bench::device::Gpu;
 use crate::bench::kernels::Kernels;
-use crate::bench::report::{AdapterFeatures, AdapterLimits, AdapterReport, AllocatorMemory, HarnessMemory, KernelReport, MemoryReport};
+use crate::bench::report::{
+    AdapterFeatures, AdapterLimits, AdapterReport, AllocatorMemory, HarnessMemory, KernelReport,
+    MemoryReport,
+};
 use crate::bench::timing::{measure, MockRunner, Plan, Runner, Stats, TimingMethod};
 use crate::bench::workload::{self, CaseSpec};
 use crate::bench::{nvml, peak};
@@ -25,7 +28,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { plan: Plan::default(), check: true, wall_clock: false, seed: 0x5EED }
+        RunOptions {
+            plan: Plan::default(),
+            check: true,
+            wall_clock: false,
+            seed: 0x5EED,
+        }
     }
 }
 
@@ -41,10 +49,16 @@ pub trait Backend {
     /// A CPU adapter (lavapipe): the suite picks small shapes.
     fn is_cpu(&self) -> bool;
     fn supports_f16(&self) -> bool;
-    fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport>;
+    fn run(
+        &mut self,
+        case: &CaseSpec,
+        opts: &RunOptions,
+        progress: Progress,
+    ) -> Result<KernelReport>;
 }
 
 /// Put a report together from its measured parts (shared by both backends).
+#[allow(clippy::too_many_arguments)]
 pub fn assemble(
     case: &CaseSpec,
     variant: String,
@@ -114,22 +128,49 @@ impl Backend for WgpuBackend {
         self.gpu.has(wgpu::Features::SHADER_F16)
     }
 
-    fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport> {
+    fn run(
+        &mut self,
+        case: &CaseSpec,
+        opts: &RunOptions,
+        progress: Progress,
+    ) -> Result<KernelReport> {
         let gpu = &self.gpu;
         let baseline = gpu.allocator();
         let kernels = Kernels::new(gpu);
         let built = workload::build(&kernels, case, opts.seed)?;
-        let allocator = gpu.allocator().map(|(allocated, reserved)| AllocatorMemory {
-            allocated_bytes: allocated,
-            reserved_bytes: reserved,
-            baseline_allocated_bytes: baseline.map_or(0, |b| b.0),
-        });
-        let check = if opts.check { Some(workload::check(gpu, case, &built, opts.seed)?) } else { None };
+        // Let the uploads' staging memory go before reading the allocator.
+        gpu.queue.submit([]);
+        gpu.wait("uploading the inputs")?;
+        let allocator = gpu
+            .allocator()
+            .map(|(allocated, reserved)| AllocatorMemory {
+                allocated_bytes: allocated,
+                reserved_bytes: reserved,
+                baseline_allocated_bytes: baseline.map_or(0, |b| b.0),
+            });
+        let check = if opts.check {
+            Some(workload::check(gpu, case, &built, opts.seed)?)
+        } else {
+            None
+        };
         let mut runner = workload::GpuRunner::new(gpu, &built.dispatches, !opts.wall_clock);
         let timing = runner.timing();
         let stats = measure(&mut runner, opts.plan, progress)?;
-        let memory = MemoryReport { harness: HarnessMemory::from_records(built.records.clone()), allocator, nvml: nvml::memory_for(&gpu.report) };
-        Ok(assemble(case, built.variant.clone(), timing, opts.plan.warmup, stats, self.preset.as_ref(), memory, check))
+        let memory = MemoryReport {
+            harness: HarnessMemory::from_records(built.records.clone()),
+            allocator,
+            nvml: nvml::memory_for(&gpu.report),
+        };
+        Ok(assemble(
+            case,
+            built.variant.clone(),
+            timing,
+            opts.plan.warmup,
+            stats,
+            self.preset.as_ref(),
+            memory,
+            check,
+        ))
     }
 }
 
@@ -143,7 +184,11 @@ pub struct MockBackend {
 
 impl MockBackend {
     pub fn new() -> Self {
-        MockBackend { adapter: mock_adapter(), preset: None, cpu: true }
+        MockBackend {
+            adapter: mock_adapter(),
+            preset: None,
+            cpu: true,
+        }
     }
 }
 
@@ -162,7 +207,12 @@ pub fn mock_adapter() -> AdapterReport {
         driver_info: "scripted times".into(),
         vendor_id: 0,
         device_id: 0,
-        features: AdapterFeatures { shader_f16: true, subgroups: false, timestamp_query: false, cooperative_matrix: Vec::new() },
+        features: AdapterFeatures {
+            shader_f16: true,
+            subgroups: false,
+            timestamp_query: false,
+            cooperative_matrix: Vec::new(),
+        },
         limits: AdapterLimits {
             max_buffer_size: 1 << 31,
             max_storage_buffer_binding_size: 1 << 27,
@@ -193,13 +243,34 @@ impl Backend for MockBackend {
         true
     }
 
-    fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport> {
+    fn run(
+        &mut self,
+        case: &CaseSpec,
+        opts: &RunOptions,
+        progress: Progress,
+    ) -> Result<KernelReport> {
         let base = case.flops() / 1e12;
-        let times = [1.0, 1.1, 0.9, 1.05, 0.95].iter().map(|f| f * base).collect();
+        let times = [1.0, 1.1, 0.9, 1.05, 0.95]
+            .iter()
+            .map(|f| f * base)
+            .collect();
         let mut runner = MockRunner::new(times);
         let stats = measure(&mut runner, opts.plan, progress)?;
         let records = workload::plan_records(&workload::plan(case));
-        let memory = MemoryReport { harness: HarnessMemory::from_records(records), allocator: None, nvml: None };
-        Ok(assemble(case, case.nominal_variant(), runner.timing(), opts.plan.warmup, stats, self.preset.as_ref(), memory, None))
+        let memory = MemoryReport {
+            harness: HarnessMemory::from_records(records),
+            allocator: None,
+            nvml: None,
+        };
+        Ok(assemble(
+            case,
+            case.nominal_variant(),
+            runner.timing(),
+            opts.plan.warmup,
+            stats,
+            self.preset.as_ref(),
+            memory,
+            None,
+        ))
     }
 }

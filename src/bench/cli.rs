@@ -69,19 +69,39 @@ pub struct RunArgs {
 
 impl Default for RunArgs {
     fn default() -> Self {
-        RunArgs { dtype: None, format: Format::Table, output: None, warmup: 3, reps: 10, adapter: None, wall_clock: false, no_check: false, mock: false }
+        RunArgs {
+            dtype: None,
+            format: Format::Table,
+            output: None,
+            warmup: 3,
+            reps: 10,
+            adapter: None,
+            wall_clock: false,
+            no_check: false,
+            mock: false,
+        }
     }
 }
 
 impl RunArgs {
     fn precision(&self) -> Result<Precision> {
-        self.dtype.as_deref().map_or(Ok(Precision::Fp32), Precision::parse)
+        self.dtype
+            .as_deref()
+            .map_or(Ok(Precision::Fp32), Precision::parse)
     }
     fn options(&self) -> Result<RunOptions> {
         if self.reps == 0 {
             return Err(Error::invalid("--reps", 0, "at least 1 timed run"));
         }
-        Ok(RunOptions { plan: Plan { warmup: self.warmup, reps: self.reps }, check: !self.no_check, wall_clock: self.wall_clock, seed: 0x5EED })
+        Ok(RunOptions {
+            plan: Plan {
+                warmup: self.warmup,
+                reps: self.reps,
+            },
+            check: !self.no_check,
+            wall_clock: self.wall_clock,
+            seed: 0x5EED,
+        })
     }
     fn backend(&self) -> Result<Box<dyn Backend>> {
         if self.mock {
@@ -208,7 +228,10 @@ pub struct ValidateArgs {
 /// `memplan devices`: adapters and NVML; never an error when there are none.
 pub fn run_devices(args: &DevicesArgs, out: &mut dyn Write) -> Result<i32> {
     let adapters = device::enumerate().iter().map(device::describe).collect();
-    let report = DevicesReport { adapters, nvml: nvml::probe() };
+    let report = DevicesReport {
+        adapters,
+        nvml: nvml::probe(),
+    };
     match args.format {
         Format::Json => writeln!(out, "{}", json(&report)?),
         Format::Table => write!(out, "{}", report::render_devices(&report)),
@@ -230,21 +253,48 @@ pub fn run_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 /// [`run_bench`] on a given backend (tests pass a [`MockBackend`]).
-pub fn run_bench_with(backend: &mut dyn Backend, args: &BenchArgs, out: &mut dyn Write) -> Result<i32> {
+pub fn run_bench_with(
+    backend: &mut dyn Backend,
+    args: &BenchArgs,
+    out: &mut dyn Write,
+) -> Result<i32> {
     let (run, cases) = match &args.kind {
         BenchKind::Matmul(a) => {
-            let shape = MatmulShape { m: a.m, n: a.n, k: a.k, batch: a.batch };
+            let shape = MatmulShape {
+                m: a.m,
+                n: a.n,
+                k: a.k,
+                batch: a.batch,
+            };
             shape.validate()?;
-            (&a.run, vec![CaseSpec::Matmul { shape, precision: a.run.precision()?, variant: a.variant }])
+            (
+                &a.run,
+                vec![CaseSpec::Matmul {
+                    shape,
+                    precision: a.run.precision()?,
+                    variant: a.variant,
+                }],
+            )
         }
         BenchKind::Attention(a) => {
             let p = a.run.precision()?;
             let mut cases = Vec::new();
             for &seq in &a.seq {
                 for &kernel in dedup(&a.kernel).iter() {
-                    let shape = AttentionShape { batch: a.batch, heads: a.heads, kv_heads: a.kv_heads.unwrap_or(a.heads), seq, head_dim: a.head_dim, causal: a.causal };
+                    let shape = AttentionShape {
+                        batch: a.batch,
+                        heads: a.heads,
+                        kv_heads: a.kv_heads.unwrap_or(a.heads),
+                        seq,
+                        head_dim: a.head_dim,
+                        causal: a.causal,
+                    };
                     shape.validate()?;
-                    cases.push(CaseSpec::Attention { shape, precision: p, kernel });
+                    cases.push(CaseSpec::Attention {
+                        shape,
+                        precision: p,
+                        kernel,
+                    });
                 }
             }
             (&a.run, cases)
@@ -252,7 +302,14 @@ pub fn run_bench_with(backend: &mut dyn Backend, args: &BenchArgs, out: &mut dyn
         BenchKind::Layer(a) => {
             let model = load_model(&a.model)?;
             let shape = LayerShape::from_model(&model, a.stack.as_deref(), a.batch, a.seq)?;
-            (&a.run, vec![CaseSpec::Layer { shape: Box::new(shape), precision: a.run.precision()?, kernel: a.kernel }])
+            (
+                &a.run,
+                vec![CaseSpec::Layer {
+                    shape: Box::new(shape),
+                    precision: a.run.precision()?,
+                    kernel: a.kernel,
+                }],
+            )
         }
         BenchKind::Suite(a) => {
             let precisions = match &a.run.dtype {
@@ -271,15 +328,32 @@ pub fn run_bench_with(backend: &mut dyn Backend, args: &BenchArgs, out: &mut dyn
         if matches!(case, CaseSpec::Layer { .. }) && case.flops() > 2e9 {
             opts.check = false;
         }
-        let label = format!("[{}/{}] {} {} {}", i + 1, cases.len(), case.kernel(), case.precision(), shape_line(case));
+        let label = format!(
+            "[{}/{}] {} {} {}",
+            i + 1,
+            cases.len(),
+            case.kernel(),
+            case.precision(),
+            shape_line(case)
+        );
         let mut bar = Bar::new(label, run.mock);
-        let r = backend.run(case, &opts, &mut |done, total, elapsed| bar.update(done, total, elapsed))?;
+        let r = backend.run(case, &opts, &mut |done, total, elapsed| {
+            bar.update(done, total, elapsed)
+        })?;
         bar.finish();
         results.push(r);
     }
-    let file = BenchFile::new(backend.adapter().clone(), backend.preset().map(|p| p.name.clone()), backend.timing(&opts), results);
+    let file = BenchFile::new(
+        backend.adapter().clone(),
+        backend.preset().map(|p| p.name.clone()),
+        backend.timing(&opts),
+        results,
+    );
     emit(&file, run, out)?;
-    let failed = file.results.iter().any(|r| r.check.as_ref().is_some_and(|c| !c.passed));
+    let failed = file
+        .results
+        .iter()
+        .any(|r| r.check.as_ref().is_some_and(|c| !c.passed));
     if failed {
         writeln!(out, "error: a kernel's output differs from the CPU reference beyond its tolerance (see the check column)").map_err(stdout_error)?;
         return Ok(1);
@@ -301,21 +375,58 @@ fn shape_line(case: &CaseSpec) -> String {
     report::shape_string(&case.shape_json())
 }
 
-/// The standard set. On a CPU adapter (lavapipe, ~2 GFLOP/s) it takes about a minute on two
-/// cores; on a GPU, shapes large enough to approach peak.
+/// The standard set: square matmuls, causal attention with both kernels over a range of
+/// sequence lengths (the memory curve), and one GPT-2 layer, for each dtype. On a CPU adapter
+/// (lavapipe, a few GFLOP/s) it takes under a minute on two cores; on a GPU, shapes large
+/// enough to approach peak.
 pub fn suite(cpu: bool, precisions: &[Precision]) -> Vec<CaseSpec> {
     let mut cases = Vec::new();
-    let (matmuls, attn_seqs, heads, hd): (&[u64], &[u64], u64, u64) =
-        if cpu { (&[128, 256, 512], &[128, 256, 512], 4, 64) } else { (&[1024, 2048, 4096, 8192], &[512, 1024, 2048, 4096, 8192], 16, 128) };
+    let (matmuls, attn_seqs, heads, hd): (&[u64], &[u64], u64, u64) = if cpu {
+        (&[128, 256, 512], &[128, 256, 512], 4, 64)
+    } else {
+        (
+            &[1024, 2048, 4096, 8192],
+            &[512, 1024, 2048, 4096, 8192],
+            16,
+            128,
+        )
+    };
     for &p in precisions {
         for &n in matmuls {
-            cases.push(CaseSpec::Matmul { shape: MatmulShape::new(n, n, n), precision: p, variant: MatmulVariant::Auto });
+            cases.push(CaseSpec::Matmul {
+                shape: MatmulShape::new(n, n, n),
+                precision: p,
+                variant: MatmulVariant::Auto,
+            });
         }
         for &seq in attn_seqs {
             for kernel in [AttentionKernel::Naive, AttentionKernel::Flash] {
-                let shape = AttentionShape { batch: 1, heads, kv_heads: heads, seq, head_dim: hd, causal: true };
-                cases.push(CaseSpec::Attention { shape, precision: p, kernel });
+                let shape = AttentionShape {
+                    batch: 1,
+                    heads,
+                    kv_heads: heads,
+                    seq,
+                    head_dim: hd,
+                    causal: true,
+                };
+                cases.push(CaseSpec::Attention {
+                    shape,
+                    precision: p,
+                    kernel,
+                });
             }
+        }
+        // One GPT-2 layer, the model every build has.
+        let (batch, seq) = if cpu { (1, 128) } else { (8, 1024) };
+        if let Some(shape) = presets::model("gpt2")
+            .ok()
+            .and_then(|m| LayerShape::from_model(&m, None, batch, seq).ok())
+        {
+            cases.push(CaseSpec::Layer {
+                shape: Box::new(shape),
+                precision: p,
+                kernel: AttentionKernel::Flash,
+            });
         }
     }
     cases
@@ -328,20 +439,28 @@ fn emit(file: &BenchFile, run: &RunArgs, out: &mut dyn Write) -> Result<()> {
     }
     match run.format {
         Format::Json => writeln!(out, "{text}"),
-        Format::Table => write!(out, "{}", report::render_bench(file)).and_then(|_| match &run.output {
-            Some(path) => writeln!(out, "wrote {}", path.display()),
-            None => Ok(()),
-        }),
+        Format::Table => {
+            write!(out, "{}", report::render_bench(file)).and_then(|_| match &run.output {
+                Some(path) => writeln!(out, "wrote {}", path.display()),
+                None => Ok(()),
+            })
+        }
     }
     .map_err(stdout_error)
 }
 
 fn json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Device { message: format!("cannot serialize the report: {e}"), hint: String::new() })
+    serde_json::to_string_pretty(v).map_err(|e| Error::Device {
+        message: format!("cannot serialize the report: {e}"),
+        hint: String::new(),
+    })
 }
 
 fn stdout_error(e: std::io::Error) -> Error {
-    Error::Io { path: PathBuf::from("<stdout>"), message: e.to_string() }
+    Error::Io {
+        path: PathBuf::from("<stdout>"),
+        message: e.to_string(),
+    }
 }
 
 /// A preset name, or a path to a model TOML file.
@@ -364,7 +483,11 @@ struct Bar {
 
 impl Bar {
     fn new(label: String, disabled: bool) -> Self {
-        Bar { label, bar: None, disabled }
+        Bar {
+            label,
+            bar: None,
+            disabled,
+        }
     }
 
     fn update(&mut self, done: u32, total: u32, elapsed: Duration) {
@@ -377,8 +500,13 @@ impl Bar {
             if elapsed < Duration::from_millis(500) && per * f64::from(total) < 1.0 {
                 return;
             }
-            let b = indicatif::ProgressBar::with_draw_target(Some(u64::from(total)), indicatif::ProgressDrawTarget::stderr());
-            if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} timed runs ({elapsed})") {
+            let b = indicatif::ProgressBar::with_draw_target(
+                Some(u64::from(total)),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {pos}/{len} timed runs ({elapsed})",
+            ) {
                 b.set_style(style.progress_chars("=> "));
             }
             b.set_message(self.label.clone());
@@ -438,20 +566,35 @@ pub fn run_validate(args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 /// [`run_validate`] on a given backend.
-pub fn run_validate_with(backend: &mut dyn Backend, args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
+pub fn run_validate_with(
+    backend: &mut dyn Backend,
+    args: &ValidateArgs,
+    out: &mut dyn Write,
+) -> Result<i32> {
     if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
-        return Err(Error::invalid("--tolerance", args.tolerance, "a percentage ≥ 0"));
+        return Err(Error::invalid(
+            "--tolerance",
+            args.tolerance,
+            "a percentage ≥ 0",
+        ));
     }
     let model = load_model(&args.model)?;
     let precision = args.run.precision()?;
     let shape = LayerShape::from_model(&model, args.stack.as_deref(), args.batch, args.seq)?;
     let est = layer::estimate(&model, &shape, precision, args.kernel)?;
-    let case = CaseSpec::Layer { shape: Box::new(shape.clone()), precision, kernel: args.kernel };
+    let case = CaseSpec::Layer {
+        shape: Box::new(shape.clone()),
+        precision,
+        kernel: args.kernel,
+    };
     let mut opts = args.run.options()?;
     if case.flops() > 2e9 {
         opts.check = false;
     }
-    let mut bar = Bar::new(format!("layer {} b={} s={}", model.name, args.batch, shape.seq), args.run.mock);
+    let mut bar = Bar::new(
+        format!("layer {} b={} s={}", model.name, args.batch, shape.seq),
+        args.run.mock,
+    );
     let bench = backend.run(&case, &opts, &mut |d, t, e| bar.update(d, t, e))?;
     bar.finish();
     let mut report = validate_report(&model, shape, precision, args, est, bench, backend.preset());
@@ -473,14 +616,31 @@ pub fn run_validate_with(backend: &mut dyn Backend, args: &ValidateArgs, out: &m
     Ok(if report.passed && !check_failed { 0 } else { 1 })
 }
 
-fn row(quantity: &str, unit: &str, estimate: Option<f64>, measured: Option<f64>, checked: bool, tol: f64, note: &str) -> ValidateRow {
+fn row(
+    quantity: &str,
+    unit: &str,
+    estimate: Option<f64>,
+    measured: Option<f64>,
+    checked: bool,
+    tol: f64,
+    note: &str,
+) -> ValidateRow {
     let relative_error = match (estimate, measured) {
         (Some(e), Some(m)) if e != 0.0 => Some((m - e) / e),
         (Some(e), Some(m)) if e == m => Some(0.0),
         _ => None,
     };
     let within_tolerance = relative_error.map(|r| r.abs() * 100.0 <= tol + 1e-9);
-    ValidateRow { quantity: quantity.into(), unit: unit.into(), estimate, measured, relative_error, checked, within_tolerance, note: note.into() }
+    ValidateRow {
+        quantity: quantity.into(),
+        unit: unit.into(),
+        estimate,
+        measured,
+        relative_error,
+        checked,
+        within_tolerance,
+        note: note.into(),
+    }
 }
 
 fn validate_report(
@@ -495,8 +655,24 @@ fn validate_report(
     let tol = args.tolerance;
     let h = &bench.memory.harness;
     let mut rows = vec![
-        row("saved activations per layer", "bytes", Some(est.saved_bytes as f64), Some(h.saved_bytes as f64), true, tol, "tensors kept for backward"),
-        row("weights per layer", "bytes", Some(est.weight_bytes as f64), Some(h.weight_bytes as f64), true, tol, "the harness has no biases"),
+        row(
+            "saved activations per layer",
+            "bytes",
+            Some(est.saved_bytes as f64),
+            Some(h.saved_bytes as f64),
+            true,
+            tol,
+            "tensors kept for backward",
+        ),
+        row(
+            "weights per layer",
+            "bytes",
+            Some(est.weight_bytes as f64),
+            Some(h.weight_bytes as f64),
+            true,
+            tol,
+            "the harness has no biases",
+        ),
     ];
     let (est_time, note) = match preset {
         Some(p) => {
@@ -504,20 +680,59 @@ fn validate_report(
                 Precision::Fp32 => p.peak_flops.fp32,
                 Precision::Fp16 => p.peak_flops.fp16,
             };
-            (Some(bench.flops / (peak * p.default_efficiency)), format!("{} peak × default efficiency {:.0}%", p.name, 100.0 * p.default_efficiency))
+            (
+                Some(bench.flops / (peak * p.default_efficiency)),
+                format!(
+                    "{} peak × default efficiency {:.0}%",
+                    p.name,
+                    100.0 * p.default_efficiency
+                ),
+            )
         }
         None => (None, "no GPU preset matches this adapter".to_string()),
     };
-    rows.push(row("layer forward time", "seconds", est_time, Some(bench.stats.median), args.check_throughput, tol, &note));
+    rows.push(row(
+        "layer forward time",
+        "seconds",
+        est_time,
+        Some(bench.stats.median),
+        args.check_throughput,
+        tol,
+        &note,
+    ));
     if let Some(a) = &bench.memory.allocator {
         let delta = a.allocated_bytes.saturating_sub(a.baseline_allocated_bytes);
-        rows.push(row("wgpu allocated (all layer buffers)", "bytes", Some(h.total_bytes as f64), Some(delta as f64), false, tol, "allocator vs the harness's own accounting"));
+        rows.push(row(
+            "wgpu allocated (all layer buffers)",
+            "bytes",
+            Some(h.total_bytes as f64),
+            Some(delta as f64),
+            false,
+            tol,
+            "allocator vs the harness's own accounting",
+        ));
     }
     if let Some(n) = &bench.memory.nvml {
-        rows.push(row("nvml process used", "bytes", None, n.process_used_bytes.map(|b| b as f64), false, tol, "includes the driver context"));
+        rows.push(row(
+            "nvml process used",
+            "bytes",
+            None,
+            n.process_used_bytes.map(|b| b as f64),
+            false,
+            tol,
+            "includes the driver context",
+        ));
     }
-    let passed = rows.iter().filter(|r| r.checked).all(|r| r.within_tolerance.unwrap_or(true));
-    let measured_buffers = h.buffers.iter().filter(|b| b.role == Role::Saved).cloned().collect();
+    let passed = rows
+        .iter()
+        .filter(|r| r.checked)
+        .all(|r| r.within_tolerance.unwrap_or(true));
+    let measured_buffers = h
+        .buffers
+        .iter()
+        .filter(|b| b.role == Role::Saved)
+        .cloned()
+        .collect();
     ValidateReport {
         adapter: String::new(),
         model: model.name.clone(),
@@ -527,7 +742,14 @@ fn validate_report(
         assumptions: vec![
             format!("training forward, activations and weights in {precision}, no recomputation"),
             "dropout off (the harness applies none)".into(),
-            format!("{} attention", if args.kernel == AttentionKernel::Naive { "eager (materialized scores)" } else { "fused (flash)" }),
+            format!(
+                "{} attention",
+                if args.kernel == AttentionKernel::Naive {
+                    "eager (materialized scores)"
+                } else {
+                    "fused (flash)"
+                }
+            ),
         ],
         tolerance_percent: tol,
         rows,
@@ -554,13 +776,23 @@ pub fn render_validate(r: &ValidateReport) -> String {
         "validate: {} layer ({} stack), batch {} × seq {}, hidden {}, heads {}/{} kv, ffn {}, {} {}\n",
         r.model, l.stack, l.batch, l.seq, l.hidden, l.heads, l.kv_heads, l.ffn, r.dtype, r.attention_kernel
     ));
-    s.push_str(&format!("adapter: {}; kernels: {}; timing: {}\n", r.adapter, r.bench.variant, r.bench.timing.describe()));
+    s.push_str(&format!(
+        "adapter: {}; kernels: {}; timing: {}\n",
+        r.adapter,
+        r.bench.variant,
+        r.bench.timing.describe()
+    ));
     s.push_str(&format!("estimate assumes: {}\n", r.assumptions.join("; ")));
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_header(vec!["quantity", "estimate", "measured", "error", "", "note"]);
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(vec![
+        "quantity", "estimate", "measured", "error", "", "note",
+    ]);
     for row in &r.rows {
-        let err = row.relative_error.map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e));
+        let err = row
+            .relative_error
+            .map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e));
         let verdict = match (row.checked, row.within_tolerance) {
             (true, Some(true)) => "ok",
             (true, Some(false)) => "OVER",
@@ -569,8 +801,16 @@ pub fn render_validate(r: &ValidateReport) -> String {
         };
         t.add_row(vec![
             Cell::new(&row.quantity),
-            Cell::new(row.estimate.map_or("-".to_string(), |v| fmt_value(v, &row.unit))).set_alignment(CellAlignment::Right),
-            Cell::new(row.measured.map_or("-".to_string(), |v| fmt_value(v, &row.unit))).set_alignment(CellAlignment::Right),
+            Cell::new(
+                row.estimate
+                    .map_or("-".to_string(), |v| fmt_value(v, &row.unit)),
+            )
+            .set_alignment(CellAlignment::Right),
+            Cell::new(
+                row.measured
+                    .map_or("-".to_string(), |v| fmt_value(v, &row.unit)),
+            )
+            .set_alignment(CellAlignment::Right),
             Cell::new(err).set_alignment(CellAlignment::Right),
             Cell::new(verdict),
             Cell::new(&row.note),
@@ -579,17 +819,25 @@ pub fn render_validate(r: &ValidateReport) -> String {
     s.push_str(&t.to_string());
     s.push('\n');
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_header(vec!["estimate: tensors saved for backward", "bytes", "measured: buffers kept", "bytes"]);
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(vec![
+        "estimate: tensors saved for backward",
+        "bytes",
+        "measured: buffers kept",
+        "bytes",
+    ]);
     let n = r.estimate_ledger.len().max(r.measured_buffers.len());
     for i in 0..n {
         let e = r.estimate_ledger.get(i);
         let m = r.measured_buffers.get(i);
         t.add_row(vec![
             Cell::new(e.map_or(String::new(), |e| e.name.clone())),
-            Cell::new(e.map_or(String::new(), |e| fmt_bytes(e.bytes))).set_alignment(CellAlignment::Right),
+            Cell::new(e.map_or(String::new(), |e| fmt_bytes(e.bytes)))
+                .set_alignment(CellAlignment::Right),
             Cell::new(m.map_or(String::new(), |m| m.label.clone())),
-            Cell::new(m.map_or(String::new(), |m| fmt_bytes(m.bytes))).set_alignment(CellAlignment::Right),
+            Cell::new(m.map_or(String::new(), |m| fmt_bytes(m.bytes)))
+                .set_alignment(CellAlignment::Right),
         ]);
     }
     s.push_str(&t.to_string());
@@ -600,15 +848,26 @@ pub fn render_validate(r: &ValidateReport) -> String {
         r.bench.stats.samples,
         report::fmt_seconds(r.bench.stats.median),
         match &r.bench.check {
-            Some(c) if c.passed => format!("; output matches the CPU reference (max rel. error {:.1e})", c.max_rel_error),
-            Some(c) => format!("; OUTPUT DIFFERS from the CPU reference (max rel. error {:.1e})", c.max_rel_error),
-            None if r.bench.timing == crate::bench::timing::TimingMethod::Mock => "; output not checked (mock backend)".into(),
+            Some(c) if c.passed => format!(
+                "; output matches the CPU reference (max rel. error {:.1e})",
+                c.max_rel_error
+            ),
+            Some(c) => format!(
+                "; OUTPUT DIFFERS from the CPU reference (max rel. error {:.1e})",
+                c.max_rel_error
+            ),
+            None if r.bench.timing == crate::bench::timing::TimingMethod::Mock =>
+                "; output not checked (mock backend)".into(),
             None => "; output not checked (layer too large for the CPU reference)".into(),
         }
     ));
     s.push_str(&format!(
         "result: {} (tolerance {}%)\n",
-        if r.passed { "within tolerance" } else { "OVER tolerance" },
+        if r.passed {
+            "within tolerance"
+        } else {
+            "OVER tolerance"
+        },
         r.tolerance_percent
     ));
     s

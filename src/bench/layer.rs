@@ -48,17 +48,31 @@ pub struct LayerShape {
 
 impl LayerShape {
     /// The layer of `stack` (default: the model's first stack) at `batch` × `seq`.
-    pub fn from_model(model: &ModelSpec, stack: Option<&str>, batch: u64, seq: u64) -> Result<LayerShape> {
+    pub fn from_model(
+        model: &ModelSpec,
+        stack: Option<&str>,
+        batch: u64,
+        seq: u64,
+    ) -> Result<LayerShape> {
         let st = pick_stack(model, stack)?;
         if batch == 0 {
-            return Err(Error::invalid("--batch", batch, "a positive number of sequences"));
+            return Err(Error::invalid(
+                "--batch",
+                batch,
+                "a positive number of sequences",
+            ));
         }
         if seq == 0 {
             return Err(Error::invalid("--seq", seq, "a positive sequence length"));
         }
         let l = &st.layer;
         if l.cross_attention {
-            let other: Vec<&str> = model.stacks.iter().filter(|s| !s.layer.cross_attention).map(|s| s.name.as_str()).collect();
+            let other: Vec<&str> = model
+                .stacks
+                .iter()
+                .filter(|s| !s.layer.cross_attention)
+                .map(|s| s.name.as_str())
+                .collect();
             return Err(Error::conflict(
                 format!("the layer benchmark runs self-attention layers; stack `{}` of `{}` has cross-attention", st.name, model.name),
                 if other.is_empty() { String::new() } else { format!("use --stack {}", other.join(" or --stack ")) },
@@ -66,7 +80,10 @@ impl LayerShape {
         }
         if l.mlp.experts > 1 {
             return Err(Error::conflict(
-                format!("the layer benchmark has no mixture-of-experts MLP (`{}` has {} experts)", model.name, l.mlp.experts),
+                format!(
+                    "the layer benchmark has no mixture-of-experts MLP (`{}` has {} experts)",
+                    model.name, l.mlp.experts
+                ),
                 "use a dense model preset",
             ));
         }
@@ -154,10 +171,26 @@ impl LayerShape {
 }
 
 fn pick_stack<'a>(model: &'a ModelSpec, name: Option<&str>) -> Result<&'a Stack> {
-    let names = || model.stacks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+    let names = || {
+        model
+            .stacks
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match name {
-        Some(n) => model.stack(n).ok_or_else(|| Error::invalid("--stack", n, format!("a stack of `{}`: {}", model.name, names()))),
-        None => model.stacks.first().ok_or_else(|| Error::shape(format!("model `{}` has no layer stacks", model.name), "")),
+        Some(n) => model.stack(n).ok_or_else(|| {
+            Error::invalid(
+                "--stack",
+                n,
+                format!("a stack of `{}`: {}", model.name, names()),
+            )
+        }),
+        None => model
+            .stacks
+            .first()
+            .ok_or_else(|| Error::shape(format!("model `{}` has no layer stacks", model.name), "")),
     }
 }
 
@@ -197,12 +230,25 @@ pub struct LayerEstimate {
 
 /// Point the estimate side at the memory model: per-layer saved-activation bytes
 /// (`layer_saved_bytes`, itemised by `layer_ledger`) and per-layer parameters × dtype size.
-pub fn estimate(model: &ModelSpec, shape: &LayerShape, precision: Precision, kernel: AttentionKernel) -> Result<LayerEstimate> {
+pub fn estimate(
+    model: &ModelSpec,
+    shape: &LayerShape,
+    precision: Precision,
+    kernel: AttentionKernel,
+) -> Result<LayerEstimate> {
     let stack = pick_stack(model, Some(&shape.stack))?;
     let setup = setup(precision, kernel, shape.batch, shape.seq);
-    let st = StackShape { batch: shape.batch, seq: shape.seq, cross_seq: 0 };
+    let st = StackShape {
+        batch: shape.batch,
+        seq: shape.seq,
+        cross_seq: 0,
+    };
     let saved = act::layer_ledger(stack, &st, &setup);
     let saved_bytes = act::layer_saved_bytes(stack, &st, &setup);
     let weight_bytes = crate::model::params::layer(&stack.layer).params * precision.size();
-    Ok(LayerEstimate { saved, saved_bytes, weight_bytes })
+    Ok(LayerEstimate {
+        saved,
+        saved_bytes,
+        weight_bytes,
+    })
 }

@@ -82,7 +82,10 @@ impl Precision {
     pub fn check(self, gpu: &device::Gpu) -> Result<()> {
         if self == Precision::Fp16 && !gpu.has(wgpu::Features::SHADER_F16) {
             return Err(Error::Device {
-                message: format!("adapter `{}` does not support fp16 in shaders (no SHADER_F16 feature)", gpu.report.name),
+                message: format!(
+                    "adapter `{}` does not support fp16 in shaders (no SHADER_F16 feature)",
+                    gpu.report.name
+                ),
                 hint: "use --dtype fp32".into(),
             });
         }

@@ -96,7 +96,13 @@ pub struct HarnessMemory {
 
 impl HarnessMemory {
     pub fn from_records(buffers: Vec<BufferRecord>) -> Self {
-        let sum = |r: Option<Role>| buffers.iter().filter(|b| r.is_none_or(|r| b.role == r)).map(|b| b.bytes).sum();
+        let sum = |r: Option<Role>| {
+            buffers
+                .iter()
+                .filter(|b| r.is_none_or(|r| b.role == r))
+                .map(|b| b.bytes)
+                .sum()
+        };
         HarnessMemory {
             total_bytes: sum(None),
             saved_bytes: sum(Some(Role::Saved)),
@@ -181,7 +187,10 @@ impl KernelReport {
 
 /// Shape parameters in a fixed, readable order (JSON maps are sorted by key).
 pub fn shape_string(shape: &serde_json::Map<String, serde_json::Value>) -> String {
-    const ORDER: [&str; 13] = ["model", "stack", "m", "n", "k", "batch", "heads", "kv_heads", "seq", "head_dim", "hidden", "ffn", "causal"];
+    const ORDER: [&str; 13] = [
+        "model", "stack", "m", "n", "k", "batch", "heads", "kv_heads", "seq", "head_dim", "hidden",
+        "ffn", "causal",
+    ];
     let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
     let mut keys: Vec<&String> = shape.keys().collect();
     keys.sort_by_key(|k| rank(k));
@@ -222,7 +231,12 @@ pub struct BenchFile {
 }
 
 impl BenchFile {
-    pub fn new(adapter: AdapterReport, gpu_preset: Option<String>, timing: TimingMethod, results: Vec<KernelReport>) -> Self {
+    pub fn new(
+        adapter: AdapterReport,
+        gpu_preset: Option<String>,
+        timing: TimingMethod,
+        results: Vec<KernelReport>,
+    ) -> Self {
         let achieved = summarize(&results);
         BenchFile {
             schema_version: SCHEMA_VERSION,
@@ -237,12 +251,18 @@ impl BenchFile {
 
     /// Best measured TFLOP/s for a kernel (`matmul`, `attention`, `layer`) and dtype.
     pub fn achieved_tflops(&self, kernel: &str, dtype: &str) -> Option<f64> {
-        self.achieved.iter().find(|a| a.kernel == kernel && a.dtype == dtype).map(|a| a.tflops)
+        self.achieved
+            .iter()
+            .find(|a| a.kernel == kernel && a.dtype == dtype)
+            .map(|a| a.tflops)
     }
 
     /// Read a calibration file written by `memplan bench`.
     pub fn load(path: &Path) -> Result<BenchFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let file: BenchFile = serde_json::from_str(&text).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: Some(e.line()),
@@ -254,7 +274,10 @@ impl BenchFile {
                 path: path.to_path_buf(),
                 line: None,
                 field: Some("schema_version".into()),
-                message: format!("schema version {} is not supported (expected {SCHEMA_VERSION})", file.schema_version),
+                message: format!(
+                    "schema version {} is not supported (expected {SCHEMA_VERSION})",
+                    file.schema_version
+                ),
             });
         }
         Ok(file)
@@ -266,7 +289,10 @@ pub fn summarize(results: &[KernelReport]) -> Vec<Achieved> {
     let mut out: Vec<Achieved> = Vec::new();
     for r in results {
         let frac = r.peak.as_ref().map(|p| p.fraction_of_peak_flops);
-        match out.iter_mut().find(|a| a.kernel == r.kernel && a.dtype == r.dtype) {
+        match out
+            .iter_mut()
+            .find(|a| a.kernel == r.kernel && a.dtype == r.dtype)
+        {
             Some(a) if a.tflops >= r.tflops => {}
             Some(a) => {
                 a.tflops = r.tflops;
@@ -289,9 +315,18 @@ pub fn summarize(results: &[KernelReport]) -> Vec<Achieved> {
 
 /// Write `text` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "bench.json".into());
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "bench.json".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(|e| {
@@ -302,7 +337,8 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     t
 }
 
@@ -336,10 +372,13 @@ pub fn fmt_tflops(t: f64) -> String {
 pub fn results_table(results: &[KernelReport]) -> String {
     let mut t = table();
     t.set_header(vec![
-        "kernel", "variant", "dtype", "shape", "median", "min", "max", "TFLOP/s", "GB/s", "% peak", "memory", "check",
+        "kernel", "variant", "dtype", "shape", "median", "min", "max", "TFLOP/s", "GB/s", "% peak",
+        "memory", "check",
     ]);
     for r in results {
-        let peak = r.peak.as_ref().map_or("-".to_string(), |p| format!("{:.1}% {}", 100.0 * p.fraction_of_peak_flops, p.dtype));
+        let peak = r.peak.as_ref().map_or("-".to_string(), |p| {
+            format!("{:.1}% {}", 100.0 * p.fraction_of_peak_flops, p.dtype)
+        });
         let check = match &r.check {
             None => "-".to_string(),
             Some(c) if c.passed => format!("ok ({:.1e})", c.max_rel_error),
@@ -354,7 +393,11 @@ pub fn results_table(results: &[KernelReport]) -> String {
             right(fmt_seconds(r.stats.min)),
             right(fmt_seconds(r.stats.max)),
             right(fmt_tflops(r.tflops)),
-            right(if r.gbps >= 10.0 { format!("{:.0}", r.gbps) } else { format!("{:.3}", r.gbps) }),
+            right(if r.gbps >= 10.0 {
+                format!("{:.0}", r.gbps)
+            } else {
+                format!("{:.3}", r.gbps)
+            }),
             right(peak),
             right(fmt_bytes(r.memory.harness.total_bytes)),
             Cell::new(check),
@@ -371,9 +414,17 @@ pub fn render_bench(file: &BenchFile) -> String {
         file.adapter.name,
         file.adapter.backend,
         file.adapter.device_type,
-        file.gpu_preset.as_ref().map_or(" — no GPU preset matches this adapter, so no % of peak".to_string(), |p| format!(", preset {p}"))
+        file.gpu_preset.as_ref().map_or(
+            " — no GPU preset matches this adapter, so no % of peak".to_string(),
+            |p| format!(", preset {p}")
+        )
     ));
-    s.push_str(&format!("timing: {} ({} timed runs after {} warm-up; median/min/max per call)\n", file.timing.describe(), file.results.first().map_or(0, |r| r.stats.samples), file.results.first().map_or(0, |r| r.warmup)));
+    s.push_str(&format!(
+        "timing: {} ({} timed runs after {} warm-up; median/min/max per call)\n",
+        file.timing.describe(),
+        file.results.first().map_or(0, |r| r.stats.samples),
+        file.results.first().map_or(0, |r| r.warmup)
+    ));
     s.push_str(&results_table(&file.results));
     s.push('\n');
     s.push_str(&memory_table(&file.results));
@@ -384,18 +435,37 @@ pub fn render_bench(file: &BenchFile) -> String {
 /// Memory of each result from the three sources.
 pub fn memory_table(results: &[KernelReport]) -> String {
     let mut t = table();
-    t.set_header(vec!["kernel", "shape", "harness buffers", "wgpu allocated / reserved", "nvml device / process"]);
+    t.set_header(vec![
+        "kernel",
+        "shape",
+        "harness buffers",
+        "wgpu allocated (Δ baseline) / reserved",
+        "nvml device / process",
+    ]);
     for r in results {
-        let alloc = r.memory.allocator.as_ref().map_or("not reported by this backend".to_string(), |a| {
-            format!("{} / {}", fmt_bytes(a.allocated_bytes), fmt_bytes(a.reserved_bytes))
-        });
-        let nvml = r.memory.nvml.as_ref().map_or("unavailable".to_string(), |n| {
-            format!(
-                "{} / {}",
-                fmt_bytes(n.device_used_bytes),
-                n.process_used_bytes.map_or("n/a".to_string(), fmt_bytes)
-            )
-        });
+        let alloc =
+            r.memory
+                .allocator
+                .as_ref()
+                .map_or("not reported by this backend".to_string(), |a| {
+                    format!(
+                        "{} (+{}) / {}",
+                        fmt_bytes(a.allocated_bytes),
+                        fmt_bytes(a.allocated_bytes.saturating_sub(a.baseline_allocated_bytes)),
+                        fmt_bytes(a.reserved_bytes)
+                    )
+                });
+        let nvml = r
+            .memory
+            .nvml
+            .as_ref()
+            .map_or("unavailable".to_string(), |n| {
+                format!(
+                    "{} / {}",
+                    fmt_bytes(n.device_used_bytes),
+                    n.process_used_bytes.map_or("n/a".to_string(), fmt_bytes)
+                )
+            });
         t.add_row(vec![
             Cell::new(format!("{} {}", r.kernel, r.variant)),
             Cell::new(r.shape_string()),
@@ -416,7 +486,19 @@ pub fn render_devices(report: &DevicesReport) -> String {
     } else {
         let mut t = table();
         t.set_header(vec![
-            "#", "adapter", "backend", "type", "driver", "f16", "subgroups", "timestamps", "coop matrix", "max binding", "max buffer", "wg memory", "wg invocations",
+            "#",
+            "adapter",
+            "backend",
+            "type",
+            "driver",
+            "f16",
+            "subgroups",
+            "timestamps",
+            "coop matrix",
+            "max binding",
+            "max buffer",
+            "wg memory",
+            "wg invocations",
         ]);
         for (i, a) in report.adapters.iter().enumerate() {
             let yn = |b: bool| if b { "yes" } else { "no" };
@@ -428,15 +510,24 @@ pub fn render_devices(report: &DevicesReport) -> String {
                 Cell::new(format!("{} {}", a.driver, a.driver_info).trim().to_string()),
                 Cell::new(yn(a.features.shader_f16)),
                 Cell::new(if a.features.subgroups {
-                    format!("{}–{}", a.limits.subgroup_min_size, a.limits.subgroup_max_size)
+                    format!(
+                        "{}–{}",
+                        a.limits.subgroup_min_size, a.limits.subgroup_max_size
+                    )
                 } else {
                     "no".into()
                 }),
                 Cell::new(yn(a.features.timestamp_query)),
-                Cell::new(if a.features.cooperative_matrix.is_empty() { "no".into() } else { a.features.cooperative_matrix.join(", ") }),
+                Cell::new(if a.features.cooperative_matrix.is_empty() {
+                    "no".into()
+                } else {
+                    a.features.cooperative_matrix.join(", ")
+                }),
                 right(fmt_bytes(a.limits.max_storage_buffer_binding_size)),
                 right(fmt_bytes(a.limits.max_buffer_size)),
-                right(fmt_bytes(a.limits.max_compute_workgroup_storage_size as u64)),
+                right(fmt_bytes(
+                    a.limits.max_compute_workgroup_storage_size as u64,
+                )),
                 right(a.limits.max_compute_invocations_per_workgroup),
             ]);
         }
@@ -445,7 +536,9 @@ pub fn render_devices(report: &DevicesReport) -> String {
         s.push('\n');
     }
     match &report.nvml {
-        NvmlReport::Unavailable { reason } => s.push_str(&format!("nvml: unavailable ({reason})\n")),
+        NvmlReport::Unavailable { reason } => {
+            s.push_str(&format!("nvml: unavailable ({reason})\n"))
+        }
         NvmlReport::Available { driver, gpus } => {
             s.push_str(&format!("nvml: driver {driver}\n"));
             let mut t = table();
