@@ -167,6 +167,7 @@ pub fn materialises_scores(setup: &Setup, attention_dropout: f64) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// The attention core between the projections: q, k, v, scores or log-sum-exp, output.
 fn attention_core(
     out: &mut Vec<Saved>,

@@ -110,7 +110,7 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
 }
 
 fn divisors_near(n: u64, target: u64) -> String {
-    let mut ds: Vec<u64> = (1..=n.min(4096)).filter(|d| n % d == 0).collect();
+    let mut ds: Vec<u64> = (1..=n.min(4096)).filter(|d| n.is_multiple_of(*d)).collect();
     ds.sort_by_key(|d| d.abs_diff(target));
     ds.truncate(3);
     ds.sort();
