@@ -26,12 +26,13 @@ pub const SUPPORTED: &[&str] = &[
 
 pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
     let text = crate::model::presets::read(path)?;
-    let name = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().to_string())
-        .filter(|n| !n.is_empty() && n != ".")
-        .unwrap_or_else(|| path.display().to_string());
+    // `org/model/config.json` is named `model`; any other file by its own stem.
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    let name = if stem == "config" {
+        path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or(stem)
+    } else {
+        stem
+    };
     from_hf_json_at(path, &name, &text)
 }
 
