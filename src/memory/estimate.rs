@@ -102,12 +102,7 @@ pub struct Estimate {
 
 /// Estimate one GPU's memory for `model` under `setup`. `info` carries the exact parameter count
 /// used for model states (it may differ from the shape's when the user gave `--params`).
-pub fn estimate(
-    model: &ModelSpec,
-    info: &ParamInfo,
-    setup: &Setup,
-    overhead: &OverheadConfig,
-) -> Estimate {
+pub fn estimate(model: &ModelSpec, info: &ParamInfo, setup: &Setup, overhead: &OverheadConfig) -> Estimate {
     let shapes = act::shapes(model, setup);
     let states = model_states(info, setup);
     let buffer_bytes = model.buffer_bytes;
@@ -115,24 +110,9 @@ pub fn estimate(
     let kv_cache = kv_cache_bytes(model, &shapes, setup);
     let ledger = ledger(model, &shapes, setup);
     let (peak_point, at_peak, activations, other_activations) = if setup.training() {
-        training_peak(
-            model,
-            info,
-            &shapes,
-            setup,
-            &states,
-            &ledger,
-            input_bytes + buffer_bytes,
-        )
+        training_peak(model, info, &shapes, setup, &states, &ledger, input_bytes + buffer_bytes)
     } else {
-        inference_peak(
-            model,
-            &shapes,
-            setup,
-            &states,
-            input_bytes + buffer_bytes,
-            kv_cache,
-        )
+        inference_peak(model, &shapes, setup, &states, input_bytes + buffer_bytes, kv_cache)
     };
     let peak_allocated = at_peak.total();
     let overheads = overheads(overhead, peak_allocated);
@@ -156,42 +136,23 @@ pub fn estimate(
 
 fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<LedgerLine> {
     let mut out = Vec::new();
-    let add =
-        |out: &mut Vec<LedgerLine>, block: &str, saved: Vec<Saved>, count: u64, layer: bool| {
-            for t in saved {
-                let recomputed = layer
-                    && match setup.recompute {
-                        Recompute::None => false,
-                        Recompute::Selective => t.attention_core,
-                        Recompute::Full => true,
-                    };
-                out.push(LedgerLine {
-                    block: block.to_string(),
-                    tensor: t.name,
-                    bytes: t.bytes,
-                    count,
-                    recomputed,
-                });
-            }
-        };
+    let add = |out: &mut Vec<LedgerLine>, block: &str, saved: Vec<Saved>, count: u64, layer: bool| {
+        for t in saved {
+            let recomputed = layer
+                && match setup.recompute {
+                    Recompute::None => false,
+                    Recompute::Selective => t.attention_core,
+                    Recompute::Full => true,
+                };
+            out.push(LedgerLine { block: block.to_string(), tensor: t.name, bytes: t.bytes, count, recomputed });
+        }
+    };
     if !setup.training() {
         return out;
     }
     for (s, sh) in model.stacks.iter().zip(shapes) {
-        add(
-            &mut out,
-            &format!("{} embeddings", s.name),
-            act::stack_extras_ledger(model, s, sh, setup),
-            1,
-            false,
-        );
-        add(
-            &mut out,
-            &format!("{} layer", s.name),
-            act::layer_ledger(s, sh, setup),
-            s.layers,
-            true,
-        );
+        add(&mut out, &format!("{} embeddings", s.name), act::stack_extras_ledger(model, s, sh, setup), 1, false);
+        add(&mut out, &format!("{} layer", s.name), act::layer_ledger(s, sh, setup), s.layers, true);
         if setup.recompute == Recompute::Full {
             out.push(LedgerLine {
                 block: format!("{} layer", s.name),
@@ -202,13 +163,7 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
             });
         }
     }
-    add(
-        &mut out,
-        "head",
-        act::head_ledger(model, shapes, setup),
-        1,
-        false,
-    );
+    add(&mut out, "head", act::head_ledger(model, shapes, setup), 1, false);
     out
 }
 
@@ -223,35 +178,19 @@ fn training_peak(
     inputs: u64,
 ) -> (PeakPoint, PeakComposition, u64, u64) {
     let act_dtype = setup.precision.activation_dtype();
-    let layers_saved: u64 = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .map(|(s, sh)| act::stack_layers_saved_bytes(s, sh, setup))
-        .sum();
-    let extras: u64 = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .map(|(s, sh)| total(&act::stack_extras_ledger(model, s, sh, setup)))
-        .sum();
+    let layers_saved: u64 =
+        model.stacks.iter().zip(shapes).map(|(s, sh)| act::stack_layers_saved_bytes(s, sh, setup)).sum();
+    let extras: u64 =
+        model.stacks.iter().zip(shapes).map(|(s, sh)| total(&act::stack_extras_ledger(model, s, sh, setup))).sum();
     let head = total(&act::head_ledger(model, shapes, setup));
     // Autocast caches a half-precision copy of each weight for the forward; the matmuls save it.
-    let autocast_copies = if setup.precision.autocast_weight_copies() {
-        DType::Bf16.bytes(info.params)
-    } else {
-        0
-    };
+    let autocast_copies = if setup.precision.autocast_weight_copies() { DType::Bf16.bytes(info.params) } else { 0 };
     let other = extras + head + inputs + autocast_copies;
 
     let logits = act::logits_elements(model, shapes);
     // Forward end: the logits in the activation dtype, their fp32 upcast (a copy unless already
     // fp32), and the fp32 log-softmax (in the head ledger).
-    let upcast = if act_dtype == DType::Fp32 {
-        0
-    } else {
-        DType::Fp32.bytes(logits)
-    };
+    let upcast = if act_dtype == DType::Fp32 { 0 } else { DType::Fp32.bytes(logits) };
     let forward_temp = act_dtype.bytes(logits) + upcast;
     // Loss backward: the gradient of the log-probabilities and of the logits, both fp32.
     let loss_backward_temp = 2 * DType::Fp32.bytes(logits);
@@ -268,27 +207,16 @@ fn training_peak(
             let largest = ledger.iter().map(|t| t.bytes).max().unwrap_or(0);
             let recompute = match setup.recompute {
                 Recompute::None => 0,
-                Recompute::Selective => ledger
-                    .iter()
-                    .filter(|t| t.attention_core)
-                    .map(|t| t.bytes)
-                    .sum(),
+                Recompute::Selective => ledger.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum(),
                 Recompute::Full => full,
             };
-            let residual_grads = 2 * setup
-                .precision
-                .residual_dtype()
-                .bytes(sh.tokens() * s.layer.hidden);
+            let residual_grads = 2 * setup.precision.residual_dtype().bytes(sh.tokens() * s.layer.hidden);
             recompute + 2 * largest.min(full) + residual_grads
         })
         .max()
         .unwrap_or(0);
 
-    let grads_always = if setup.precision.grads_preallocated() {
-        states.gradients
-    } else {
-        0
-    };
+    let grads_always = if setup.precision.grads_preallocated() { states.gradients } else { 0 };
     let base = PeakComposition {
         weights: states.weights,
         gradients: grads_always,
@@ -298,12 +226,7 @@ fn training_peak(
     let mut candidates = Vec::new();
     candidates.push((
         PeakPoint::ForwardEnd,
-        PeakComposition {
-            activations: layers_saved,
-            other_activations: other,
-            temporaries: forward_temp,
-            ..base
-        },
+        PeakComposition { activations: layers_saved, other_activations: other, temporaries: forward_temp, ..base },
     ));
     if logits > 0 {
         candidates.push((
@@ -360,10 +283,7 @@ fn training_peak(
             ..base
         },
     ));
-    let (point, comp) = candidates
-        .into_iter()
-        .max_by_key(|(_, c)| c.total())
-        .expect("candidates");
+    let (point, comp) = candidates.into_iter().max_by_key(|(_, c)| c.total()).expect("candidates");
     (point, comp, layers_saved, other)
 }
 
@@ -402,11 +322,7 @@ fn inference_peak(
         }
     }
     // End of forward: the returned hidden states, the head input when it is a new tensor, logits.
-    let last = shapes.last().copied().unwrap_or(StackShape {
-        batch: 0,
-        seq: 0,
-        cross_seq: 0,
-    });
+    let last = shapes.last().copied().unwrap_or(StackShape::new(0, 0, 0));
     let h = model.last_stack().map_or(0, |s| s.layer.hidden);
     let hidden = act_dtype.bytes(last.tokens() * h);
     let logits = act_dtype.bytes(act::logits_elements(model, shapes));
@@ -415,32 +331,12 @@ fn inference_peak(
         _ => 0,
     };
     let end = encoder_out + hidden + head_copy + logits;
-    let base = PeakComposition {
-        weights: states.weights,
-        kv_cache,
-        other_activations: inputs,
-        ..PeakComposition::default()
-    };
+    let base =
+        PeakComposition { weights: states.weights, kv_cache, other_activations: inputs, ..PeakComposition::default() };
     if end >= layer_peak {
-        (
-            PeakPoint::ForwardLogits,
-            PeakComposition {
-                other_activations: inputs + end,
-                ..base
-            },
-            0,
-            inputs + end,
-        )
+        (PeakPoint::ForwardLogits, PeakComposition { other_activations: inputs + end, ..base }, 0, inputs + end)
     } else {
-        (
-            PeakPoint::ForwardLayer,
-            PeakComposition {
-                activations: layer_peak,
-                ..base
-            },
-            layer_peak,
-            inputs,
-        )
+        (PeakPoint::ForwardLayer, PeakComposition { activations: layer_peak, ..base }, layer_peak, inputs)
     }
 }
 

@@ -20,11 +20,7 @@ pub fn kv_cache_bytes(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -
             let a = &s.layer.attention;
             let per_token = 2 * a.kv_heads() * a.head_dim(s.layer.hidden);
             let self_kv = s.layers * sh.batch * sh.seq * per_token;
-            let cross_kv = if s.layer.cross_attention {
-                s.layers * sh.batch * sh.cross_seq * per_token
-            } else {
-                0
-            };
+            let cross_kv = if s.layer.cross_attention { s.layers * sh.batch * sh.cross_seq * per_token } else { 0 };
             dtype.bytes(self_kv + cross_kv)
         })
         .sum()

@@ -88,13 +88,7 @@ impl Precision {
 
     /// An fp32 master copy of the weights kept by the optimizer (mixed precision recipes).
     pub fn master_weights(self) -> bool {
-        matches!(
-            self,
-            Precision::MixedBf16
-                | Precision::MixedFp16
-                | Precision::MegatronBf16
-                | Precision::MegatronFp16
-        )
+        matches!(self, Precision::MixedBf16 | Precision::MixedFp16 | Precision::MegatronBf16 | Precision::MegatronFp16)
     }
 
     /// Megatron fp16 keeps an fp32 copy of the gradients in the optimizer as well.

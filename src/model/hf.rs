@@ -48,24 +48,18 @@ struct Cfg<'a> {
 
 impl Cfg<'_> {
     fn err(&self, field: &str, message: String) -> Error {
-        Error::Parse {
-            path: self.path.clone(),
-            line: None,
-            field: Some(field.into()),
-            message,
-        }
+        Error::Parse { path: self.path.clone(), line: None, field: Some(field.into()), message }
     }
     fn opt_u64(&self, key: &str) -> Result<Option<u64>> {
         match self.v.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(x) => x.as_u64().map(Some).ok_or_else(|| {
-                self.err(key, format!("expected a non-negative integer, found {x}"))
-            }),
+            Some(x) => {
+                x.as_u64().map(Some).ok_or_else(|| self.err(key, format!("expected a non-negative integer, found {x}")))
+            }
         }
     }
     fn u64(&self, key: &str) -> Result<u64> {
-        self.opt_u64(key)?
-            .ok_or_else(|| self.err(key, "missing required field".into()))
+        self.opt_u64(key)?.ok_or_else(|| self.err(key, "missing required field".into()))
     }
     fn u64_any(&self, keys: &[&str]) -> Result<u64> {
         for k in keys {
@@ -78,33 +72,20 @@ impl Cfg<'_> {
     fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
         match self.v.get(key) {
             None | Some(Value::Null) => Ok(default),
-            Some(x) => x
-                .as_f64()
-                .ok_or_else(|| self.err(key, format!("expected a number, found {x}"))),
+            Some(x) => x.as_f64().ok_or_else(|| self.err(key, format!("expected a number, found {x}"))),
         }
     }
     fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match self.v.get(key) {
             None | Some(Value::Null) => Ok(default),
-            Some(x) => x
-                .as_bool()
-                .ok_or_else(|| self.err(key, format!("expected true or false, found {x}"))),
+            Some(x) => x.as_bool().ok_or_else(|| self.err(key, format!("expected true or false, found {x}"))),
         }
     }
     fn str_or(&self, key: &str, default: &str) -> String {
-        self.v
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or(default)
-            .to_string()
+        self.v.get(key).and_then(Value::as_str).unwrap_or(default).to_string()
     }
     fn architecture_class(&self) -> String {
-        self.v
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
+        self.v.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str).unwrap_or("").to_string()
     }
 }
 
@@ -119,17 +100,11 @@ fn activation(name: &str) -> Activation {
 }
 
 fn layer_norm() -> Norm {
-    Norm {
-        kind: NormKind::LayerNorm,
-        bias: true,
-    }
+    Norm { kind: NormKind::LayerNorm, bias: true }
 }
 
 fn rms_norm() -> Norm {
-    Norm {
-        kind: NormKind::RmsNorm,
-        bias: false,
-    }
+    Norm { kind: NormKind::RmsNorm, bias: false }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -194,10 +169,7 @@ fn from_hf_json_at(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
             message: "expected a JSON object".into(),
         });
     }
-    let c = Cfg {
-        v: &v,
-        path: path.to_path_buf(),
-    };
+    let c = Cfg { v: &v, path: path.to_path_buf() };
     let model_type =
         c.v.get("model_type")
             .and_then(Value::as_str)
@@ -215,17 +187,10 @@ fn from_hf_json_at(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
         "distilbert" => distilbert(&c, &class)?,
         "t5" | "mt5" => t5(&c, &class)?,
         other => {
-            return Err(Error::UnsupportedModelType {
-                model_type: other.to_string(),
-                supported: SUPPORTED.to_vec(),
-            })
+            return Err(Error::UnsupportedModelType { model_type: other.to_string(), supported: SUPPORTED.to_vec() })
         }
     };
-    let spec = ModelSpec {
-        name: name.to_string(),
-        family: model_type,
-        ..spec
-    };
+    let spec = ModelSpec { name: name.to_string(), family: model_type, ..spec };
     crate::model::validate::validate(&spec)?;
     Ok(spec)
 }
@@ -238,12 +203,7 @@ fn decoder_model(vocab: u64, dim: u64, stack: Stack, tied: bool, lm_bias: bool) 
         tokens: Some(TokenEmbedding { vocab, dim }),
         stacks: vec![stack],
         head: Head {
-            lm_head: Some(LmHead {
-                tied,
-                bias: lm_bias,
-                transform: false,
-                rescale: false,
-            }),
+            lm_head: Some(LmHead { tied, bias: lm_bias, transform: false, rescale: false }),
             ..Head::default()
         },
         buffer_bytes: 0,
@@ -255,15 +215,7 @@ fn gpt2(c: &Cfg) -> Result<ModelSpec> {
     let ffn = c.opt_u64("n_inner")?.unwrap_or(4 * h);
     let layer = Layer {
         hidden: h,
-        attention: attention(
-            c.u64("n_head")?,
-            None,
-            None,
-            true,
-            true,
-            c.f64_or("attn_pdrop", 0.1)?,
-            true,
-        ),
+        attention: attention(c.u64("n_head")?, None, None, true, true, c.f64_or("attn_pdrop", 0.1)?, true),
         cross_attention: false,
         mlp: Mlp {
             ffn,
@@ -280,36 +232,19 @@ fn gpt2(c: &Cfg) -> Result<ModelSpec> {
         hidden_dropout: c.f64_or("resid_pdrop", 0.1)?,
     };
     let stack = decoder_stack(
-        Positions::Learned {
-            max: c.u64("n_positions")?,
-            offset: 0,
-        },
+        Positions::Learned { max: c.u64("n_positions")?, offset: 0 },
         c.u64("n_layer")?,
         layer,
         Some(layer_norm()),
         c.f64_or("embd_pdrop", 0.1)?,
     );
-    Ok(decoder_model(
-        c.u64("vocab_size")?,
-        h,
-        stack,
-        c.bool_or("tie_word_embeddings", true)?,
-        false,
-    ))
+    Ok(decoder_model(c.u64("vocab_size")?, h, stack, c.bool_or("tie_word_embeddings", true)?, false))
 }
 
 fn gpt_neo(c: &Cfg) -> Result<ModelSpec> {
     let h = c.u64("hidden_size")?;
     let ffn = c.opt_u64("intermediate_size")?.unwrap_or(4 * h);
-    let mut attn = attention(
-        c.u64("num_heads")?,
-        None,
-        None,
-        false,
-        true,
-        c.f64_or("attention_dropout", 0.0)?,
-        false,
-    );
+    let mut attn = attention(c.u64("num_heads")?, None, None, false, true, c.f64_or("attention_dropout", 0.0)?, false);
     attn.o_bias = true;
     let layer = Layer {
         hidden: h,
@@ -330,22 +265,13 @@ fn gpt_neo(c: &Cfg) -> Result<ModelSpec> {
         hidden_dropout: c.f64_or("resid_dropout", 0.0)?,
     };
     let stack = decoder_stack(
-        Positions::Learned {
-            max: c.u64("max_position_embeddings")?,
-            offset: 0,
-        },
+        Positions::Learned { max: c.u64("max_position_embeddings")?, offset: 0 },
         c.u64("num_layers")?,
         layer,
         Some(layer_norm()),
         c.f64_or("embed_dropout", 0.0)?,
     );
-    Ok(decoder_model(
-        c.u64("vocab_size")?,
-        h,
-        stack,
-        c.bool_or("tie_word_embeddings", true)?,
-        false,
-    ))
+    Ok(decoder_model(c.u64("vocab_size")?, h, stack, c.bool_or("tie_word_embeddings", true)?, false))
 }
 
 fn gptj(c: &Cfg) -> Result<ModelSpec> {
@@ -353,15 +279,7 @@ fn gptj(c: &Cfg) -> Result<ModelSpec> {
     let ffn = c.opt_u64("n_inner")?.unwrap_or(4 * h);
     let layer = Layer {
         hidden: h,
-        attention: attention(
-            c.u64("n_head")?,
-            None,
-            None,
-            false,
-            false,
-            c.f64_or("attn_pdrop", 0.0)?,
-            false,
-        ),
+        attention: attention(c.u64("n_head")?, None, None, false, false, c.f64_or("attn_pdrop", 0.0)?, false),
         cross_attention: false,
         mlp: Mlp {
             ffn,
@@ -377,27 +295,19 @@ fn gptj(c: &Cfg) -> Result<ModelSpec> {
         parallel_attn_mlp: true,
         hidden_dropout: c.f64_or("resid_pdrop", 0.0)?,
     };
-    let stack = decoder_stack(
-        Positions::Rotary,
-        c.u64("n_layer")?,
-        layer,
-        Some(layer_norm()),
-        c.f64_or("embd_pdrop", 0.0)?,
-    );
-    Ok(decoder_model(
-        c.u64("vocab_size")?,
-        h,
-        stack,
-        c.bool_or("tie_word_embeddings", false)?,
-        true,
-    ))
+    let stack =
+        decoder_stack(Positions::Rotary, c.u64("n_layer")?, layer, Some(layer_norm()), c.f64_or("embd_pdrop", 0.0)?);
+    Ok(decoder_model(c.u64("vocab_size")?, h, stack, c.bool_or("tie_word_embeddings", false)?, true))
 }
 
 fn opt(c: &Cfg) -> Result<ModelSpec> {
     let h = c.u64("hidden_size")?;
     if let Some(p) = c.opt_u64("word_embed_proj_dim")? {
         if p != h {
-            return Err(c.err("word_embed_proj_dim", format!("{p} differs from hidden_size {h} (OPT-350m's projected embeddings are not supported)")));
+            return Err(c.err(
+                "word_embed_proj_dim",
+                format!("{p} differs from hidden_size {h} (OPT-350m's projected embeddings are not supported)"),
+            ));
         }
     }
     let layer = Layer {
@@ -422,32 +332,19 @@ fn opt(c: &Cfg) -> Result<ModelSpec> {
             inner_dropout: 0.0,
         },
         norm: layer_norm(),
-        norm_placement: if c.bool_or("do_layer_norm_before", true)? {
-            NormPlacement::Pre
-        } else {
-            NormPlacement::Post
-        },
+        norm_placement: if c.bool_or("do_layer_norm_before", true)? { NormPlacement::Pre } else { NormPlacement::Post },
         parallel_attn_mlp: false,
         hidden_dropout: c.f64_or("dropout", 0.1)?,
     };
     // OPT's learned positions reserve 2 extra rows (OPTLearnedPositionalEmbedding offset).
     let stack = decoder_stack(
-        Positions::Learned {
-            max: c.u64("max_position_embeddings")?,
-            offset: 2,
-        },
+        Positions::Learned { max: c.u64("max_position_embeddings")?, offset: 2 },
         c.u64("num_hidden_layers")?,
         layer,
         Some(layer_norm()),
         c.f64_or("dropout", 0.1)?,
     );
-    Ok(decoder_model(
-        c.u64("vocab_size")?,
-        h,
-        stack,
-        c.bool_or("tie_word_embeddings", true)?,
-        false,
-    ))
+    Ok(decoder_model(c.u64("vocab_size")?, h, stack, c.bool_or("tie_word_embeddings", true)?, false))
 }
 
 fn bloom(c: &Cfg) -> Result<ModelSpec> {
@@ -478,21 +375,10 @@ fn bloom(c: &Cfg) -> Result<ModelSpec> {
         parallel_attn_mlp: false,
         hidden_dropout: c.f64_or("hidden_dropout", 0.0)?,
     };
-    let mut stack = decoder_stack(
-        Positions::None,
-        c.u64_any(&["n_layer", "num_hidden_layers"])?,
-        layer,
-        Some(layer_norm()),
-        0.0,
-    );
+    let mut stack =
+        decoder_stack(Positions::None, c.u64_any(&["n_layer", "num_hidden_layers"])?, layer, Some(layer_norm()), 0.0);
     stack.embedding_norm = Some(layer_norm());
-    Ok(decoder_model(
-        c.u64("vocab_size")?,
-        h,
-        stack,
-        c.bool_or("tie_word_embeddings", true)?,
-        false,
-    ))
+    Ok(decoder_model(c.u64("vocab_size")?, h, stack, c.bool_or("tie_word_embeddings", true)?, false))
 }
 
 fn llama(c: &Cfg, model_type: &str) -> Result<ModelSpec> {
@@ -512,11 +398,8 @@ fn llama(c: &Cfg, model_type: &str) -> Result<ModelSpec> {
     if qwen {
         attn.o_bias = false;
     }
-    let (experts, top_k) = if model_type == "mixtral" {
-        (c.u64("num_local_experts")?, c.u64("num_experts_per_tok")?)
-    } else {
-        (1, 1)
-    };
+    let (experts, top_k) =
+        if model_type == "mixtral" { (c.u64("num_local_experts")?, c.u64("num_experts_per_tok")?) } else { (1, 1) };
     let layer = Layer {
         hidden: h,
         attention: attn,
@@ -535,38 +418,15 @@ fn llama(c: &Cfg, model_type: &str) -> Result<ModelSpec> {
         parallel_attn_mlp: false,
         hidden_dropout: 0.0,
     };
-    let stack = decoder_stack(
-        Positions::Rotary,
-        c.u64("num_hidden_layers")?,
-        layer,
-        Some(rms_norm()),
-        0.0,
-    );
-    Ok(decoder_model(
-        c.u64("vocab_size")?,
-        h,
-        stack,
-        c.bool_or("tie_word_embeddings", false)?,
-        false,
-    ))
+    let stack = decoder_stack(Positions::Rotary, c.u64("num_hidden_layers")?, layer, Some(rms_norm()), 0.0);
+    Ok(decoder_model(c.u64("vocab_size")?, h, stack, c.bool_or("tie_word_embeddings", false)?, false))
 }
 
 fn encoder_head(class: &str, pooler_by_default: bool) -> Head {
     if class.ends_with("ForMaskedLM") || class.ends_with("ForPreTraining") {
-        Head {
-            lm_head: Some(LmHead {
-                tied: true,
-                bias: true,
-                transform: true,
-                rescale: false,
-            }),
-            ..Head::default()
-        }
+        Head { lm_head: Some(LmHead { tied: true, bias: true, transform: true, rescale: false }), ..Head::default() }
     } else {
-        Head {
-            pooler: pooler_by_default,
-            ..Head::default()
-        }
+        Head { pooler: pooler_by_default, ..Head::default() }
     }
 }
 
@@ -620,10 +480,7 @@ fn bert(c: &Cfg, model_type: &str, class: &str) -> Result<ModelSpec> {
         name: String::new(),
         family: String::new(),
         architecture: Architecture::Encoder,
-        tokens: Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
+        tokens: Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
         stacks: vec![stack],
         head: encoder_head(class, true),
         buffer_bytes: 2 * 8 * max,
@@ -635,15 +492,7 @@ fn distilbert(c: &Cfg, class: &str) -> Result<ModelSpec> {
     let max = c.u64("max_position_embeddings")?;
     let layer = Layer {
         hidden: h,
-        attention: attention(
-            c.u64("n_heads")?,
-            None,
-            None,
-            true,
-            true,
-            c.f64_or("attention_dropout", 0.1)?,
-            false,
-        ),
+        attention: attention(c.u64("n_heads")?, None, None, true, true, c.f64_or("attention_dropout", 0.1)?, false),
         cross_attention: false,
         mlp: Mlp {
             ffn: c.u64("hidden_dim")?,
@@ -675,15 +524,7 @@ fn distilbert(c: &Cfg, class: &str) -> Result<ModelSpec> {
         embedding_dropout: c.f64_or("dropout", 0.1)?,
     };
     let head = if class.ends_with("ForMaskedLM") {
-        Head {
-            lm_head: Some(LmHead {
-                tied: true,
-                bias: true,
-                transform: true,
-                rescale: false,
-            }),
-            ..Head::default()
-        }
+        Head { lm_head: Some(LmHead { tied: true, bias: true, transform: true, rescale: false }), ..Head::default() }
     } else {
         Head::default()
     };
@@ -691,10 +532,7 @@ fn distilbert(c: &Cfg, class: &str) -> Result<ModelSpec> {
         name: String::new(),
         family: String::new(),
         architecture: Architecture::Encoder,
-        tokens: Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
+        tokens: Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
         stacks: vec![stack],
         head,
         buffer_bytes: 8 * max,
@@ -709,11 +547,7 @@ fn t5(c: &Cfg, class: &str) -> Result<ModelSpec> {
     let proj = c.str_or("feed_forward_proj", "relu");
     let gated = proj.starts_with("gated-");
     let act = activation(proj.trim_start_matches("gated-"));
-    let act = if gated && act == Activation::Gelu {
-        Activation::GeluNew
-    } else {
-        act
-    };
+    let act = if gated && act == Activation::Gelu { Activation::GeluNew } else { act };
     let buckets = c.opt_u64("relative_attention_num_buckets")?.unwrap_or(32);
     let layers = c.u64("num_layers")?;
     let dec_layers = c.opt_u64("num_decoder_layers")?.unwrap_or(layers);
@@ -740,11 +574,7 @@ fn t5(c: &Cfg, class: &str) -> Result<ModelSpec> {
         causal,
         input: StackInput::Tokens,
         positions: Positions::RelativeBias { buckets },
-        length: if causal {
-            StackLength::Tgt
-        } else {
-            StackLength::Seq
-        },
+        length: if causal { StackLength::Tgt } else { StackLength::Seq },
         token_types: 0,
         embedding_norm: None,
         embedding_projection: false,
@@ -755,29 +585,19 @@ fn t5(c: &Cfg, class: &str) -> Result<ModelSpec> {
         embedding_dropout: p,
     };
     let tied = c.bool_or("tie_word_embeddings", true)?;
-    let lm_head =
-        (class.is_empty() || class.ends_with("ForConditionalGeneration")).then_some(LmHead {
-            tied,
-            bias: false,
-            transform: false,
-            rescale: tied,
-        });
+    let lm_head = (class.is_empty() || class.ends_with("ForConditionalGeneration")).then_some(LmHead {
+        tied,
+        bias: false,
+        transform: false,
+        rescale: tied,
+    });
     Ok(ModelSpec {
         name: String::new(),
         family: String::new(),
         architecture: Architecture::EncoderDecoder,
-        tokens: Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: d,
-        }),
-        stacks: vec![
-            stack("encoder", false, layers),
-            stack("decoder", true, dec_layers),
-        ],
-        head: Head {
-            lm_head,
-            ..Head::default()
-        },
+        tokens: Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: d }),
+        stacks: vec![stack("encoder", false, layers), stack("decoder", true, dec_layers)],
+        head: Head { lm_head, ..Head::default() },
         buffer_bytes: 0,
     })
 }
