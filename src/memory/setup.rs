@@ -111,6 +111,11 @@ impl Precision {
         self.master_weights()
     }
 
+    /// Megatron keeps gradients in its own contiguous buffer and reduces in place.
+    pub fn grads_preallocated_megatron(self) -> bool {
+        matches!(self, Precision::MegatronBf16 | Precision::MegatronFp16)
+    }
+
     /// Autocast keeps a half-precision copy of every weight for the forward and backward.
     pub fn autocast_weight_copies(self) -> bool {
         matches!(self, Precision::AmpBf16 | Precision::AmpFp16)
