@@ -208,6 +208,12 @@ impl ParallelPlan {
         if self.sp && self.tp == 1 {
             return Err(Error::conflict("--sp (sequence parallel) needs tensor parallelism", "add --tp 2 or more"));
         }
+        if self.ep > 1 && model.stacks.iter().all(|s| s.layer.mlp.experts == 1) {
+            return Err(Error::conflict(
+                format!("--ep {} on a model without experts", self.ep),
+                "expert parallelism applies to MoE models only",
+            ));
+        }
         for s in &model.stacks {
             let a = &s.layer.attention;
             if a.heads % self.tp != 0 {
@@ -233,12 +239,6 @@ impl ParallelPlan {
                     format!("a divisor of the {experts} experts of stack `{}`", s.name),
                 ));
             }
-        }
-        if self.ep > 1 && model.stacks.iter().all(|s| s.layer.mlp.experts == 1) {
-            return Err(Error::conflict(
-                format!("--ep {} on a model without experts", self.ep),
-                "expert parallelism applies to MoE models only",
-            ));
         }
         if self.ep > 1 && !(self.dp * self.cp).is_multiple_of(self.ep) {
             return Err(Error::invalid(

@@ -165,12 +165,11 @@ impl EstimateReport {
             })
             .collect();
         let plan = &plan_est.plan;
+        // DeepSpeed's "largest layer" is the module with the most parameters of its own (an
+        // embedding table or one linear), not a transformer block.
         let deepspeed_zero3_estimator = (plan.zero == 3).then(|| {
-            let info = crate::memory::states::ParamInfo::of(model);
-            let b = crate::model::params::breakdown(model);
-            let largest_layer = b.layer.iter().map(|c| c.params).chain([b.token_embedding.params]).max().unwrap_or(0);
-            let _ = info;
-            crate::parallel::deepspeed::zero3(parameters, largest_layer, plan.gpus())
+            let largest = crate::memory::states::ParamInfo::of(model).largest_tensor;
+            crate::parallel::deepspeed::zero3(parameters, largest, plan.gpus())
         });
         let fits = gpus
             .iter()
