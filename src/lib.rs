@@ -15,6 +15,7 @@ pub mod error;
 pub mod hw;
 pub mod memory;
 pub mod model;
+pub mod parallel;
 pub mod report;
 pub mod units;
 

@@ -3,8 +3,7 @@
 use memplan::memory::activations::{layer_ledger, layer_saved_bytes, StackShape};
 use memplan::memory::states::adam_bytes_per_param;
 use memplan::memory::{
-    estimate, states::ParamInfo, AttentionKernel, OverheadConfig, Phase, Precision, Recompute,
-    Setup,
+    estimate, states::ParamInfo, AttentionKernel, OverheadConfig, Phase, Precision, Recompute, Setup,
 };
 use memplan::model::presets;
 use memplan::model::spec::*;
@@ -39,33 +38,19 @@ fn gpt_layer_matches_korthikanti_equation_1() {
     // 22B model of Table 3: h 6144, a 64, s 2048, b 4.
     let (h, a, s, b) = (6144u64, 64u64, 2048u64, 4u64);
     let stack = korthikanti_stack(h, a, 48);
-    let shape = StackShape {
-        batch: b,
-        seq: s,
-        cross_seq: 0,
-    };
+    let shape = StackShape::new(b, s, 0);
     // Eq. 1: s·b·h·(34 + 5·a·s/h) bytes per layer = 34·sbh + 5·a·s²·b.
     let eq1 = 34 * s * b * h + 5 * a * s * s * b;
     // The paper leaves out the two LayerNorms' fp32 mean and rstd (2 norms × 2 × 4 bytes × s·b).
     let ln_stats = 2 * 2 * 4 * s * b;
-    assert_eq!(
-        layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::None)),
-        eq1 + ln_stats
-    );
+    assert_eq!(layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::None)), eq1 + ln_stats);
     // §4.2 selective recomputation removes the 5·a·s²·b attention term.
-    assert_eq!(
-        layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::Selective)),
-        34 * s * b * h + ln_stats
-    );
+    assert_eq!(layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::Selective)), 34 * s * b * h + ln_stats);
     // Full recomputation keeps the layer input, 2·s·b·h.
-    assert_eq!(
-        layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::Full)),
-        2 * s * b * h
-    );
+    assert_eq!(layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::Full)), 2 * s * b * h);
     // All 48 layers without tensor parallelism: 48 · (34·2048·4·6144 + 5·64·2048²·4)
     // = 48 · 7,079,985,152 bytes = 316.5 GiB (Figure 1's 59.25 GiB is the same model at t = 8).
-    let all =
-        48 * (layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::None)) - ln_stats);
+    let all = 48 * (layer_saved_bytes(&stack, &shape, &bf16_eager(s, b, Recompute::None)) - ln_stats);
     assert_eq!(all, 48 * 7_079_985_152);
     assert_eq!(all as f64 / (1u64 << 30) as f64, 316.5);
 }
@@ -73,38 +58,15 @@ fn gpt_layer_matches_korthikanti_equation_1() {
 #[test]
 fn flash_attention_keeps_no_quadratic_tensor() {
     let stack = korthikanti_stack(4096, 32, 1);
-    let setup = |seq| Setup {
-        precision: Precision::Bf16,
-        attention: AttentionKernel::Flash,
-        seq,
-        ..Setup::default()
-    };
-    let at = |seq| {
-        layer_saved_bytes(
-            &stack,
-            &StackShape {
-                batch: 1,
-                seq,
-                cross_seq: 0,
-            },
-            &setup(seq),
-        )
-    };
+    let setup = |seq| Setup { precision: Precision::Bf16, attention: AttentionKernel::Flash, seq, ..Setup::default() };
+    let at = |seq| layer_saved_bytes(&stack, &StackShape::new(1, seq, 0), &setup(seq));
     // Linear in s: doubling the sequence doubles the saved bytes exactly.
     assert_eq!(at(8192), 2 * at(4096));
     // The fp32 log-sum-exp is 4·a·s·b bytes (DESIGN.md §3).
-    let lse = layer_ledger(
-        &stack,
-        &StackShape {
-            batch: 2,
-            seq: 1024,
-            cross_seq: 0,
-        },
-        &setup(1024),
-    )
-    .into_iter()
-    .find(|t| t.name.contains("log-sum-exp"))
-    .unwrap();
+    let lse = layer_ledger(&stack, &StackShape::new(2, 1024, 0), &setup(1024))
+        .into_iter()
+        .find(|t| t.name.contains("log-sum-exp"))
+        .unwrap();
     assert_eq!(lse.bytes, 4 * 32 * 1024 * 2);
 }
 
@@ -129,10 +91,7 @@ fn zero_paper_baseline_is_120_gb_for_7_5b() {
     let m = memplan::model::derive::decoder_for_params(7_500_000_000);
     let info = ParamInfo::with_count(&m, 7_500_000_000);
     let e = estimate(&m, &info, &Setup::default(), &OverheadConfig::default());
-    assert_eq!(
-        e.states.weights + e.states.gradients + e.states.optimizer,
-        120_000_000_000
-    );
+    assert_eq!(e.states.weights + e.states.gradients + e.states.optimizer, 120_000_000_000);
 }
 
 #[test]
@@ -207,10 +166,7 @@ fn kv_cache_is_two_layers_batch_tokens_kv_heads_head_dim() {
 }
 
 fn memplan(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memplan"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_memplan")).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -222,15 +178,8 @@ fn memplan(args: &[&str]) -> (i32, String, String) {
 fn estimate_params_1b_answers_with_stated_defaults() {
     let (code, stdout, _) = memplan(&["estimate", "--params", "1b"]);
     assert_eq!(code, 0);
-    for stated in [
-        "shape derived",
-        "mixed-bf16",
-        "micro-batch 1",
-        "seq 2048",
-        "GiB",
-        "peak allocated",
-        "CUDA context",
-    ] {
+    for stated in ["shape derived", "mixed-bf16", "micro-batch 1", "seq 2048", "GiB", "peak allocated", "CUDA context"]
+    {
         assert!(stdout.contains(stated), "missing `{stated}` in:\n{stdout}");
     }
 }
@@ -253,10 +202,7 @@ fn json_output_has_the_contract_fields() {
         "peak_allocated_bytes",
         "total_bytes",
     ] {
-        assert!(
-            v["per_gpu"][field].is_u64(),
-            "per_gpu.{field} missing or not an integer"
-        );
+        assert!(v["per_gpu"][field].is_u64(), "per_gpu.{field} missing or not an integer");
     }
     let p = &v["per_gpu"];
     assert!(p["total_bytes"].as_u64() > p["peak_allocated_bytes"].as_u64());
@@ -283,24 +229,15 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         (&["estimate", "--batch", "0"], "--batch"),
         (&["estimate", "--seq", "0"], "--seq"),
         (&["estimate", "--model", "gtp2"], "did you mean gpt2"),
-        (
-            &["estimate", "--model", "gpt2", "--heads", "7"],
-            "7 heads do not divide hidden size 768",
-        ),
-        (
-            &["estimate", "--model-file", "/nonexistent/model.toml"],
-            "/nonexistent/model.toml",
-        ),
+        (&["estimate", "--model", "gpt2", "--heads", "7"], "7 heads do not divide hidden size 768"),
+        (&["estimate", "--model-file", "/nonexistent/model.toml"], "/nonexistent/model.toml"),
         (&["estimate", "--gpu", "h1000"], "unknown gpu preset"),
         (&["estimate", "--precision", "fp64"], "fp64"),
     ];
     for (args, needle) in cases {
         let (code, _, stderr) = memplan(args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: `{needle}` not in {stderr}"
-        );
+        assert!(stderr.contains(needle), "{args:?}: `{needle}` not in {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     }
 }
@@ -319,19 +256,11 @@ fn a_preset_toml_with_a_wrong_type_names_file_line_and_field() {
     let dir = std::env::temp_dir().join(format!("memplan-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
-    let good = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/presets/models/gpt2.toml"
-    ))
-    .unwrap();
+    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/presets/models/gpt2.toml")).unwrap();
     std::fs::write(&path, good.replace("layers = 12", "layers = \"twelve\"")).unwrap();
     let (code, _, stderr) = memplan(&["estimate", "--model-file", path.to_str().unwrap()]);
     assert_eq!(code, 2);
-    let line = good
-        .lines()
-        .position(|l| l.starts_with("layers = 12"))
-        .unwrap()
-        + 1;
+    let line = good.lines().position(|l| l.starts_with("layers = 12")).unwrap() + 1;
     assert!(stderr.contains(&format!("bad.toml:{line}")), "{stderr}");
     assert!(stderr.contains("layers"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();

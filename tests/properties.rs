@@ -1,8 +1,7 @@
 //! Invariants of the memory model (proptest).
 
 use memplan::memory::{
-    estimate, states::ParamInfo, AttentionKernel, OverheadConfig, Phase, Precision, Recompute,
-    Setup,
+    estimate, states::ParamInfo, AttentionKernel, OverheadConfig, Phase, Precision, Recompute, Setup,
 };
 use memplan::model::derive::decoder_for_params;
 use proptest::prelude::*;
@@ -15,23 +14,11 @@ fn setup(
     phase: Phase,
     precision: Precision,
 ) -> Setup {
-    Setup {
-        micro_batch: batch,
-        seq,
-        recompute,
-        attention,
-        phase,
-        precision,
-        ..Setup::default()
-    }
+    Setup { micro_batch: batch, seq, recompute, attention, phase, precision, ..Setup::default() }
 }
 
 fn arb_recompute() -> impl Strategy<Value = Recompute> {
-    prop_oneof![
-        Just(Recompute::None),
-        Just(Recompute::Selective),
-        Just(Recompute::Full)
-    ]
+    prop_oneof![Just(Recompute::None), Just(Recompute::Selective), Just(Recompute::Full)]
 }
 fn arb_attention() -> impl Strategy<Value = AttentionKernel> {
     prop_oneof![Just(AttentionKernel::Eager), Just(AttentionKernel::Flash)]

@@ -2,8 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::memory::{
-    AttentionKernel, Optimizer, OptimizerImpl, OverheadConfig, Phase, Precision, Recompute,
-    Runtime, Setup,
+    AttentionKernel, Optimizer, OptimizerImpl, OverheadConfig, Phase, Precision, Recompute, Runtime, Setup,
 };
 use crate::model::{derive, hf, presets, ModelSpec, Positions, StackInput};
 use crate::units::{parse_count, ByteUnits};
@@ -191,11 +190,7 @@ impl ModelArgs {
             Some(n) if !overridden => n,
             _ => crate::model::params::count(&spec),
         };
-        Ok(ResolvedModel {
-            spec,
-            params,
-            derived: forced.is_some(),
-        })
+        Ok(ResolvedModel { spec, params, derived: forced.is_some() })
     }
 
     fn apply_overrides(&self, spec: &mut ModelSpec) -> Result<bool> {
@@ -258,11 +253,8 @@ impl SetupArgs {
     pub fn resolve(&self, model: &ModelSpec) -> Result<Setup> {
         let batch = parse_count("--batch", &self.batch)?;
         // Default sequence: 2048, capped by the first token stack's learned positions.
-        let max_pos = model
-            .stacks
-            .iter()
-            .find(|s| matches!(s.input, StackInput::Tokens))
-            .and_then(|s| match s.positions {
+        let max_pos =
+            model.stacks.iter().find(|s| matches!(s.input, StackInput::Tokens)).and_then(|s| match s.positions {
                 Positions::Learned { max, .. } => Some(max),
                 _ => None,
             });
@@ -270,11 +262,8 @@ impl SetupArgs {
             Some(s) => parse_count("--seq", s)?,
             None => max_pos.map_or(2048, |m| m.min(2048)),
         };
-        let tgt_max = model
-            .stacks
-            .iter()
-            .find(|s| s.length == crate::model::StackLength::Tgt)
-            .and_then(|s| match s.positions {
+        let tgt_max =
+            model.stacks.iter().find(|s| s.length == crate::model::StackLength::Tgt).and_then(|s| match s.positions {
                 Positions::Learned { max, .. } => Some(max),
                 _ => None,
             });
@@ -283,11 +272,7 @@ impl SetupArgs {
             None => (seq / 4).max(1).min(tgt_max.unwrap_or(u64::MAX)),
         };
         if !(0.0..1.0).contains(&self.fragmentation) {
-            return Err(Error::invalid(
-                "--fragmentation",
-                self.fragmentation,
-                "a fraction in [0, 1), e.g. 0.05",
-            ));
+            return Err(Error::invalid("--fragmentation", self.fragmentation, "a fraction in [0, 1), e.g. 0.05"));
         }
         let phase: Phase = self.phase.into();
         let has_decoder = model.stacks.iter().any(|s| s.causal);
@@ -308,11 +293,7 @@ impl SetupArgs {
             } else {
                 None
             },
-            kv_cache: if self.no_kv_cache {
-                false
-            } else {
-                self.kv_cache || has_decoder
-            },
+            kv_cache: if self.no_kv_cache { false } else { self.kv_cache || has_decoder },
             runtime: self.runtime.into(),
         })
     }
@@ -342,10 +323,8 @@ pub fn parse_bytes(what: &str, text: &str) -> Result<u64> {
     ];
     for (suffix, scale) in units {
         if let Some(num) = lower.strip_suffix(suffix) {
-            let v: f64 = num
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(what, t, "a size such as 512MiB, 1GiB or 80GB"))?;
+            let v: f64 =
+                num.trim().parse().map_err(|_| Error::invalid(what, t, "a size such as 512MiB, 1GiB or 80GB"))?;
             if !v.is_finite() || v < 0.0 || v * scale > 1e18 {
                 return Err(Error::invalid(what, t, "a non-negative size below 1 EB"));
             }

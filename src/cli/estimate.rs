@@ -11,11 +11,8 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
     let model = args.model.resolve()?;
     let setup = args.setup.resolve(&model.spec)?;
     let overheads = args.setup.overheads()?;
-    let info = if model.derived {
-        ParamInfo::with_count(&model.spec, model.params)
-    } else {
-        ParamInfo::of(&model.spec)
-    };
+    let info =
+        if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let gpus = match &args.output.gpu {
         Some(name) => vec![GpuSpec::preset(name)?],
         None => GpuSpec::all()?,
@@ -39,9 +36,6 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(crate::Error::Io {
-            path: "<stdout>".into(),
-            message: e.to_string(),
-        }),
+        Err(e) => Err(crate::Error::Io { path: "<stdout>".into(), message: e.to_string() }),
     }
 }

@@ -61,15 +61,9 @@ pub const SUPPORTED: &[&str] = &[
 /// → `model`) or, for any other file name, after the file's stem.
 pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
     let text = crate::model::presets::read(path)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let name = if stem == "config" {
-        path.parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or(stem)
+        path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or(stem)
     } else {
         stem
     };
@@ -96,12 +90,7 @@ fn import(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
             message: "expected a JSON object (a Hugging Face config.json)".into(),
         });
     };
-    let c = Cfg {
-        map,
-        parents: Vec::new(),
-        file: path,
-        text,
-    };
+    let c = Cfg { map, parents: Vec::new(), file: path, text };
     let model_type = match c.get("model_type") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => return Err(c.err("model_type", format!("expected a string, found {other}"))),
@@ -125,10 +114,7 @@ fn import(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
         "vit" => vit(&c, &task)?,
         "clip" => clip(&c, &task)?,
         other => {
-            return Err(Error::UnsupportedModelType {
-                model_type: other.to_string(),
-                supported: SUPPORTED.to_vec(),
-            })
+            return Err(Error::UnsupportedModelType { model_type: other.to_string(), supported: SUPPORTED.to_vec() })
         }
     };
     spec.name = name.to_string();
@@ -167,12 +153,7 @@ impl<'a> Cfg<'a> {
     }
 
     fn err(&self, key: &str, message: String) -> Error {
-        Error::Parse {
-            path: PathBuf::from(self.file),
-            line: self.line_of(key),
-            field: Some(self.field(key)),
-            message,
-        }
+        Error::Parse { path: PathBuf::from(self.file), line: self.line_of(key), field: Some(self.field(key)), message }
     }
 
     fn missing(&self, key: &str) -> Error {
@@ -192,9 +173,9 @@ impl<'a> Cfg<'a> {
     fn opt_u64(&self, key: &str) -> Result<Option<u64>> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                self.err(key, format!("expected a non-negative integer, found {v}"))
-            }),
+            Some(v) => {
+                v.as_u64().map(Some).ok_or_else(|| self.err(key, format!("expected a non-negative integer, found {v}")))
+            }
         }
     }
 
@@ -219,18 +200,14 @@ impl<'a> Cfg<'a> {
     fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v
-                .as_f64()
-                .ok_or_else(|| self.err(key, format!("expected a number, found {v}"))),
+            Some(v) => v.as_f64().ok_or_else(|| self.err(key, format!("expected a number, found {v}"))),
         }
     }
 
     fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| self.err(key, format!("expected true or false, found {v}"))),
+            Some(v) => v.as_bool().ok_or_else(|| self.err(key, format!("expected true or false, found {v}"))),
         }
     }
 
@@ -261,12 +238,7 @@ impl<'a> Cfg<'a> {
         };
         let mut parents = self.parents.clone();
         parents.push(key);
-        Ok(Cfg {
-            map,
-            parents,
-            file: self.file,
-            text: self.text,
-        })
+        Ok(Cfg { map, parents, file: self.file, text: self.text })
     }
 
     /// Classes of a classification head: `num_labels`, else the size of `id2label`, else 2
@@ -284,10 +256,7 @@ impl<'a> Cfg<'a> {
 
     /// Reject a field whose value changes the parameter layout in a way memplan cannot express.
     fn unsupported(&self, key: &str, what: &str) -> Error {
-        self.err(
-            key,
-            format!("{what} is not supported by memplan's architecture graph"),
-        )
+        self.err(key, format!("{what} is not supported by memplan's architecture graph"))
     }
 }
 
@@ -346,19 +315,9 @@ impl Task {
             Some(Value::Array(a)) if a.is_empty() => String::new(),
             Some(Value::Array(a)) => match &a[0] {
                 Value::String(s) => s.clone(),
-                v => {
-                    return Err(c.err(
-                        "architectures",
-                        format!("expected a list of class names, found {v}"),
-                    ))
-                }
+                v => return Err(c.err("architectures", format!("expected a list of class names, found {v}"))),
             },
-            Some(v) => {
-                return Err(c.err(
-                    "architectures",
-                    format!("expected a list of class names, found {v}"),
-                ))
-            }
+            Some(v) => return Err(c.err("architectures", format!("expected a list of class names, found {v}"))),
         };
         let kind = if class.is_empty() {
             Kind::Base
@@ -379,10 +338,7 @@ impl Task {
         } else if class.ends_with("Model") {
             Kind::Base
         } else {
-            return Err(c.err(
-                "architectures",
-                format!("the head of `{class}` is not supported"),
-            ));
+            return Err(c.err("architectures", format!("the head of `{class}` is not supported")));
         };
         Ok(Task { kind, class })
     }
@@ -391,10 +347,7 @@ impl Task {
     fn reject(&self, c: &Cfg, supported: &str) -> Error {
         c.err(
             "architectures",
-            format!(
-                "the head of `{}` is not supported for this model_type (memplan reads {supported})",
-                self.class
-            ),
+            format!("the head of `{}` is not supported for this model_type (memplan reads {supported})", self.class),
         )
     }
 }
@@ -403,17 +356,11 @@ impl Task {
 // Building blocks.
 
 fn layer_norm() -> Norm {
-    Norm {
-        kind: NormKind::LayerNorm,
-        bias: true,
-    }
+    Norm { kind: NormKind::LayerNorm, bias: true }
 }
 
 fn rms_norm() -> Norm {
-    Norm {
-        kind: NormKind::RmsNorm,
-        bias: false,
-    }
+    Norm { kind: NormKind::RmsNorm, bias: false }
 }
 
 fn attention(heads: u64, bias: bool, dropout: f64) -> Attention {
@@ -431,24 +378,10 @@ fn attention(heads: u64, bias: bool, dropout: f64) -> Attention {
 }
 
 fn mlp(ffn: u64, bias: bool, activation: Activation) -> Mlp {
-    Mlp {
-        ffn,
-        gated: false,
-        bias,
-        activation,
-        experts: 1,
-        top_k: 1,
-        inner_dropout: 0.0,
-    }
+    Mlp { ffn, gated: false, bias, activation, experts: 1, top_k: 1, inner_dropout: 0.0 }
 }
 
-fn layer(
-    hidden: u64,
-    attention: Attention,
-    mlp: Mlp,
-    norm: Norm,
-    placement: NormPlacement,
-) -> Layer {
+fn layer(hidden: u64, attention: Attention, mlp: Mlp, norm: Norm, placement: NormPlacement) -> Layer {
     Layer {
         hidden,
         attention,
@@ -461,14 +394,7 @@ fn layer(
     }
 }
 
-fn stack(
-    name: &str,
-    causal: bool,
-    input: StackInput,
-    positions: Positions,
-    layers: u64,
-    layer: Layer,
-) -> Stack {
+fn stack(name: &str, causal: bool, input: StackInput, positions: Positions, layers: u64, layer: Layer) -> Stack {
     Stack {
         name: name.into(),
         causal,
@@ -493,68 +419,29 @@ fn model(
     head: Head,
     buffer_bytes: u64,
 ) -> ModelSpec {
-    ModelSpec {
-        name: String::new(),
-        family: String::new(),
-        architecture,
-        tokens,
-        stacks,
-        head,
-        buffer_bytes,
-    }
+    ModelSpec { name: String::new(), family: String::new(), architecture, tokens, stacks, head, buffer_bytes }
 }
 
 fn lm_head(tied: bool) -> Head {
-    Head {
-        lm_head: Some(LmHead {
-            tied,
-            bias: false,
-            transform: false,
-            rescale: false,
-        }),
-        ..Head::default()
-    }
+    Head { lm_head: Some(LmHead { tied, bias: false, transform: false, rescale: false }), ..Head::default() }
 }
 
 /// BERT-style MLM head: dense + activation + LayerNorm, decoder (tied or not) and a vocab bias.
 fn mlm_head(tied: bool) -> LmHead {
-    LmHead {
-        tied,
-        bias: true,
-        transform: true,
-        rescale: false,
-    }
+    LmHead { tied, bias: true, transform: true, rescale: false }
 }
 
 /// Head of a BERT-like encoder for the tasks they share.
 fn encoder_head(c: &Cfg, task: &Task, pooler_on_bare: bool, pretraining: bool) -> Result<Head> {
     let tied = c.bool_or("tie_word_embeddings", true)?;
     Ok(match task.kind {
-        Kind::Base => Head {
-            pooler: pooler_on_bare,
-            ..Head::default()
-        },
-        Kind::MaskedLm | Kind::CausalLm => Head {
-            lm_head: Some(mlm_head(tied)),
-            ..Head::default()
-        },
-        Kind::SequenceClassification => Head {
-            pooler: true,
-            classifier: Some(c.num_labels()?),
-            ..Head::default()
-        },
-        Kind::PreTraining if pretraining => Head {
-            lm_head: Some(mlm_head(tied)),
-            pooler: true,
-            classifier: Some(2),
-            ..Head::default()
-        },
-        _ => {
-            return Err(task.reject(
-                c,
-                "…Model, …ForMaskedLM, …ForSequenceClassification and …ForPreTraining",
-            ))
+        Kind::Base => Head { pooler: pooler_on_bare, ..Head::default() },
+        Kind::MaskedLm | Kind::CausalLm => Head { lm_head: Some(mlm_head(tied)), ..Head::default() },
+        Kind::SequenceClassification => Head { pooler: true, classifier: Some(c.num_labels()?), ..Head::default() },
+        Kind::PreTraining if pretraining => {
+            Head { lm_head: Some(mlm_head(tied)), pooler: true, classifier: Some(2), ..Head::default() }
         }
+        _ => return Err(task.reject(c, "…Model, …ForMaskedLM, …ForSequenceClassification and …ForPreTraining")),
     })
 }
 
@@ -576,71 +463,39 @@ fn bert(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
     let max = c.u64_or("max_position_embeddings", 512)?;
     let position_type = c.str_or("position_embedding_type", "absolute")?;
     if position_type != "absolute" {
-        return Err(c.unsupported(
-            "position_embedding_type",
-            &format!("`{position_type}` (per-layer distance embeddings)"),
-        ));
+        return Err(
+            c.unsupported("position_embedding_type", &format!("`{position_type}` (per-layer distance embeddings)"))
+        );
     }
     if c.bool_or("add_cross_attention", false)? {
-        return Err(c.unsupported(
-            "add_cross_attention",
-            "cross-attention in an encoder-only model",
-        ));
+        return Err(c.unsupported("add_cross_attention", "cross-attention in an encoder-only model"));
     }
     // RoBERTa's table reserves padding_idx + 1 rows before the first real position.
     let positions = if model_type == "bert" {
         Positions::Learned { max, offset: 0 }
     } else {
         let offset = (c.u64_or("pad_token_id", 1)? + 1).min(max);
-        Positions::Learned {
-            max: max - offset,
-            offset,
-        }
+        Positions::Learned { max: max - offset, offset }
     };
     let dropout = c.f64_or("hidden_dropout_prob", 0.1)?;
     let mut l = layer(
         h,
-        attention(
-            c.u64("num_attention_heads")?,
-            true,
-            c.f64_or("attention_probs_dropout_prob", 0.1)?,
-        ),
-        mlp(
-            c.u64("intermediate_size")?,
-            true,
-            c.activation("hidden_act", "gelu")?,
-        ),
+        attention(c.u64("num_attention_heads")?, true, c.f64_or("attention_probs_dropout_prob", 0.1)?),
+        mlp(c.u64("intermediate_size")?, true, c.activation("hidden_act", "gelu")?),
         layer_norm(),
         NormPlacement::Post,
     );
     l.hidden_dropout = dropout;
     let causal = task.kind == Kind::CausalLm;
-    let mut s = stack(
-        "encoder",
-        causal,
-        StackInput::Tokens,
-        positions,
-        c.u64("num_hidden_layers")?,
-        l,
-    );
+    let mut s = stack("encoder", causal, StackInput::Tokens, positions, c.u64("num_hidden_layers")?, l);
     s.token_types = c.u64_or("type_vocab_size", 2)?;
     s.embedding_norm = Some(layer_norm());
     s.embedding_dropout = dropout;
     let head = encoder_head(c, task, true, model_type == "bert")?;
     let vocab = c.u64("vocab_size")?;
     // position_ids and token_type_ids: int64 [1, max_position_embeddings] each.
-    let arch = if causal {
-        Architecture::Decoder
-    } else {
-        Architecture::Encoder
-    };
-    Ok(model(
-        arch,
-        Some(TokenEmbedding { vocab, dim: h }),
-        vec![s],
-        head,
-        2 * 8 * max,
-    ))
+    let arch = if causal { Architecture::Decoder } else { Architecture::Encoder };
+    Ok(model(arch, Some(TokenEmbedding { vocab, dim: h }), vec![s], head, 2 * 8 * max))
 }
 
 /// DistilBERT (`modeling_distilbert.py`): BERT layers without token types or pooler.
@@ -653,23 +508,13 @@ fn distilbert(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let mut l = layer(
         h,
         attention(c.u64("n_heads")?, true, c.f64_or("attention_dropout", 0.1)?),
-        mlp(
-            c.u64("hidden_dim")?,
-            true,
-            c.activation("activation", "gelu")?,
-        ),
+        mlp(c.u64("hidden_dim")?, true, c.activation("activation", "gelu")?),
         layer_norm(),
         NormPlacement::Post,
     );
     l.hidden_dropout = dropout;
-    let mut s = stack(
-        "encoder",
-        false,
-        StackInput::Tokens,
-        Positions::Learned { max, offset: 0 },
-        c.u64("n_layers")?,
-        l,
-    );
+    let mut s =
+        stack("encoder", false, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("n_layers")?, l);
     s.embedding_norm = Some(layer_norm());
     s.embedding_dropout = dropout;
     let head = match task.kind {
@@ -680,13 +525,7 @@ fn distilbert(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     };
     let vocab = c.u64("vocab_size")?;
     // position_ids: int64 [1, max_position_embeddings].
-    Ok(model(
-        Architecture::Encoder,
-        Some(TokenEmbedding { vocab, dim: h }),
-        vec![s],
-        head,
-        8 * max,
-    ))
+    Ok(model(Architecture::Encoder, Some(TokenEmbedding { vocab, dim: h }), vec![s], head, 8 * max))
 }
 
 /// ALBERT (`modeling_albert.py`): factorized embeddings (E-wide, LayerNorm over E, a biased
@@ -701,36 +540,18 @@ fn albert(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     }
     let groups = c.u64_or("num_hidden_groups", 1)?;
     if groups != 1 && groups != layers {
-        return Err(c.unsupported(
-            "num_hidden_groups",
-            &format!("{groups} groups of shared layers"),
-        ));
+        return Err(c.unsupported("num_hidden_groups", &format!("{groups} groups of shared layers")));
     }
     let dropout = c.f64_or("hidden_dropout_prob", 0.0)?;
     let mut l = layer(
         h,
-        attention(
-            c.u64("num_attention_heads")?,
-            true,
-            c.f64_or("attention_probs_dropout_prob", 0.0)?,
-        ),
-        mlp(
-            c.u64("intermediate_size")?,
-            true,
-            c.activation("hidden_act", "gelu_new")?,
-        ),
+        attention(c.u64("num_attention_heads")?, true, c.f64_or("attention_probs_dropout_prob", 0.0)?),
+        mlp(c.u64("intermediate_size")?, true, c.activation("hidden_act", "gelu_new")?),
         layer_norm(),
         NormPlacement::Post,
     );
     l.hidden_dropout = dropout;
-    let mut s = stack(
-        "encoder",
-        false,
-        StackInput::Tokens,
-        Positions::Learned { max, offset: 0 },
-        layers,
-        l,
-    );
+    let mut s = stack("encoder", false, StackInput::Tokens, Positions::Learned { max, offset: 0 }, layers, l);
     s.token_types = c.u64_or("type_vocab_size", 2)?;
     s.embedding_norm = Some(layer_norm());
     s.embedding_projection = true;
@@ -738,22 +559,13 @@ fn albert(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     s.embedding_dropout = dropout;
     let head = match task.kind {
         Kind::CausalLm => {
-            return Err(task.reject(
-                c,
-                "…Model, …ForMaskedLM, …ForSequenceClassification and …ForPreTraining",
-            ))
+            return Err(task.reject(c, "…Model, …ForMaskedLM, …ForSequenceClassification and …ForPreTraining"))
         }
         _ => encoder_head(c, task, true, true)?,
     };
     let vocab = c.u64("vocab_size")?;
     // position_ids and token_type_ids: int64 [1, max_position_embeddings] each.
-    Ok(model(
-        Architecture::Encoder,
-        Some(TokenEmbedding { vocab, dim: e }),
-        vec![s],
-        head,
-        2 * 8 * max,
-    ))
+    Ok(model(Architecture::Encoder, Some(TokenEmbedding { vocab, dim: e }), vec![s], head, 2 * 8 * max))
 }
 
 /// DeBERTa-v2/v3 (`modeling_deberta_v2.py`): BERT-shaped layers, disentangled attention with a
@@ -763,10 +575,7 @@ fn deberta_v2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let h = c.u64("hidden_size")?;
     let max = c.u64_or("max_position_embeddings", 512)?;
     if c.u64_or("embedding_size", h)? != h {
-        return Err(c.unsupported(
-            "embedding_size",
-            "an embedding width different from hidden_size",
-        ));
+        return Err(c.unsupported("embedding_size", "an embedding width different from hidden_size"));
     }
     if c.u64_or("conv_kernel_size", 0)? != 0 {
         return Err(c.unsupported("conv_kernel_size", "DeBERTa's convolution layer"));
@@ -784,16 +593,10 @@ fn deberta_v2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
                 ));
             }
             if !c.str_or("norm_rel_ebd", "none")?.contains("layer_norm") {
-                return Err(c.unsupported(
-                    "norm_rel_ebd",
-                    "relative embeddings without their LayerNorm",
-                ));
+                return Err(c.unsupported("norm_rel_ebd", "relative embeddings without their LayerNorm"));
             }
             let buckets = c.opt_u64("position_buckets")?.filter(|b| *b > 0);
-            let span = match (
-                buckets,
-                c.get("max_relative_positions").and_then(Value::as_i64),
-            ) {
+            let span = match (buckets, c.get("max_relative_positions").and_then(Value::as_i64)) {
                 (Some(b), _) => b,
                 (None, Some(m)) if m >= 1 => m as u64,
                 _ => max,
@@ -801,37 +604,19 @@ fn deberta_v2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
             Positions::DisentangledRelative { buckets: span }
         }
         (true, true) => {
-            return Err(c.unsupported(
-                "position_biased_input",
-                "absolute and relative positions together",
-            ));
+            return Err(c.unsupported("position_biased_input", "absolute and relative positions together"));
         }
     };
     let dropout = c.f64_or("hidden_dropout_prob", 0.1)?;
     let mut l = layer(
         h,
-        attention(
-            c.u64("num_attention_heads")?,
-            true,
-            c.f64_or("attention_probs_dropout_prob", 0.1)?,
-        ),
-        mlp(
-            c.u64("intermediate_size")?,
-            true,
-            c.activation("hidden_act", "gelu")?,
-        ),
+        attention(c.u64("num_attention_heads")?, true, c.f64_or("attention_probs_dropout_prob", 0.1)?),
+        mlp(c.u64("intermediate_size")?, true, c.activation("hidden_act", "gelu")?),
         layer_norm(),
         NormPlacement::Post,
     );
     l.hidden_dropout = dropout;
-    let mut s = stack(
-        "encoder",
-        false,
-        StackInput::Tokens,
-        positions,
-        c.u64("num_hidden_layers")?,
-        l,
-    );
+    let mut s = stack("encoder", false, StackInput::Tokens, positions, c.u64("num_hidden_layers")?, l);
     s.token_types = c.u64_or("type_vocab_size", 0)?;
     s.embedding_norm = Some(layer_norm());
     s.embedding_dropout = dropout;
@@ -839,10 +624,7 @@ fn deberta_v2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         Kind::SequenceClassification => {
             // ContextPooler (dense pooler_hidden_size) + classifier.
             if c.u64_or("pooler_hidden_size", h)? != h {
-                return Err(c.unsupported(
-                    "pooler_hidden_size",
-                    "a pooler width different from hidden_size",
-                ));
+                return Err(c.unsupported("pooler_hidden_size", "a pooler width different from hidden_size"));
             }
             encoder_head(c, task, false, false)?
         }
@@ -851,13 +633,7 @@ fn deberta_v2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     };
     let vocab = c.u64("vocab_size")?;
     // position_ids: int64 [1, max_position_embeddings].
-    Ok(model(
-        Architecture::Encoder,
-        Some(TokenEmbedding { vocab, dim: h }),
-        vec![s],
-        head,
-        8 * max,
-    ))
+    Ok(model(Architecture::Encoder, Some(TokenEmbedding { vocab, dim: h }), vec![s], head, 8 * max))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,20 +646,11 @@ fn gpt2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         return Err(c.unsupported("add_cross_attention", "GPT-2 with cross-attention"));
     }
     let h = c.u64_any(&["n_embd", "hidden_size"])?;
-    let mut a = attention(
-        c.u64_any(&["n_head", "num_attention_heads"])?,
-        true,
-        c.f64_or("attn_pdrop", 0.1)?,
-    );
+    let mut a = attention(c.u64_any(&["n_head", "num_attention_heads"])?, true, c.f64_or("attn_pdrop", 0.1)?);
     a.fused_qkv = true;
     let ffn = c.u64_or("n_inner", 4 * h)?;
-    let mut l = layer(
-        h,
-        a,
-        mlp(ffn, true, c.activation("activation_function", "gelu_new")?),
-        layer_norm(),
-        NormPlacement::Pre,
-    );
+    let mut l =
+        layer(h, a, mlp(ffn, true, c.activation("activation_function", "gelu_new")?), layer_norm(), NormPlacement::Pre);
     l.hidden_dropout = c.f64_or("resid_pdrop", 0.1)?;
     let max = c.u64_any(&["n_positions", "max_position_embeddings"])?;
     let mut s = stack(
@@ -896,21 +663,8 @@ fn gpt2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     );
     s.final_norm = Some(layer_norm());
     s.embedding_dropout = c.f64_or("embd_pdrop", 0.1)?;
-    let head = if lm {
-        lm_head(c.bool_or("tie_word_embeddings", true)?)
-    } else {
-        Head::default()
-    };
-    Ok(model(
-        Architecture::Decoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
-        vec![s],
-        head,
-        0,
-    ))
+    let head = if lm { lm_head(c.bool_or("tie_word_embeddings", true)?) } else { Head::default() };
+    Ok(model(Architecture::Decoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 0))
 }
 
 /// GPT-Neo (`modeling_gpt_neo.py`): GPT-2 layout with bias-free Q/K/V, a biased out_proj, and a
@@ -918,44 +672,21 @@ fn gpt2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
 fn gpt_neo(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let lm = decoder_only_task(c, task)?;
     let h = c.u64("hidden_size")?;
-    let mut a = attention(
-        c.u64("num_heads")?,
-        false,
-        c.f64_or("attention_dropout", 0.0)?,
-    );
+    let mut a = attention(c.u64("num_heads")?, false, c.f64_or("attention_dropout", 0.0)?);
     a.o_bias = true;
     let ffn = c.u64_or("intermediate_size", 4 * h)?;
-    let mut l = layer(
-        h,
-        a,
-        mlp(ffn, true, c.activation("activation_function", "gelu_new")?),
-        layer_norm(),
-        NormPlacement::Pre,
-    );
+    let mut l =
+        layer(h, a, mlp(ffn, true, c.activation("activation_function", "gelu_new")?), layer_norm(), NormPlacement::Pre);
     l.hidden_dropout = c.f64_or("resid_dropout", 0.0)?;
     let max = c.u64_or("max_position_embeddings", 2048)?;
     let layers = c.u64("num_layers")?;
-    let mut s = stack(
-        "decoder",
-        true,
-        StackInput::Tokens,
-        Positions::Learned { max, offset: 0 },
-        layers,
-        l,
-    );
+    let mut s = stack("decoder", true, StackInput::Tokens, Positions::Learned { max, offset: 0 }, layers, l);
     s.final_norm = Some(layer_norm());
     s.embedding_dropout = c.f64_or("embed_dropout", 0.0)?;
-    let head = if lm {
-        lm_head(c.bool_or("tie_word_embeddings", true)?)
-    } else {
-        Head::default()
-    };
+    let head = if lm { lm_head(c.bool_or("tie_word_embeddings", true)?) } else { Head::default() };
     Ok(model(
         Architecture::Decoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
         vec![s],
         head,
         layers * max * max,
@@ -979,27 +710,12 @@ fn gptj(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     l.parallel_attn_mlp = true;
     l.hidden_dropout = c.f64_or("resid_pdrop", 0.0)?;
     let layers = c.u64("n_layer")?;
-    let mut s = stack(
-        "decoder",
-        true,
-        StackInput::Tokens,
-        Positions::Rotary,
-        layers,
-        l,
-    );
+    let mut s = stack("decoder", true, StackInput::Tokens, Positions::Rotary, layers, l);
     s.final_norm = Some(layer_norm());
     s.embedding_dropout = c.f64_or("embd_pdrop", 0.0)?;
     let head = if lm {
         let tied = c.bool_or("tie_word_embeddings", false)?;
-        Head {
-            lm_head: Some(LmHead {
-                tied,
-                bias: true,
-                transform: false,
-                rescale: false,
-            }),
-            ..Head::default()
-        }
+        Head { lm_head: Some(LmHead { tied, bias: true, transform: false, rescale: false }), ..Head::default() }
     } else {
         Head::default()
     };
@@ -1007,10 +723,7 @@ fn gptj(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let buffers = layers * c.u64_or("n_positions", 2048)? * pos_dim * 4;
     Ok(model(
         Architecture::Decoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
         vec![s],
         head,
         buffers,
@@ -1037,22 +750,10 @@ fn opt(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let pre = c.bool_or("do_layer_norm_before", true)?;
     let mut l = layer(
         h,
-        attention(
-            c.u64("num_attention_heads")?,
-            bias,
-            c.f64_or("attention_dropout", 0.0)?,
-        ),
-        mlp(
-            c.u64("ffn_dim")?,
-            bias,
-            c.activation("activation_function", "relu")?,
-        ),
+        attention(c.u64("num_attention_heads")?, bias, c.f64_or("attention_dropout", 0.0)?),
+        mlp(c.u64("ffn_dim")?, bias, c.activation("activation_function", "relu")?),
         layer_norm(),
-        if pre {
-            NormPlacement::Pre
-        } else {
-            NormPlacement::Post
-        },
+        if pre { NormPlacement::Pre } else { NormPlacement::Post },
     );
     l.hidden_dropout = c.f64_or("dropout", 0.1)?;
     let max = c.u64_or("max_position_embeddings", 2048)?;
@@ -1067,21 +768,8 @@ fn opt(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     if pre && !c.bool_or("_remove_final_layer_norm", false)? {
         s.final_norm = Some(layer_norm());
     }
-    let head = if lm {
-        lm_head(c.bool_or("tie_word_embeddings", true)?)
-    } else {
-        Head::default()
-    };
-    Ok(model(
-        Architecture::Decoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
-        vec![s],
-        head,
-        0,
-    ))
+    let head = if lm { lm_head(c.bool_or("tie_word_embeddings", true)?) } else { Head::default() };
+    Ok(model(Architecture::Decoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 0))
 }
 
 /// BLOOM (`modeling_bloom.py`): ALiBi (no position parameters), LayerNorm on the embeddings,
@@ -1089,46 +777,17 @@ fn opt(c: &Cfg, task: &Task) -> Result<ModelSpec> {
 fn bloom(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let lm = decoder_only_task(c, task)?;
     let h = c.u64_any(&["hidden_size", "n_embed"])?;
-    let mut a = attention(
-        c.u64_any(&["n_head", "num_attention_heads"])?,
-        true,
-        c.f64_or("attention_dropout", 0.0)?,
-    );
+    let mut a = attention(c.u64_any(&["n_head", "num_attention_heads"])?, true, c.f64_or("attention_dropout", 0.0)?);
     a.fused_qkv = true;
     // BloomGelu is a custom autograd function that saves only its input: a fused GELU.
-    let mut l = layer(
-        h,
-        a,
-        mlp(4 * h, true, Activation::Gelu),
-        layer_norm(),
-        NormPlacement::Pre,
-    );
+    let mut l = layer(h, a, mlp(4 * h, true, Activation::Gelu), layer_norm(), NormPlacement::Pre);
     l.hidden_dropout = c.f64_or("hidden_dropout", 0.0)?;
-    let mut s = stack(
-        "decoder",
-        true,
-        StackInput::Tokens,
-        Positions::None,
-        c.u64_any(&["n_layer", "num_hidden_layers"])?,
-        l,
-    );
+    let mut s =
+        stack("decoder", true, StackInput::Tokens, Positions::None, c.u64_any(&["n_layer", "num_hidden_layers"])?, l);
     s.embedding_norm = Some(layer_norm());
     s.final_norm = Some(layer_norm());
-    let head = if lm {
-        lm_head(c.bool_or("tie_word_embeddings", true)?)
-    } else {
-        Head::default()
-    };
-    Ok(model(
-        Architecture::Decoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
-        vec![s],
-        head,
-        0,
-    ))
+    let head = if lm { lm_head(c.bool_or("tie_word_embeddings", true)?) } else { Head::default() };
+    Ok(model(Architecture::Decoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 0))
 }
 
 /// LLaMA, Mistral, Mixtral, Qwen2 (`modeling_llama.py` and derivatives): pre-RMSNorm, rotary,
@@ -1148,41 +807,22 @@ fn llama(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
         let bias = c.bool_or("attention_bias", false)?;
         (a.q_bias, a.k_bias, a.v_bias, a.o_bias) = (bias, bias, bias, bias);
     }
-    let mut m = mlp(
-        c.u64("intermediate_size")?,
-        c.bool_or("mlp_bias", false)?,
-        c.activation("hidden_act", "silu")?,
-    );
+    let mut m = mlp(c.u64("intermediate_size")?, c.bool_or("mlp_bias", false)?, c.activation("hidden_act", "silu")?);
     m.gated = true;
     if model_type == "mixtral" {
         m.experts = c.u64_or("num_local_experts", 8)?;
         m.top_k = c.u64_or("num_experts_per_tok", 2)?;
     }
     let l = layer(h, a, m, rms_norm(), NormPlacement::Pre);
-    let mut s = stack(
-        "decoder",
-        true,
-        StackInput::Tokens,
-        Positions::Rotary,
-        c.u64("num_hidden_layers")?,
-        l,
-    );
+    let mut s = stack("decoder", true, StackInput::Tokens, Positions::Rotary, c.u64("num_hidden_layers")?, l);
     s.final_norm = Some(rms_norm());
-    let head = if lm {
-        lm_head(c.bool_or("tie_word_embeddings", false)?)
-    } else {
-        Head::default()
-    };
+    let head = if lm { lm_head(c.bool_or("tie_word_embeddings", false)?) } else { Head::default() };
     // Rotary inv_freq and original_inv_freq: fp32 [rotary_dim / 2] each.
-    let rotary_dim = (head_dim.unwrap_or(h / heads.max(1)) as f64
-        * c.f64_or("partial_rotary_factor", 1.0)?) as u64;
+    let rotary_dim = (head_dim.unwrap_or(h / heads.max(1)) as f64 * c.f64_or("partial_rotary_factor", 1.0)?) as u64;
     let buffers = 2 * 4 * (rotary_dim / 2);
     Ok(model(
         Architecture::Decoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: h,
-        }),
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
         vec![s],
         head,
         buffers,
@@ -1206,27 +846,12 @@ fn t5(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
         Some(("gated", "gelu")) => (true, Activation::GeluNew),
         Some(("gated", act)) => (
             true,
-            activation(act).ok_or_else(|| {
-                c.err(
-                    "feed_forward_proj",
-                    format!("unsupported activation in `{proj}`"),
-                )
-            })?,
+            activation(act).ok_or_else(|| c.err("feed_forward_proj", format!("unsupported activation in `{proj}`")))?,
         ),
-        Some(_) => {
-            return Err(c.err(
-                "feed_forward_proj",
-                format!("expected `ACT` or `gated-ACT`, found `{proj}`"),
-            ))
-        }
+        Some(_) => return Err(c.err("feed_forward_proj", format!("expected `ACT` or `gated-ACT`, found `{proj}`"))),
         None => (
             false,
-            activation(&proj).ok_or_else(|| {
-                c.err(
-                    "feed_forward_proj",
-                    format!("unsupported activation `{proj}`"),
-                )
-            })?,
+            activation(&proj).ok_or_else(|| c.err("feed_forward_proj", format!("unsupported activation `{proj}`")))?,
         ),
     };
     let buckets = c.u64_or("relative_attention_num_buckets", 32)?;
@@ -1242,14 +867,7 @@ fn t5(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
         let mut l = layer(d, a, m, rms_norm(), NormPlacement::Pre);
         l.cross_attention = decoder;
         l.hidden_dropout = p;
-        let mut s = stack(
-            name,
-            decoder,
-            StackInput::Tokens,
-            Positions::RelativeBias { buckets },
-            layers,
-            l,
-        );
+        let mut s = stack(name, decoder, StackInput::Tokens, Positions::RelativeBias { buckets }, layers, l);
         s.final_norm = Some(rms_norm());
         s.embedding_dropout = p;
         if decoder {
@@ -1259,28 +877,15 @@ fn t5(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
     };
     let tied = c.bool_or("tie_word_embeddings", model_type == "t5")?;
     let rescale = c.bool_or("scale_decoder_outputs", tied)?;
-    let tokens = Some(TokenEmbedding {
-        vocab: c.u64("vocab_size")?,
-        dim: d,
-    });
+    let tokens = Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: d });
     Ok(match task.kind {
         Kind::Seq2SeqLm => {
-            let head = Head {
-                lm_head: Some(LmHead {
-                    tied,
-                    bias: false,
-                    transform: false,
-                    rescale,
-                }),
-                ..Head::default()
-            };
+            let head =
+                Head { lm_head: Some(LmHead { tied, bias: false, transform: false, rescale }), ..Head::default() };
             model(
                 Architecture::EncoderDecoder,
                 tokens,
-                vec![
-                    make("encoder", false, enc_layers),
-                    make("decoder", true, dec_layers),
-                ],
+                vec![make("encoder", false, enc_layers), make("decoder", true, dec_layers)],
                 head,
                 0,
             )
@@ -1288,20 +893,13 @@ fn t5(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
         Kind::Base => model(
             Architecture::EncoderDecoder,
             tokens,
-            vec![
-                make("encoder", false, enc_layers),
-                make("decoder", true, dec_layers),
-            ],
+            vec![make("encoder", false, enc_layers), make("decoder", true, dec_layers)],
             Head::default(),
             0,
         ),
-        Kind::EncoderOnly => model(
-            Architecture::Encoder,
-            tokens,
-            vec![make("encoder", false, enc_layers)],
-            Head::default(),
-            0,
-        ),
+        Kind::EncoderOnly => {
+            model(Architecture::Encoder, tokens, vec![make("encoder", false, enc_layers)], Head::default(), 0)
+        }
         _ => return Err(task.reject(c, "…ForConditionalGeneration, …Model and …EncoderModel")),
     })
 }
@@ -1316,23 +914,11 @@ fn bart(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let make = |name: &str, decoder: bool, heads: u64, ffn: u64, layers: u64| -> Result<Stack> {
         let mut m = mlp(ffn, true, act);
         m.inner_dropout = c.f64_or("activation_dropout", 0.0)?;
-        let mut l = layer(
-            d,
-            attention(heads, true, c.f64_or("attention_dropout", 0.0)?),
-            m,
-            layer_norm(),
-            NormPlacement::Post,
-        );
+        let mut l =
+            layer(d, attention(heads, true, c.f64_or("attention_dropout", 0.0)?), m, layer_norm(), NormPlacement::Post);
         l.cross_attention = decoder;
         l.hidden_dropout = dropout;
-        let mut s = stack(
-            name,
-            decoder,
-            StackInput::Tokens,
-            Positions::Learned { max, offset: 2 },
-            layers,
-            l,
-        );
+        let mut s = stack(name, decoder, StackInput::Tokens, Positions::Learned { max, offset: 2 }, layers, l);
         s.embedding_norm = Some(layer_norm());
         s.embedding_dropout = dropout;
         if decoder {
@@ -1341,38 +927,19 @@ fn bart(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         Ok(s)
     };
     if c.bool_or("add_final_layer_norm", false)? || c.bool_or("normalize_before", false)? {
-        return Err(c.unsupported(
-            "add_final_layer_norm",
-            "mBART-style pre-LN with final norms",
-        ));
+        return Err(c.unsupported("add_final_layer_norm", "mBART-style pre-LN with final norms"));
     }
-    let enc = make(
-        "encoder",
-        false,
-        c.u64("encoder_attention_heads")?,
-        c.u64("encoder_ffn_dim")?,
-        c.u64("encoder_layers")?,
-    )?;
-    let dec = make(
-        "decoder",
-        true,
-        c.u64("decoder_attention_heads")?,
-        c.u64("decoder_ffn_dim")?,
-        c.u64("decoder_layers")?,
-    )?;
+    let enc =
+        make("encoder", false, c.u64("encoder_attention_heads")?, c.u64("encoder_ffn_dim")?, c.u64("encoder_layers")?)?;
+    let dec =
+        make("decoder", true, c.u64("decoder_attention_heads")?, c.u64("decoder_ffn_dim")?, c.u64("decoder_layers")?)?;
     let vocab = c.u64("vocab_size")?;
     let (head, buffers) = match task.kind {
         Kind::Seq2SeqLm => (lm_head(c.bool_or("tie_word_embeddings", true)?), 4 * vocab),
         Kind::Base => (Head::default(), 0),
         _ => return Err(task.reject(c, "…ForConditionalGeneration and …Model")),
     };
-    Ok(model(
-        Architecture::EncoderDecoder,
-        Some(TokenEmbedding { vocab, dim: d }),
-        vec![enc, dec],
-        head,
-        buffers,
-    ))
+    Ok(model(Architecture::EncoderDecoder, Some(TokenEmbedding { vocab, dim: d }), vec![enc, dec], head, buffers))
 }
 
 /// Whisper (`modeling_whisper.py`): two Conv1d front end over log-mel frames, the encoder's
@@ -1395,22 +962,9 @@ fn whisper(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         let (input, max) = if decoder {
             (StackInput::Tokens, c.u64_or("max_target_positions", 448)?)
         } else {
-            (
-                StackInput::AudioConv {
-                    mel_bins: c.u64_or("num_mel_bins", 80)?,
-                    frames: 2 * source,
-                },
-                source,
-            )
+            (StackInput::AudioConv { mel_bins: c.u64_or("num_mel_bins", 80)?, frames: 2 * source }, source)
         };
-        let mut s = stack(
-            name,
-            decoder,
-            input,
-            Positions::Learned { max, offset: 0 },
-            layers,
-            l,
-        );
+        let mut s = stack(name, decoder, input, Positions::Learned { max, offset: 0 }, layers, l);
         s.final_norm = Some(layer_norm());
         s.embedding_dropout = dropout;
         if decoder {
@@ -1418,20 +972,10 @@ fn whisper(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         }
         Ok(s)
     };
-    let enc = make(
-        "encoder",
-        false,
-        c.u64("encoder_attention_heads")?,
-        c.u64("encoder_ffn_dim")?,
-        c.u64("encoder_layers")?,
-    )?;
-    let dec = make(
-        "decoder",
-        true,
-        c.u64("decoder_attention_heads")?,
-        c.u64("decoder_ffn_dim")?,
-        c.u64("decoder_layers")?,
-    )?;
+    let enc =
+        make("encoder", false, c.u64("encoder_attention_heads")?, c.u64("encoder_ffn_dim")?, c.u64("encoder_layers")?)?;
+    let dec =
+        make("decoder", true, c.u64("decoder_attention_heads")?, c.u64("decoder_ffn_dim")?, c.u64("decoder_layers")?)?;
     let head = match task.kind {
         Kind::Seq2SeqLm => lm_head(c.bool_or("tie_word_embeddings", true)?),
         Kind::Base => Head::default(),
@@ -1439,10 +983,7 @@ fn whisper(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     };
     Ok(model(
         Architecture::EncoderDecoder,
-        Some(TokenEmbedding {
-            vocab: c.u64("vocab_size")?,
-            dim: d,
-        }),
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: d }),
         vec![enc, dec],
         head,
         0,
@@ -1460,20 +1001,12 @@ fn vit(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let (image, patch) = (c.u64_or("image_size", 224)?, c.u64_or("patch_size", 16)?);
     let bias = c.bool_or("qkv_bias", true)?;
     let dropout = c.f64_or("hidden_dropout_prob", 0.0)?;
-    let mut a = attention(
-        c.u64("num_attention_heads")?,
-        bias,
-        c.f64_or("attention_probs_dropout_prob", 0.0)?,
-    );
+    let mut a = attention(c.u64("num_attention_heads")?, bias, c.f64_or("attention_probs_dropout_prob", 0.0)?);
     a.o_bias = true;
     let mut l = layer(
         h,
         a,
-        mlp(
-            c.u64("intermediate_size")?,
-            true,
-            c.activation("hidden_act", "gelu")?,
-        ),
+        mlp(c.u64("intermediate_size")?, true, c.activation("hidden_act", "gelu")?),
         layer_norm(),
         NormPlacement::Pre,
     );
@@ -1485,40 +1018,18 @@ fn vit(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         conv_bias: true,
         class_token: true,
     };
-    let rows = if patch > 0 {
-        (image / patch) * (image / patch) + 1
-    } else {
-        1
-    };
-    let mut s = stack(
-        "encoder",
-        false,
-        input,
-        Positions::Learned {
-            max: rows,
-            offset: 0,
-        },
-        c.u64("num_hidden_layers")?,
-        l,
-    );
+    let rows = if patch > 0 { (image / patch) * (image / patch) + 1 } else { 1 };
+    let mut s =
+        stack("encoder", false, input, Positions::Learned { max: rows, offset: 0 }, c.u64("num_hidden_layers")?, l);
     s.final_norm = Some(layer_norm());
     s.embedding_dropout = dropout;
     let head = match task.kind {
-        Kind::ImageClassification => Head {
-            classifier: Some(c.num_labels()?),
-            ..Head::default()
-        },
+        Kind::ImageClassification => Head { classifier: Some(c.num_labels()?), ..Head::default() },
         Kind::Base => {
             if c.u64_or("pooler_output_size", h)? != h {
-                return Err(c.unsupported(
-                    "pooler_output_size",
-                    "a pooler width different from hidden_size",
-                ));
+                return Err(c.unsupported("pooler_output_size", "a pooler width different from hidden_size"));
             }
-            Head {
-                pooler: true,
-                ..Head::default()
-            }
+            Head { pooler: true, ..Head::default() }
         }
         _ => return Err(task.reject(c, "…ForImageClassification and …Model")),
     };
@@ -1540,16 +1051,8 @@ fn clip(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         let h = cfg.u64_or("hidden_size", hidden)?;
         Ok(layer(
             h,
-            attention(
-                cfg.u64_or("num_attention_heads", heads)?,
-                true,
-                cfg.f64_or("attention_dropout", 0.0)?,
-            ),
-            mlp(
-                cfg.u64_or("intermediate_size", ffn)?,
-                true,
-                cfg.activation("hidden_act", "quick_gelu")?,
-            ),
+            attention(cfg.u64_or("num_attention_heads", heads)?, true, cfg.f64_or("attention_dropout", 0.0)?),
+            mlp(cfg.u64_or("intermediate_size", ffn)?, true, cfg.activation("hidden_act", "quick_gelu")?),
             layer_norm(),
             NormPlacement::Pre,
         ))
@@ -1561,20 +1064,13 @@ fn clip(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         "text",
         true,
         StackInput::Tokens,
-        Positions::Learned {
-            max: text_max,
-            offset: 0,
-        },
+        Positions::Learned { max: text_max, offset: 0 },
         t.u64_or("num_hidden_layers", 12)?,
         text_layer,
     );
     text.final_norm = Some(layer_norm());
     let (image, patch) = (v.u64_or("image_size", 224)?, v.u64_or("patch_size", 32)?);
-    let rows = if patch > 0 {
-        (image / patch) * (image / patch) + 1
-    } else {
-        1
-    };
+    let rows = if patch > 0 { (image / patch) * (image / patch) + 1 } else { 1 };
     let input = StackInput::Patches {
         channels: v.u64_or("num_channels", 3)?,
         patch,
@@ -1586,29 +1082,14 @@ fn clip(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         "vision",
         false,
         input,
-        Positions::Learned {
-            max: rows,
-            offset: 0,
-        },
+        Positions::Learned { max: rows, offset: 0 },
         v.u64_or("num_hidden_layers", 12)?,
         tower(&v, 768, 3072, 12)?,
     );
     vision.embedding_norm = Some(layer_norm());
     vision.final_norm = Some(layer_norm());
-    let head = Head {
-        contrastive_dim: Some(c.u64_or("projection_dim", 512)?),
-        ..Head::default()
-    };
-    let tokens = Some(TokenEmbedding {
-        vocab: t.u64_or("vocab_size", 49408)?,
-        dim: text_hidden,
-    });
+    let head = Head { contrastive_dim: Some(c.u64_or("projection_dim", 512)?), ..Head::default() };
+    let tokens = Some(TokenEmbedding { vocab: t.u64_or("vocab_size", 49408)?, dim: text_hidden });
     // position_ids of each tower: int64 [1, positions].
-    Ok(model(
-        Architecture::Encoder,
-        tokens,
-        vec![text, vision],
-        head,
-        8 * (text_max + rows),
-    ))
+    Ok(model(Architecture::Encoder, tokens, vec![text, vision], head, 8 * (text_max + rows)))
 }

@@ -80,13 +80,7 @@ pub struct EstimateReport {
 }
 
 impl EstimateReport {
-    pub fn new(
-        model: &ModelSpec,
-        derived: bool,
-        setup: &Setup,
-        est: &Estimate,
-        gpus: &[GpuSpec],
-    ) -> Self {
+    pub fn new(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate, gpus: &[GpuSpec]) -> Self {
         let shape = model
             .stacks
             .iter()
@@ -99,18 +93,10 @@ impl EstimateReport {
                 kv_heads: s.layer.attention.kv_heads(),
                 ffn: s.layer.mlp.ffn,
                 seq: sh.seq,
-                vocab: if matches!(s.input, crate::model::StackInput::Tokens) {
-                    model.vocab()
-                } else {
-                    0
-                },
+                vocab: if matches!(s.input, crate::model::StackInput::Tokens) { model.vocab() } else { 0 },
             })
             .collect();
-        let active = if derived {
-            est.parameters
-        } else {
-            crate::model::params::active_count(model)
-        };
+        let active = if derived { est.parameters } else { crate::model::params::active_count(model) };
         let fits = gpus
             .iter()
             .map(|g| Fit {
@@ -166,35 +152,16 @@ impl EstimateReport {
     fn rows(&self, u: ByteUnits) -> Vec<(String, u64, String)> {
         let p = &self.per_gpu;
         let training = self.setup.phase == Phase::Train;
-        let mut rows = vec![(
-            "weights".to_string(),
-            p.weights_bytes,
-            format!("{} params", format_count(self.model.parameters)),
-        )];
+        let mut rows =
+            vec![("weights".to_string(), p.weights_bytes, format!("{} params", format_count(self.model.parameters)))];
         if training {
             rows.push(("gradients".into(), p.gradients_bytes, String::new()));
-            rows.push((
-                "optimizer states".into(),
-                p.optimizer_states_bytes,
-                self.setup.optimizer.name().into(),
-            ));
-            rows.push((
-                "activations (layer stacks)".into(),
-                p.activations_bytes,
-                "saved for backward".into(),
-            ));
+            rows.push(("optimizer states".into(), p.optimizer_states_bytes, self.setup.optimizer.name().into()));
+            rows.push(("activations (layer stacks)".into(), p.activations_bytes, "saved for backward".into()));
         } else {
-            rows.push((
-                "activations (largest layer)".into(),
-                p.activations_bytes,
-                "working set".into(),
-            ));
+            rows.push(("activations (largest layer)".into(), p.activations_bytes, "working set".into()));
         }
-        rows.push((
-            "other activations".into(),
-            p.other_activations_bytes,
-            "embeddings, logits, loss, inputs".into(),
-        ));
+        rows.push(("other activations".into(), p.other_activations_bytes, "embeddings, logits, loss, inputs".into()));
         if !training {
             rows.push(("KV cache".into(), p.kv_cache_bytes, String::new()));
         }
@@ -209,11 +176,7 @@ impl EstimateReport {
             self.model.name,
             self.model.architecture,
             format_count(self.model.parameters),
-            if self.model.derived_shape {
-                ", shape derived from the count"
-            } else {
-                ""
-            }
+            if self.model.derived_shape { ", shape derived from the count" } else { "" }
         ));
         for a in &self.assumptions {
             s.push_str(&format!("  {a}\n"));
@@ -228,26 +191,14 @@ impl EstimateReport {
             fmt(u, p.peak_allocated_bytes),
             format!("at the {}", self.peak.description),
         ]);
-        t.add_row(vec![
-            "CUDA context".into(),
-            fmt(u, self.overheads.cuda_context_bytes),
-            "runtime overhead".into(),
-        ]);
-        t.add_row(vec![
-            "cuBLAS workspace".into(),
-            fmt(u, self.overheads.workspace_bytes),
-            "runtime overhead".into(),
-        ]);
+        t.add_row(vec!["CUDA context".into(), fmt(u, self.overheads.cuda_context_bytes), "runtime overhead".into()]);
+        t.add_row(vec!["cuBLAS workspace".into(), fmt(u, self.overheads.workspace_bytes), "runtime overhead".into()]);
         t.add_row(vec![
             "fragmentation margin".into(),
             fmt(u, self.overheads.fragmentation_bytes),
             format!("{:.0}% of the peak", self.setup_fragmentation() * 100.0),
         ]);
-        t.add_row(vec![
-            "total (reserved)".into(),
-            fmt(u, p.total_bytes),
-            "peak + overheads".into(),
-        ]);
+        t.add_row(vec!["total (reserved)".into(), fmt(u, p.total_bytes), "peak + overheads".into()]);
         s.push_str(&t.to_string());
         s.push('\n');
         let a = &self.peak.alive;
@@ -262,12 +213,8 @@ impl EstimateReport {
             fmt(u, a.temporaries)
         ));
         if !self.fits.is_empty() {
-            let mut t = table(vec![
-                "GPU",
-                &format!("memory ({})", u.label()),
-                "fits",
-                &format!("headroom ({})", u.label()),
-            ]);
+            let mut t =
+                table(vec!["GPU", &format!("memory ({})", u.label()), "fits", &format!("headroom ({})", u.label())]);
             for f in &self.fits {
                 let head = if f.headroom_bytes >= 0 {
                     fmt(u, f.headroom_bytes as u64)
@@ -285,24 +232,14 @@ impl EstimateReport {
             s.push('\n');
         }
         if show_ledger && !self.ledger.is_empty() {
-            let mut t = table(vec![
-                "block",
-                "saved tensor",
-                &format!("each ({})", u.label()),
-                "count",
-                "kept",
-            ]);
+            let mut t = table(vec!["block", "saved tensor", &format!("each ({})", u.label()), "count", "kept"]);
             for l in &self.ledger {
                 t.add_row(vec![
                     l.block.clone(),
                     l.tensor.clone(),
                     fmt(u, l.bytes),
                     l.count.to_string(),
-                    if l.recomputed {
-                        "recomputed".into()
-                    } else {
-                        "yes".into()
-                    },
+                    if l.recomputed { "recomputed".into() } else { "yes".into() },
                 ]);
             }
             s.push_str(&t.to_string());
@@ -331,15 +268,9 @@ impl EstimateReport {
             ("seq", self.setup.seq.to_string()),
             ("weights_bytes", p.weights_bytes.to_string()),
             ("gradients_bytes", p.gradients_bytes.to_string()),
-            (
-                "optimizer_states_bytes",
-                p.optimizer_states_bytes.to_string(),
-            ),
+            ("optimizer_states_bytes", p.optimizer_states_bytes.to_string()),
             ("activations_bytes", p.activations_bytes.to_string()),
-            (
-                "other_activations_bytes",
-                p.other_activations_bytes.to_string(),
-            ),
+            ("other_activations_bytes", p.other_activations_bytes.to_string()),
             ("kv_cache_bytes", p.kv_cache_bytes.to_string()),
             ("peak_allocated_bytes", p.peak_allocated_bytes.to_string()),
             ("total_bytes", p.total_bytes.to_string()),
@@ -365,11 +296,8 @@ impl EstimateReport {
             s.push_str(&format!("- {a}\n"));
         }
         s.push('\n');
-        let mut rows: Vec<Vec<String>> = self
-            .rows(u)
-            .into_iter()
-            .map(|(n, b, note)| vec![n, fmt(u, b), note])
-            .collect();
+        let mut rows: Vec<Vec<String>> =
+            self.rows(u).into_iter().map(|(n, b, note)| vec![n, fmt(u, b), note]).collect();
         rows.push(vec![
             "**peak allocated**".into(),
             fmt(u, self.per_gpu.peak_allocated_bytes),
@@ -380,11 +308,7 @@ impl EstimateReport {
             fmt(u, self.per_gpu.runtime_overhead_bytes),
             "CUDA context, workspace, fragmentation".into(),
         ]);
-        rows.push(vec![
-            "**total**".into(),
-            fmt(u, self.per_gpu.total_bytes),
-            String::new(),
-        ]);
+        rows.push(vec!["**total**".into(), fmt(u, self.per_gpu.total_bytes), String::new()]);
         let unit_col = format!("per GPU ({})", u.label());
         s.push_str(&markdown(&["term", &unit_col, "note"], &rows));
         if !self.fits.is_empty() {
@@ -392,13 +316,7 @@ impl EstimateReport {
             let rows: Vec<Vec<String>> = self
                 .fits
                 .iter()
-                .map(|f| {
-                    vec![
-                        f.gpu.clone(),
-                        fmt(u, f.memory_bytes),
-                        if f.fits { "yes" } else { "no" }.into(),
-                    ]
-                })
+                .map(|f| vec![f.gpu.clone(), fmt(u, f.memory_bytes), if f.fits { "yes" } else { "no" }.into()])
                 .collect();
             s.push_str(&markdown(&["GPU", "memory", "fits"], &rows));
         }
