@@ -335,7 +335,8 @@ impl Task {
             Kind::PreTraining
         } else if class.ends_with("EncoderModel") {
             Kind::EncoderOnly
-        } else if class.ends_with("Model") {
+        } else if class.ends_with("Model") && !["For", "With", "Heads"].iter().any(|w| class.contains(w)) {
+            // A bare `…Model`; `GPT2DoubleHeadsModel` and the like carry heads memplan does not build.
             Kind::Base
         } else {
             return Err(c.err("architectures", format!("the head of `{class}` is not supported")));
@@ -879,7 +880,8 @@ fn t5(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
     let rescale = c.bool_or("scale_decoder_outputs", tied)?;
     let tokens = Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: d });
     Ok(match task.kind {
-        Kind::Seq2SeqLm => {
+        // `T5WithLMHeadModel`, the old name of T5ForConditionalGeneration, reads as an LM head class.
+        Kind::Seq2SeqLm | Kind::CausalLm => {
             let head =
                 Head { lm_head: Some(LmHead { tied, bias: false, transform: false, rescale }), ..Head::default() };
             model(
@@ -1018,7 +1020,7 @@ fn vit(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         conv_bias: true,
         class_token: true,
     };
-    let rows = if patch > 0 { (image / patch) * (image / patch) + 1 } else { 1 };
+    let rows = image.checked_div(patch).map_or(1, |n| n * n + 1);
     let mut s =
         stack("encoder", false, input, Positions::Learned { max: rows, offset: 0 }, c.u64("num_hidden_layers")?, l);
     s.final_norm = Some(layer_norm());
@@ -1070,7 +1072,7 @@ fn clip(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     );
     text.final_norm = Some(layer_norm());
     let (image, patch) = (v.u64_or("image_size", 224)?, v.u64_or("patch_size", 32)?);
-    let rows = if patch > 0 { (image / patch) * (image / patch) + 1 } else { 1 };
+    let rows = image.checked_div(patch).map_or(1, |n| n * n + 1);
     let input = StackInput::Patches {
         channels: v.u64_or("num_channels", 3)?,
         patch,
