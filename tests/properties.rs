@@ -82,3 +82,59 @@ proptest! {
         prop_assert!(flash.peak_allocated <= eager.peak_allocated);
     }
 }
+
+mod parallel {
+    use memplan::memory::estimate::estimate_plan;
+    use memplan::memory::{states::ParamInfo, OverheadConfig, Precision, Setup};
+    use memplan::model::{derive::decoder_for_params, params};
+    use memplan::parallel::layout::stages;
+    use memplan::parallel::ParallelPlan;
+    use proptest::prelude::*;
+
+    fn arb_precision() -> impl Strategy<Value = Precision> {
+        prop_oneof![
+            Just(Precision::Fp32),
+            Just(Precision::AmpBf16),
+            Just(Precision::MixedBf16),
+            Just(Precision::MegatronBf16)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+
+        #[test]
+        fn larger_dp_never_increases_per_gpu_memory_under_zero(
+            params in 100_000_000u64..30_000_000_000, zero in 1u8..=3, dp in 1u64..256, precision in arb_precision(),
+        ) {
+            let m = decoder_for_params(params);
+            let info = ParamInfo::of(&m);
+            let setup = Setup { precision, ..Setup::default() };
+            let at = |dp| {
+                let plan = ParallelPlan { dp, zero, ..ParallelPlan::single() };
+                estimate_plan(&m, &info, &setup, &plan, &OverheadConfig::default()).worst().total
+            };
+            prop_assert!(at(dp + 1) <= at(dp), "dp {} -> {}", dp, dp + 1);
+        }
+
+        #[test]
+        fn pipeline_stages_hold_every_parameter_once(params in 100_000_000u64..30_000_000_000, pp in 1u64..16) {
+            let m = decoder_for_params(params);
+            let pp = pp.min(m.total_layers());
+            let plan = ParallelPlan { pp, microbatches: pp, ..ParallelPlan::single() };
+            let held: u64 = stages(&m, &plan).iter().map(|s| s.params).sum();
+            // The derived models have an untied head, so no embedding copy on the last stage.
+            prop_assert_eq!(held, params::count(&m));
+            let layers: u64 = stages(&m, &plan).iter().map(|s| s.layers.iter().sum::<u64>()).sum();
+            prop_assert_eq!(layers, m.total_layers());
+        }
+
+        #[test]
+        fn more_stages_never_increase_the_worst_stage_weights(params in 100_000_000u64..30_000_000_000, pp in 1u64..16) {
+            let m = decoder_for_params(params);
+            let pp = pp.min(m.total_layers() - 1);
+            let worst = |pp| stages(&m, &ParallelPlan { pp, microbatches: pp, ..ParallelPlan::single() }).iter().map(|s| s.params).max().unwrap();
+            prop_assert!(worst(pp + 1) <= worst(pp), "pp {} -> {}", pp, pp + 1);
+        }
+    }
+}

@@ -128,13 +128,127 @@ pub struct EstimateArgs {
     #[command(flatten)]
     pub setup: SetupArgs,
     #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
+/// Parallelism flags shared by `estimate` (and the planner).
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Data-parallel degree. Default: 1, or --gpus / (tp·pp·cp) when --gpus is given.
+    #[arg(long)]
+    pub dp: Option<u64>,
+    /// Tensor-parallel degree (Megatron: heads and MLP width split; keep it within a node).
+    #[arg(long, default_value = "1")]
+    pub tp: u64,
+    /// Megatron sequence parallelism (needs --tp 2 or more).
+    #[arg(long)]
+    pub sp: bool,
+    /// Pipeline-parallel stages.
+    #[arg(long, default_value = "1")]
+    pub pp: u64,
+    /// Pipeline schedule.
+    #[arg(long, value_enum, default_value = "1f1b")]
+    pub schedule: ScheduleArg,
+    /// Virtual stages (model chunks) per pipeline rank, for --schedule interleaved.
+    #[arg(long, default_value = "1")]
+    pub vpp: u64,
+    /// Microbatches per step (gradient accumulation when pp = 1). Default: derived from
+    /// --global-batch, else pp.
+    #[arg(long)]
+    pub microbatches: Option<u64>,
+    /// Global batch in sequences; microbatches = global / (dp · batch).
+    #[arg(long)]
+    pub global_batch: Option<u64>,
+    /// Context-parallel degree (sequence split across ranks, ring attention).
+    #[arg(long, default_value = "1")]
+    pub cp: u64,
+    /// Expert-parallel degree for MoE models.
+    #[arg(long, default_value = "1")]
+    pub ep: u64,
+    /// ZeRO stage over the data-parallel ranks: 1 optimizer states, 2 + gradients, 3 + weights.
+    #[arg(long, default_value = "0", value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub zero: u8,
+    /// PyTorch FSDP sharding: full (≈ ZeRO-3), grad-op (≈ ZeRO-2), hybrid (full within a node).
+    #[arg(long, value_enum)]
+    pub fsdp: Option<FsdpArg>,
+    /// Megatron's distributed optimizer (optimizer states sharded over dp).
+    #[arg(long)]
+    pub distributed_optimizer: bool,
+    /// ZeRO-Offload (optimizer) or ZeRO-Infinity (params): what leaves the GPU for host memory.
+    #[arg(long, value_enum, default_value = "none")]
+    pub offload: OffloadArg,
+    /// Total GPUs; checked against dp·tp·pp·cp.
+    #[arg(long)]
+    pub gpus: Option<u64>,
+    /// GPUs per node (FSDP hybrid shards within a node).
+    #[arg(long, default_value = "8")]
+    pub gpus_per_node: u64,
+}
+
+impl PlanArgs {
+    pub fn resolve(&self, model: &ModelSpec, setup: &Setup) -> Result<crate::parallel::ParallelPlan> {
+        let inner = self.tp * self.pp * self.cp;
+        if inner == 0 {
+            return Err(Error::invalid("--tp/--pp/--cp", 0, "positive degrees"));
+        }
+        let dp = match (self.dp, self.gpus) {
+            (Some(dp), Some(g)) if dp * inner != g => {
+                return Err(Error::conflict(
+                    format!("--gpus {g} but dp·tp·pp·cp = {dp}·{}·{}·{} = {}", self.tp, self.pp, self.cp, dp * inner),
+                    "make the degrees multiply to the GPU count, or drop --dp to derive it",
+                ))
+            }
+            (Some(dp), _) => dp,
+            (None, Some(g)) => {
+                if g == 0 || g % inner != 0 {
+                    return Err(Error::invalid("--gpus", g, format!("a positive multiple of tp·pp·cp = {inner}")));
+                }
+                g / inner
+            }
+            (None, None) => 1,
+        };
+        let microbatches = match (self.microbatches, self.global_batch) {
+            (Some(m), _) => m,
+            (None, Some(gb)) => {
+                let per_step = dp * setup.micro_batch;
+                if gb == 0 || gb % per_step != 0 {
+                    return Err(Error::invalid(
+                        "--global-batch",
+                        gb,
+                        format!("a positive multiple of dp × batch = {per_step}"),
+                    ));
+                }
+                gb / per_step
+            }
+            (None, None) => self.pp,
+        };
+        let plan = crate::parallel::ParallelPlan {
+            dp,
+            tp: self.tp,
+            pp: self.pp,
+            cp: self.cp,
+            ep: self.ep,
+            sp: self.sp,
+            zero: self.zero,
+            fsdp: self.fsdp.map(Into::into),
+            distributed_optimizer: self.distributed_optimizer,
+            offload: self.offload.into(),
+            schedule: self.schedule.into(),
+            vpp: self.vpp,
+            microbatches,
+            gpus_per_node: self.gpus_per_node,
+        };
+        plan.validate(model, setup.seq)?;
+        Ok(plan)
+    }
+}
+
 macro_rules! value_enum {
-    ($name:ident => $target:ty { $($variant:ident => $value:expr),* $(,)? }) => {
+    ($name:ident => $target:ty { $($(#[$meta:meta])* $variant:ident => $value:expr),* $(,)? }) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-        pub enum $name { $($variant),* }
+        pub enum $name { $($(#[$meta])* $variant),* }
         impl From<$name> for $target {
             fn from(v: $name) -> $target { match v { $($name::$variant => $value),* } }
         }
@@ -157,6 +271,9 @@ value_enum!(OptimizerImplArg => OptimizerImpl { Foreach => OptimizerImpl::Foreac
 value_enum!(RecomputeArg => Recompute { None => Recompute::None, Selective => Recompute::Selective, Full => Recompute::Full });
 value_enum!(AttentionArg => AttentionKernel { Eager => AttentionKernel::Eager, Flash => AttentionKernel::Flash });
 value_enum!(RuntimeArg => Runtime { Cuda => Runtime::Cuda, Cpu => Runtime::Cpu });
+value_enum!(ScheduleArg => crate::parallel::Schedule { Gpipe => crate::parallel::Schedule::Gpipe, #[value(name = "1f1b")] OneFOneB => crate::parallel::Schedule::OneFOneB, Interleaved => crate::parallel::Schedule::Interleaved });
+value_enum!(FsdpArg => crate::parallel::Fsdp { Full => crate::parallel::Fsdp::Full, GradOp => crate::parallel::Fsdp::GradOp, Hybrid => crate::parallel::Fsdp::Hybrid });
+value_enum!(OffloadArg => crate::parallel::Offload { None => crate::parallel::Offload::None, Optimizer => crate::parallel::Offload::Optimizer, Params => crate::parallel::Offload::Params });
 value_enum!(UnitsArg => ByteUnits { Gib => ByteUnits::Gib, Gb => ByteUnits::Gb });
 
 /// Where the model came from, for the report.

@@ -3,7 +3,7 @@
 use super::args::{EstimateArgs, Format};
 use crate::error::Result;
 use crate::hw::GpuSpec;
-use crate::memory::{estimate, states::ParamInfo};
+use crate::memory::{estimate::estimate_plan, states::ParamInfo};
 use crate::report::estimate::EstimateReport;
 use std::io::Write;
 
@@ -11,14 +11,15 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
     let model = args.model.resolve()?;
     let setup = args.setup.resolve(&model.spec)?;
     let overheads = args.setup.overheads()?;
+    let plan = args.plan.resolve(&model.spec, &setup)?;
     let info =
         if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let gpus = match &args.output.gpu {
         Some(name) => vec![GpuSpec::preset(name)?],
         None => GpuSpec::all()?,
     };
-    let est = estimate(&model.spec, &info, &setup, &overheads);
-    let report = EstimateReport::new(&model.spec, model.derived, &setup, &est, &gpus);
+    let est = estimate_plan(&model.spec, &info, &setup, &plan, &overheads);
+    let report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &est, &gpus);
     let units = args.output.units.into();
     let text = match args.output.format {
         Format::Table => report.to_table(units, args.output.ledger),

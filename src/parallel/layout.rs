@@ -11,7 +11,14 @@ use crate::model::params::{self, Count};
 use crate::model::spec::*;
 use serde::Serialize;
 
-/// The larger share of `total` split over `n` ranks (rank 0's share).
+/// How `total` items split over `n` ranks: the first `total % n` ranks take one more, so the
+/// shares add up to `total` exactly.
+pub fn shard_sizes(total: u64, n: u64) -> Vec<u64> {
+    let n = n.max(1);
+    (0..n).map(|r| total / n + u64::from(r < total % n)).collect()
+}
+
+/// The largest share of `total` over `n` ranks (rank 0's, the worst rank).
 pub fn share(total: u64, n: u64) -> u64 {
     total.div_ceil(n.max(1))
 }

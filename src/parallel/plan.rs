@@ -208,6 +208,12 @@ impl ParallelPlan {
         if self.sp && self.tp == 1 {
             return Err(Error::conflict("--sp (sequence parallel) needs tensor parallelism", "add --tp 2 or more"));
         }
+        if self.ep > 1 && model.stacks.iter().all(|s| s.layer.mlp.experts == 1) {
+            return Err(Error::conflict(
+                format!("--ep {} on a model without experts", self.ep),
+                "expert parallelism applies to MoE models only",
+            ));
+        }
         for s in &model.stacks {
             let a = &s.layer.attention;
             if a.heads % self.tp != 0 {
@@ -218,7 +224,7 @@ impl ParallelPlan {
                 ));
             }
             let kv = a.kv_heads();
-            if kv % self.tp != 0 && self.tp % kv != 0 {
+            if kv % self.tp != 0 && !self.tp.is_multiple_of(kv) {
                 return Err(Error::invalid(
                     format!("--tp for stack `{}`", s.name),
                     self.tp,
@@ -234,13 +240,7 @@ impl ParallelPlan {
                 ));
             }
         }
-        if self.ep > 1 && model.stacks.iter().all(|s| s.layer.mlp.experts == 1) {
-            return Err(Error::conflict(
-                format!("--ep {} on a model without experts", self.ep),
-                "expert parallelism applies to MoE models only",
-            ));
-        }
-        if self.ep > 1 && self.dp * self.cp % self.ep != 0 {
+        if self.ep > 1 && !(self.dp * self.cp).is_multiple_of(self.ep) {
             return Err(Error::invalid(
                 "--ep",
                 self.ep,
@@ -258,14 +258,14 @@ impl ParallelPlan {
                     "use --schedule 1f1b or add pipeline stages",
                 ));
             }
-            if layers % (self.pp * self.vpp) != 0 {
+            if !layers.is_multiple_of(self.pp * self.vpp) {
                 return Err(Error::invalid(
                     "--vpp",
                     self.vpp,
                     format!("a value with pp · vpp dividing the {layers} layers (pp = {})", self.pp),
                 ));
             }
-            if self.microbatches % self.pp != 0 {
+            if !self.microbatches.is_multiple_of(self.pp) {
                 return Err(Error::invalid(
                     "--microbatches",
                     self.microbatches,
@@ -278,7 +278,7 @@ impl ParallelPlan {
                 "add --schedule interleaved",
             ));
         }
-        if self.cp > 1 && seq % self.cp != 0 {
+        if self.cp > 1 && !seq.is_multiple_of(self.cp) {
             return Err(Error::invalid("--cp", self.cp, format!("a divisor of the sequence length {seq}")));
         }
         Ok(())
