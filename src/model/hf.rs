@@ -25,6 +25,14 @@
 //! checkpoints ship a separate `lm_head`). memplan follows the config as written, as
 //! transformers 4.x did and as the model cards count (FLAN-T5-base 247,577,856 parameters);
 //! a config saved by transformers 5 says `tie_word_embeddings: true` and is imported tied.
+//! Two smaller ones: an *untied* BERT-style MLM decoder keeps a second vocabulary bias in
+//! transformers 5 (memplan counts the one bias of 4.x), and Mixtral's experts are stored there as
+//! two stacked tensors per layer (memplan counts three tensors per expert; parameters are equal).
+//!
+//! Layouts the graph cannot express are refused with an error naming the field rather than
+//! miscounted: OPT-350m's projected embeddings, ALBERT with 1 < groups < layers, DeBERTa's
+//! convolution or unshared positional projections, BERT's relative-key positions, mBART-style
+//! final norms, and heads such as `GPT2DoubleHeadsModel` or decoder `…ForSequenceClassification`.
 
 use crate::error::{Error, Result};
 use crate::model::spec::*;
