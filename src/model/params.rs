@@ -81,7 +81,13 @@ pub fn attention(layer: &Layer) -> Count {
     let k = Count::linear(h, a.kv_heads() * hd, a.k_bias);
     let v = Count::linear(h, a.kv_heads() * hd, a.v_bias);
     let o = Count::linear(a.heads * hd, h, a.o_bias);
-    q + k + v + o
+    let mut qkv = q + k + v;
+    if a.fused_qkv {
+        // One projection (GPT-2's c_attn, BLOOM's query_key_value): one weight tensor and one
+        // bias tensor instead of three each; the parameter count is the same.
+        qkv.tensors = 1 + u64::from(a.q_bias || a.k_bias || a.v_bias);
+    }
+    qkv + o
 }
 
 /// One expert's (or the dense) MLP.
@@ -188,11 +194,15 @@ fn head(model: &ModelSpec) -> Count {
     let h = last.layer.hidden;
     let vocab = model.vocab();
     if let Some(lm) = &model.head.lm_head {
+        // The MLM transform maps the hidden state to the token-embedding width, which the
+        // decoder shares (BERT: h -> h; ALBERT's factorized embeddings: h -> E, LayerNorm over E).
+        let decoder_in = if lm.transform { model.tokens.as_ref().map_or(h, |t| t.dim) } else { h };
         if lm.transform {
-            c += Count::linear(h, h, true) + Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, h);
+            c += Count::linear(h, decoder_in, true)
+                + Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, decoder_in);
         }
         if !lm.tied {
-            c += Count::linear(h, vocab, false);
+            c += Count::linear(decoder_in, vocab, false);
         }
         if lm.bias {
             c += Count::table(1, vocab);
