@@ -52,6 +52,8 @@ pub struct PerGpu {
     pub total_bytes: u64,
     /// Host (CPU) memory this rank uses for offloaded states.
     pub host_offload_bytes: u64,
+    /// Parameters held by this rank before data-parallel sharding.
+    pub rank_parameters: u64,
 }
 
 impl PerGpu {
@@ -69,6 +71,7 @@ impl PerGpu {
             runtime_overhead_bytes: est.overheads.total(),
             total_bytes: est.total,
             host_offload_bytes: est.host_bytes,
+            rank_parameters: est.parameters,
         }
     }
 }
@@ -215,8 +218,11 @@ impl EstimateReport {
     fn rows(&self, u: ByteUnits) -> Vec<(String, u64, String)> {
         let p = &self.per_gpu;
         let training = self.setup.phase == Phase::Train;
-        let mut rows =
-            vec![("weights".to_string(), p.weights_bytes, format!("{} params", format_count(self.model.parameters)))];
+        let mut rows = vec![(
+            "weights".to_string(),
+            p.weights_bytes,
+            format!("{} params on this rank", format_count(p.rank_parameters)),
+        )];
         if training {
             rows.push(("gradients".into(), p.gradients_bytes, String::new()));
             rows.push(("optimizer states".into(), p.optimizer_states_bytes, self.setup.optimizer.name().into()));
