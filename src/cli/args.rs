@@ -185,10 +185,107 @@ pub struct PlanArgs {
     /// GPUs per node (FSDP hybrid shards within a node).
     #[arg(long, default_value = "8")]
     pub gpus_per_node: u64,
+    /// Read ZeRO stage, offload, micro-batch, accumulation, data-parallel size and precision from
+    /// a DeepSpeed JSON config (as `memplan plan --emit deepspeed` writes).
+    #[arg(long, value_name = "FILE")]
+    pub deepspeed_config: Option<PathBuf>,
+}
+
+/// What a DeepSpeed config fixes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeepSpeedSettings {
+    pub zero: u8,
+    pub offload: crate::parallel::Offload,
+    pub micro_batch: u64,
+    pub accumulation: u64,
+    pub dp: u64,
+    pub precision: Precision,
+}
+
+/// Read the fields of a DeepSpeed config that size memory. Values of "auto" (filled in by the
+/// Hugging Face integration at run time) cannot be sized and are errors.
+pub fn read_deepspeed_config(path: &std::path::Path) -> Result<DeepSpeedSettings> {
+    let text = crate::model::presets::read(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: Some(e.line()),
+        field: None,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let field = |key: &str, message: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: None,
+        field: Some(key.into()),
+        message,
+    };
+    let int = |pointer: &str, key: &str, default: Option<u64>, allow_zero: bool| -> Result<u64> {
+        match v.pointer(pointer) {
+            None | Some(serde_json::Value::Null) => default.ok_or_else(|| field(key, "missing required field".into())),
+            Some(serde_json::Value::String(s)) if s == "auto" => {
+                Err(field(key, "\"auto\" is filled in by the Hugging Face Trainer at run time; give a number".into()))
+            }
+            Some(x) => x
+                .as_u64()
+                .filter(|n| allow_zero || *n > 0)
+                .ok_or_else(|| field(key, format!("expected a positive integer, found {x}"))),
+        }
+    };
+    let micro_batch = int("/train_micro_batch_size_per_gpu", "train_micro_batch_size_per_gpu", None, false)?;
+    let accumulation = int("/gradient_accumulation_steps", "gradient_accumulation_steps", Some(1), false)?;
+    let train_batch = int("/train_batch_size", "train_batch_size", Some(micro_batch * accumulation), false)?;
+    if train_batch % (micro_batch * accumulation) != 0 {
+        return Err(field(
+            "train_batch_size",
+            format!("{train_batch} is not a multiple of micro-batch × accumulation = {}", micro_batch * accumulation),
+        ));
+    }
+    let zero = int("/zero_optimization/stage", "zero_optimization.stage", Some(0), true)?;
+    if zero > 3 {
+        return Err(field("zero_optimization.stage", format!("expected 0, 1, 2 or 3, found {zero}")));
+    }
+    let device = |pointer: &str| {
+        v.pointer(pointer).and_then(serde_json::Value::as_str).is_some_and(|d| d == "cpu" || d == "nvme")
+    };
+    let offload = if device("/zero_optimization/offload_param/device") {
+        crate::parallel::Offload::Params
+    } else if device("/zero_optimization/offload_optimizer/device") {
+        crate::parallel::Offload::Optimizer
+    } else {
+        crate::parallel::Offload::None
+    };
+    let enabled = |pointer: &str| v.pointer(pointer).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let precision = if enabled("/bf16/enabled") {
+        Precision::MixedBf16
+    } else if enabled("/fp16/enabled") {
+        Precision::MixedFp16
+    } else {
+        Precision::Fp32
+    };
+    Ok(DeepSpeedSettings {
+        zero: zero as u8,
+        offload,
+        micro_batch,
+        accumulation,
+        dp: train_batch / (micro_batch * accumulation),
+        precision,
+    })
 }
 
 impl PlanArgs {
     pub fn resolve(&self, model: &ModelSpec, setup: &Setup) -> Result<crate::parallel::ParallelPlan> {
+        if let Some(path) = &self.deepspeed_config {
+            let ds = read_deepspeed_config(path)?;
+            let plan = crate::parallel::ParallelPlan {
+                dp: ds.dp,
+                zero: ds.zero,
+                offload: ds.offload,
+                microbatches: ds.accumulation,
+                gpus_per_node: self.gpus_per_node,
+                ..crate::parallel::ParallelPlan::single()
+            };
+            plan.validate(model, setup.seq)?;
+            return Ok(plan);
+        }
         let inner = self.tp * self.pp * self.cp;
         if inner == 0 {
             return Err(Error::invalid("--tp/--pp/--cp", 0, "positive degrees"));

@@ -9,7 +9,12 @@ use std::io::Write;
 
 pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
     let model = args.model.resolve()?;
-    let setup = args.setup.resolve(&model.spec)?;
+    let mut setup = args.setup.resolve(&model.spec)?;
+    if let Some(path) = &args.plan.deepspeed_config {
+        let ds = super::args::read_deepspeed_config(path)?;
+        setup.micro_batch = ds.micro_batch;
+        setup.precision = ds.precision;
+    }
     let overheads = args.setup.overheads()?;
     let plan = args.plan.resolve(&model.spec, &setup)?;
     let info =

@@ -150,6 +150,17 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
         ));
     }
     let global_batch = parse_global_batch(&args.global_batch, base.seq)?;
+    // The smallest data-parallel degree the search can reach: GPUs over the largest tp·pp.
+    let max_model_parallel = args.gpus_per_node.min(gpus).min(args.max_tp.unwrap_or(u64::MAX))
+        * model.spec.total_layers().min(args.max_pp.unwrap_or(u64::MAX));
+    let min_dp = gpus.div_ceil(max_model_parallel.max(1)).max(1);
+    if global_batch < min_dp {
+        return Err(Error::invalid(
+            "--global-batch",
+            global_batch,
+            format!("at least {min_dp} sequences: the global batch is smaller than the smallest data-parallel degree ({min_dp}) × micro-batch 1 on {gpus} GPUs"),
+        ));
+    }
     let efficiency = match (args.efficiency, &args.calibration) {
         (Some(e), _) if !(e > 0.0 && e <= 1.0) => {
             return Err(Error::invalid("--efficiency", e, "a fraction in (0, 1]"))
@@ -183,7 +194,10 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
     let info =
         if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let result: SearchResult = search(&model.spec, &info, &base, &gpu, &cfg);
-    let report = PlanReport::new(&model.spec, model.params, &base, &gpu, &cfg, &result, tokens, args.price);
+    let mut report = PlanReport::new(&model.spec, model.params, &base, &gpu, &cfg, &result, tokens, args.price);
+    if result.plans.is_empty() {
+        report.suggestion = smallest_change(&model.spec, &info, &base, &gpu, &cfg);
+    }
     let text = match args.format {
         PlanFormat::Table => report.to_table(args.explain),
         PlanFormat::Json => report.to_json() + "\n",
@@ -203,6 +217,44 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
         write_out(out, &(list.join("\n") + "\n"))?;
     }
     Ok(0)
+}
+
+/// The smallest change that makes some plan fit: offloading, a shorter sequence, or more GPUs.
+fn smallest_change(
+    model: &crate::model::ModelSpec,
+    info: &ParamInfo,
+    base: &crate::memory::Setup,
+    gpu: &GpuSpec,
+    cfg: &SearchConfig,
+) -> Option<String> {
+    let best = |setup: &crate::memory::Setup, cfg: &SearchConfig| {
+        search(model, info, setup, gpu, &SearchConfig { top_k: 1, ..cfg.clone() }).plans.into_iter().next()
+    };
+    if !cfg.allow_offload {
+        if let Some(p) = best(base, &SearchConfig { allow_offload: true, ..cfg.clone() }) {
+            return Some(format!("offloading optimizer states (--allow-offload) would fit: {}", p.plan.describe()));
+        }
+    }
+    for div in [2u64, 4, 8] {
+        let seq = base.seq / div;
+        if seq >= 128 && base.seq.is_multiple_of(div) {
+            let setup = crate::memory::Setup { seq, tgt_seq: base.tgt_seq.min(seq), ..base.clone() };
+            if let Some(p) = best(&setup, cfg) {
+                return Some(format!("a sequence of {seq} tokens (--seq {seq}) would fit: {}", p.plan.describe()));
+            }
+        }
+    }
+    for mult in [2u64, 4, 8, 16] {
+        let gpus = cfg.gpus * mult;
+        if cfg.global_batch >= gpus / cfg.gpus_per_node.max(1) {
+            if let Some(p) =
+                best(base, &SearchConfig { gpus, gpus_per_node: cfg.gpus_per_node.max(cfg.gpus.min(8)), ..cfg.clone() })
+            {
+                return Some(format!("{gpus} GPUs ({mult}× more) would fit: {}", p.plan.describe()));
+            }
+        }
+    }
+    None
 }
 
 fn engine_kind(e: Engine) -> crate::plan::emit::Engine {

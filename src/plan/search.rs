@@ -184,10 +184,14 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
                                                 let better = misses.get(&family).is_none_or(|(o, _)| over < *o);
                                                 if better {
                                                     let reason = format!(
-                                                        "stage {} over by {} at micro-batch {mb} with {} recompute{}",
+                                                        "stage {} over by {} at micro-batch {mb} with {}{}",
                                                         est.stages[est.worst].stage,
                                                         crate::units::ByteUnits::Gib.format(over),
-                                                        format!("{recompute:?}").to_lowercase(),
+                                                        match recompute {
+                                                            Recompute::None => "no recompute",
+                                                            Recompute::Selective => "selective recompute",
+                                                            Recompute::Full => "full recompute",
+                                                        },
                                                         if sp { ", sequence parallel" } else { "" }
                                                     );
                                                     misses.insert(family, (over, reason));

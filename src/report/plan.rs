@@ -41,6 +41,8 @@ pub struct PlanReport {
     pub rejections: Vec<Rejection>,
     pub tokens: Option<u64>,
     pub price_per_gpu_hour: Option<f64>,
+    /// When nothing fits: the smallest change that would.
+    pub suggestion: Option<String>,
 }
 
 impl PlanReport {
@@ -95,6 +97,7 @@ impl PlanReport {
             rejections: result.rejections.clone(),
             tokens,
             price_per_gpu_hour: price,
+            suggestion: None,
         }
     }
 
@@ -169,6 +172,10 @@ impl PlanReport {
             s.push('\n');
         } else {
             s.push_str("no plan fits.\n");
+            match &self.suggestion {
+                Some(change) => s.push_str(&format!("smallest change that would fit: {change}\n")),
+                None => s.push_str("no offloading, shorter sequence or up to 16× more GPUs would fit either\n"),
+            }
         }
         if explain {
             s.push_str(&self.rejections_table());
