@@ -147,23 +147,112 @@ pub fn estimate_plan(
     overhead: &OverheadConfig,
 ) -> PlanEstimate {
     let shapes = rank_shapes(model, setup, plan);
-    let spec_params = crate::model::params::count(model).max(1);
-    let mut stages = Vec::new();
-    for st in layout::stages(model, plan) {
+    let prepared = Prepared::new(model, &shapes, setup, plan.tp);
+    let layout = layout::stages(model, plan);
+    let stages: Vec<u64> = (0..plan.pp).collect();
+    estimate_stages(model, info, setup, plan, overhead, &prepared, &layout, &stages, true)
+}
+
+/// Per-stack quantities derived from the ledgers once per (micro-batch, recompute, tp, sp, cp):
+/// everything a stage needs is then a few multiplications.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub shapes: Vec<StackShape>,
+    /// Bytes one layer of each stack keeps for backward under the recompute policy.
+    pub layer_saved: Vec<u64>,
+    /// Transient of one layer's backward (recomputed forward, gradients, ring buffers).
+    pub layer_transient: Vec<u64>,
+    /// Embedding-side tensors of each stack (kept on the stage holding its first layer).
+    pub extras: Vec<u64>,
+    /// Head tensors saved for backward on the last stage (vocabulary split over tp).
+    pub head: u64,
+    /// Logits elements on one rank of the last stage.
+    pub logits: u64,
+    pub input_bytes: u64,
+    /// Parameters of the vocabulary projection on one rank: the first gradients of backward.
+    pub head_grad_params: u64,
+}
+
+impl Prepared {
+    pub fn new(model: &ModelSpec, shapes: &[StackShape], setup: &Setup, tp: u64) -> Prepared {
+        let act_dtype = setup.precision.activation_dtype();
+        let mut layer_saved = Vec::new();
+        let mut layer_transient = Vec::new();
+        let mut extras = Vec::new();
+        for (s, sh) in model.stacks.iter().zip(shapes) {
+            let ledger = act::layer_ledger(s, sh, setup);
+            let full = total(&ledger);
+            let core: u64 = ledger.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum();
+            let input = act::layer_input_bytes(s, sh, setup);
+            let (saved, recompute) = match setup.recompute {
+                Recompute::None => (full, 0),
+                Recompute::Selective => (full - core, core),
+                Recompute::Full => (input, full),
+            };
+            let largest = ledger.iter().map(|t| t.bytes).max().unwrap_or(0);
+            let ring = if sh.kv_seq > sh.seq {
+                let a = &s.layer.attention;
+                let (_, kv) = act::heads_per_rank(a, sh.tp);
+                // K and V blocks being sent and received (double-buffered), and their gradients.
+                4 * act_dtype.bytes(2 * sh.tokens() * kv * a.head_dim(s.layer.hidden))
+            } else {
+                0
+            };
+            layer_saved.push(saved);
+            layer_transient.push(recompute + 2 * largest.min(full) + 2 * input + ring);
+            extras.push(total(&act::stack_extras_ledger(model, s, sh, setup)));
+        }
+        let head = act::head_ledger(model, shapes, setup)
+            .iter()
+            .map(|t| if t.name.contains("log-softmax") { t.bytes.div_ceil(tp) } else { t.bytes })
+            .sum();
+        Prepared {
+            shapes: shapes.to_vec(),
+            layer_saved,
+            layer_transient,
+            extras,
+            head,
+            logits: act::logits_elements(model, shapes).div_ceil(tp),
+            input_bytes: act::input_bytes(model, shapes, setup),
+            head_grad_params: match (&model.head.lm_head, model.last_stack()) {
+                (Some(_), Some(last)) => model.vocab().div_ceil(tp) * last.layer.hidden,
+                _ => 0,
+            },
+        }
+    }
+}
+
+/// Estimate the given `stages` (indices into `layout`); `with_ledger` adds the per-tensor ledger
+/// for reports (the search skips it).
+#[allow(clippy::too_many_arguments)]
+pub fn estimate_stages(
+    model: &ModelSpec,
+    info: &ParamInfo,
+    setup: &Setup,
+    plan: &ParallelPlan,
+    overhead: &OverheadConfig,
+    prepared: &Prepared,
+    layout: &[StageParams],
+    stages: &[u64],
+    with_ledger: bool,
+) -> PlanEstimate {
+    let spec_params = if info.params == info.shape_params { info.params } else { info.shape_params.max(1) };
+    let mut out = Vec::with_capacity(stages.len());
+    for &i in stages {
         // A bare `--params` count scales the derived shape's stage parameters.
-        let mut st = st;
+        let mut st = layout[i as usize].clone();
         if info.params != spec_params {
             st.params = (st.params as u128 * info.params as u128 / spec_params as u128) as u64;
             st.largest_unit = (st.largest_unit as u128 * info.params as u128 / spec_params as u128) as u64;
         }
         let flight = in_flight(plan, st.stage);
         let rank = rank_states(&st, info, setup, plan);
-        let est = stage_estimate(model, &st, &rank, flight, &shapes, setup, plan, overhead);
-        stages.push(StageEstimate { stage: st.stage, layers: st.layers.clone(), in_flight: flight, estimate: est });
+        let est = stage_estimate(model, &st, &rank, flight, prepared, setup, plan, overhead, with_ledger);
+        out.push(StageEstimate { stage: st.stage, layers: st.layers.clone(), in_flight: flight, estimate: est });
     }
     let worst =
-        stages.iter().enumerate().max_by_key(|(i, s)| (s.estimate.total, std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
-    PlanEstimate { plan: plan.clone(), stages, worst }
+        out.iter().enumerate().max_by_key(|(i, s)| (s.estimate.total, std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
+    PlanEstimate { plan: plan.clone(), stages: out, worst }
 }
 
 /// Shapes seen by one rank: the sequence split over context-parallel ranks, heads over tp.
@@ -174,29 +263,27 @@ pub fn rank_shapes(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan) -> Vec
         .collect()
 }
 
-fn first_layer_here(model: &ModelSpec, plan: &ParallelPlan, stage: &StageParams, stack: usize) -> bool {
-    stage.layers[stack] > 0
-        && (0..stage.stage).all(|s| crate::parallel::pipeline::stage_stack_layers(model, plan.pp, s)[stack] == 0)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn stage_estimate(
     model: &ModelSpec,
     stage: &StageParams,
     rank: &RankStates,
     flight: InFlight,
-    shapes: &[StackShape],
+    prepared: &Prepared,
     setup: &Setup,
     plan: &ParallelPlan,
     overhead: &OverheadConfig,
+    with_ledger: bool,
 ) -> Estimate {
+    let shapes = &prepared.shapes;
     let states = rank.states;
     let buffer_bytes = if stage.first { model.buffer_bytes } else { 0 };
-    let input_bytes = if stage.first || stage.last { act::input_bytes(model, shapes, setup) } else { 0 };
+    let input_bytes = if stage.first || stage.last { prepared.input_bytes } else { 0 };
     let kv_cache = kv_cache_bytes(model, &stage.layers, shapes, setup);
-    let ledger = if stage.stage == 0 || plan.pp == 1 { ledger(model, shapes, setup) } else { Vec::new() };
+    let ledger =
+        if with_ledger && (stage.stage == 0 || plan.pp == 1) { ledger(model, shapes, setup) } else { Vec::new() };
     let (peak_point, at_peak, activations, other_activations) = if setup.training() {
-        training_peak(model, stage, rank, flight, shapes, setup, plan, input_bytes + buffer_bytes)
+        training_peak(stage, rank, flight, prepared, setup, input_bytes + buffer_bytes)
     } else {
         inference_peak(model, stage, shapes, setup, &states, input_bytes + buffer_bytes, kv_cache)
     };
@@ -215,7 +302,7 @@ fn stage_estimate(
         peak_allocated,
         total: peak_allocated + overheads.total(),
         overheads,
-        shapes: shapes.to_vec(),
+        shapes: if with_ledger { shapes.to_vec() } else { Vec::new() },
         ledger,
         host_bytes: rank.host_bytes,
     }
@@ -254,51 +341,22 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
     out
 }
 
-/// Sum of per-layer bytes over the layers of each stack on this stage.
-fn stage_layers_sum(
-    model: &ModelSpec,
-    stage: &StageParams,
-    shapes: &[StackShape],
-    per_layer: impl Fn(&Stack, &StackShape) -> u64,
-) -> u64 {
-    model.stacks.iter().zip(shapes).zip(&stage.layers).map(|((s, sh), &n)| per_layer(s, sh) * n).sum()
-}
-
-#[allow(clippy::too_many_arguments)]
 fn training_peak(
-    model: &ModelSpec,
     stage: &StageParams,
     rank: &RankStates,
     flight: InFlight,
-    shapes: &[StackShape],
+    prepared: &Prepared,
     setup: &Setup,
-    plan: &ParallelPlan,
     inputs: u64,
 ) -> (PeakPoint, PeakComposition, u64, u64) {
     let states = &rank.states;
     let act_dtype = setup.precision.activation_dtype();
-    let layers_saved =
-        flight.apply(stage_layers_sum(model, stage, shapes, |s, sh| act::layer_saved_bytes(s, sh, setup)));
-    let extras: u64 = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .enumerate()
-        .filter(|(i, _)| first_layer_here(model, plan, stage, *i))
-        .map(|(_, (s, sh))| total(&act::stack_extras_ledger(model, s, sh, setup)))
-        .sum();
-    let extras = flight.apply(extras);
+    let layers_saved = flight.apply(stage.layers.iter().zip(&prepared.layer_saved).map(|(n, b)| n * b).sum());
+    let extras =
+        flight.apply(stage.starts_stack.iter().zip(&prepared.extras).filter(|(here, _)| **here).map(|(_, b)| b).sum());
     // The head sits on the last stage; vocabulary-sized tensors split over tp (Megatron's
     // vocab-parallel cross-entropy).
-    let tp = plan.tp;
-    let (head, logits) = if stage.last {
-        let ledger = act::head_ledger(model, shapes, setup);
-        let head: u64 =
-            ledger.iter().map(|t| if t.name.contains("log-softmax") { t.bytes.div_ceil(tp) } else { t.bytes }).sum();
-        (head, act::logits_elements(model, shapes).div_ceil(tp))
-    } else {
-        (0, 0)
-    };
+    let (head, logits) = if stage.last { (prepared.head, prepared.logits) } else { (0, 0) };
     // Autocast caches a half-precision copy of each weight for the forward; the matmuls save it.
     let autocast_copies = if setup.precision.autocast_weight_copies() { DType::Bf16.bytes(stage.params) } else { 0 };
     let other = extras + head + inputs + autocast_copies;
@@ -312,34 +370,8 @@ fn training_peak(
 
     // Backward through a layer: its recomputed forward (checkpointing), gradients of its
     // largest saved tensors and of the residual stream, and ring attention's K/V blocks.
-    let layer_transient = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .zip(&stage.layers)
-        .filter(|(_, &n)| n > 0)
-        .map(|((s, sh), _)| {
-            let ledger = act::layer_ledger(s, sh, setup);
-            let full: u64 = total(&ledger);
-            let largest = ledger.iter().map(|t| t.bytes).max().unwrap_or(0);
-            let recompute = match setup.recompute {
-                Recompute::None => 0,
-                Recompute::Selective => ledger.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum(),
-                Recompute::Full => full,
-            };
-            let residual_grads = 2 * act::layer_input_bytes(s, sh, setup);
-            let ring = if plan.cp > 1 {
-                let a = &s.layer.attention;
-                let (_, kv) = act::heads_per_rank(a, sh.tp);
-                // K and V blocks being sent and received (double-buffered), plus their gradients in backward.
-                4 * act_dtype.bytes(2 * sh.tokens() * kv * a.head_dim(s.layer.hidden))
-            } else {
-                0
-            };
-            recompute + 2 * largest.min(full) + residual_grads + ring
-        })
-        .max()
-        .unwrap_or(0);
+    let layer_transient =
+        stage.layers.iter().zip(&prepared.layer_transient).filter(|(n, _)| **n > 0).map(|(_, t)| *t).max().unwrap_or(0);
 
     let grads_always = if setup.precision.grads_preallocated() || rank.grads_persist { states.gradients } else { 0 };
     let gathered = rank.gathered_bytes;
@@ -384,10 +416,7 @@ fn training_peak(
     let head_grads = if grads_always > 0 {
         grads_always
     } else if stage.last {
-        let h = model.last_stack().map_or(0, |s| s.layer.hidden);
-        let tied = model.head.lm_head.as_ref().is_some_and(|l| l.tied);
-        let vocab_grad = if tied || model.head.lm_head.is_some() { model.vocab().div_ceil(tp) * h } else { 0 };
-        (vocab_grad * setup.precision.grad_bytes_per_param()).min(states.gradients)
+        (prepared.head_grad_params * setup.precision.grad_bytes_per_param()).min(states.gradients)
     } else {
         0
     };

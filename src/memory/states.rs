@@ -23,6 +23,8 @@ pub struct ModelStates {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ParamInfo {
     pub params: u64,
+    /// Parameters of the described shape (differs from `params` for a bare `--params` count).
+    pub shape_params: u64,
     pub tensors: u64,
     pub largest_tensor: u64,
     /// Elements Adafactor keeps: rows + cols for matrices, the full size for vectors.
@@ -44,6 +46,7 @@ impl ParamInfo {
             .unwrap_or(0);
         ParamInfo {
             params: b.total.params,
+            shape_params: b.total.params,
             tensors: b.total.tensors,
             largest_tensor: vocab_table.max(largest_layer_matrix),
             factored_elements: factored_elements(model),
@@ -135,7 +138,7 @@ fn optimizer_step_temporary(info: &ParamInfo, setup: &Setup) -> u64 {
 /// Bytes per parameter of weights + gradients + optimizer states for a recipe with Adam.
 pub fn adam_bytes_per_param(precision: Precision) -> u64 {
     let setup = Setup { precision, ..Setup::default() };
-    let info = ParamInfo { params: 1, tensors: 0, largest_tensor: 1, factored_elements: 1 };
+    let info = ParamInfo { params: 1, shape_params: 1, tensors: 0, largest_tensor: 1, factored_elements: 1 };
     let s = model_states(&info, &setup);
     s.weights + s.gradients + s.optimizer
 }

@@ -58,6 +58,8 @@ pub struct StageParams {
     pub largest_unit: u64,
     pub first: bool,
     pub last: bool,
+    /// For each stack: this stage holds its first layer (and so its embedding-side tensors).
+    pub starts_stack: Vec<bool>,
 }
 
 pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u64) -> StageParams {
@@ -105,7 +107,9 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u64) -> Stage
             total += token_table;
         }
     }
-    StageParams { stage, layers, params: total, largest_unit: largest, first, last }
+    let starts_stack =
+        (0..model.stacks.len()).map(|i| layers[i] > 0 && first_stage_of(model, plan, i) == stage).collect();
+    StageParams { stage, layers, params: total, largest_unit: largest, first, last, starts_stack }
 }
 
 fn relative_tables(s: &Stack) -> u64 {
