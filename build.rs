@@ -10,26 +10,15 @@ fn main() {
     for kind in ["models", "gpus"] {
         let dir = root.join(kind);
         println!("cargo:rerun-if-changed={}", dir.display());
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
         files.retain(|p| p.extension().is_some_and(|e| e == "toml"));
         files.sort();
-        writeln!(
-            out,
-            "pub static {}: &[(&str, &str)] = &[",
-            kind.to_uppercase()
-        )
-        .unwrap();
+        writeln!(out, "pub static {}: &[(&str, &str)] = &[", kind.to_uppercase()).unwrap();
         for f in files {
             println!("cargo:rerun-if-changed={}", f.display());
             let stem = f.file_stem().unwrap().to_string_lossy().to_string();
-            writeln!(
-                out,
-                "    ({stem:?}, include_str!({:?})),",
-                f.display().to_string()
-            )
-            .unwrap();
+            writeln!(out, "    ({stem:?}, include_str!({:?})),", f.display().to_string()).unwrap();
         }
         writeln!(out, "];").unwrap();
     }

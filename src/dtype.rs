@@ -34,9 +34,7 @@ impl DType {
 
     /// Bytes for `n` elements, rounded up to whole bytes.
     pub fn bytes(self, n: u64) -> u64 {
-        (n as u128 * self.bits() as u128)
-            .div_ceil(8)
-            .min(u64::MAX as u128) as u64
+        (n as u128 * self.bits() as u128).div_ceil(8).min(u64::MAX as u128) as u64
     }
 
     pub fn name(self) -> &'static str {
@@ -73,11 +71,7 @@ impl FromStr for DType {
             "int8" => DType::Int8,
             "int4" => DType::Int4,
             "nf4" => DType::Nf4,
-            other => {
-                return Err(format!(
-                    "unknown dtype `{other}` (fp32, bf16, fp16, fp8, int8, int4, nf4)"
-                ))
-            }
+            other => return Err(format!("unknown dtype `{other}` (fp32, bf16, fp16, fp8, int8, int4, nf4)")),
         })
     }
 }

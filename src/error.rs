@@ -7,33 +7,17 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// A command-line or preset value that could not be parsed or is out of range.
-    InvalidValue {
-        what: String,
-        value: String,
-        expected: String,
-    },
+    InvalidValue { what: String, value: String, expected: String },
     /// A model shape that cannot exist (heads not dividing hidden, ...).
     InvalidShape { reason: String, hint: String },
     /// A preset name that is not known; `suggestions` are the closest names.
-    UnknownPreset {
-        kind: &'static str,
-        name: String,
-        suggestions: Vec<String>,
-    },
+    UnknownPreset { kind: &'static str, name: String, suggestions: Vec<String> },
     /// A file that could not be read.
     Io { path: PathBuf, message: String },
     /// A file whose contents are malformed (TOML/JSON), with line and field where known.
-    Parse {
-        path: PathBuf,
-        line: Option<usize>,
-        field: Option<String>,
-        message: String,
-    },
+    Parse { path: PathBuf, line: Option<usize>, field: Option<String>, message: String },
     /// A Hugging Face `model_type` that memplan does not read.
-    UnsupportedModelType {
-        model_type: String,
-        supported: Vec<&'static str>,
-    },
+    UnsupportedModelType { model_type: String, supported: Vec<&'static str> },
     /// Options that cannot be combined.
     Conflict { reason: String, hint: String },
     /// The GPU harness: no adapter, a missing feature, a shape over the device limits, a lost device.
@@ -41,50 +25,33 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(
-        what: impl Into<String>,
-        value: impl fmt::Display,
-        expected: impl Into<String>,
-    ) -> Self {
-        Error::InvalidValue {
-            what: what.into(),
-            value: value.to_string(),
-            expected: expected.into(),
-        }
+    pub fn invalid(what: impl Into<String>, value: impl fmt::Display, expected: impl Into<String>) -> Self {
+        Error::InvalidValue { what: what.into(), value: value.to_string(), expected: expected.into() }
     }
 
     pub fn shape(reason: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::InvalidShape {
-            reason: reason.into(),
-            hint: hint.into(),
-        }
+        Error::InvalidShape { reason: reason.into(), hint: hint.into() }
     }
 
     pub fn conflict(reason: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Conflict {
-            reason: reason.into(),
-            hint: hint.into(),
-        }
+        Error::Conflict { reason: reason.into(), hint: hint.into() }
     }
 
     /// The `hint:` line shown under the message.
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::InvalidValue { expected, .. } => Some(format!("expected {expected}")),
-            Error::InvalidShape { hint, .. }
-            | Error::Conflict { hint, .. }
-            | Error::Device { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
-            Error::UnknownPreset {
-                kind, suggestions, ..
-            } => Some(if suggestions.is_empty() {
+            Error::InvalidShape { hint, .. } | Error::Conflict { hint, .. } | Error::Device { hint, .. } => {
+                (!hint.is_empty()).then(|| hint.clone())
+            }
+            Error::UnknownPreset { kind, suggestions, .. } => Some(if suggestions.is_empty() {
                 format!("run `memplan presets list {kind}s` to see the available presets")
             } else {
                 format!("did you mean {}?", suggestions.join(", "))
             }),
-            Error::UnsupportedModelType { supported, .. } => Some(format!(
-                "supported model_type values: {}",
-                supported.join(", ")
-            )),
+            Error::UnsupportedModelType { supported, .. } => {
+                Some(format!("supported model_type values: {}", supported.join(", ")))
+            }
             Error::Io { .. } | Error::Parse { .. } => None,
         }
     }
@@ -97,12 +64,7 @@ impl fmt::Display for Error {
             Error::InvalidShape { reason, .. } => write!(f, "invalid model shape: {reason}"),
             Error::UnknownPreset { kind, name, .. } => write!(f, "unknown {kind} preset `{name}`"),
             Error::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
-            Error::Parse {
-                path,
-                line,
-                field,
-                message,
-            } => {
+            Error::Parse { path, line, field, message } => {
                 write!(f, "{}", path.display())?;
                 if let Some(line) = line {
                     write!(f, ":{line}")?;
@@ -133,22 +95,13 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|c| {
             let d = levenshtein(&name, &c.to_ascii_lowercase());
             // A candidate that contains the name (or the reverse) is a strong match.
-            let d = if c.contains(name.as_str()) || name.contains(c) {
-                d.min(2)
-            } else {
-                d
-            };
+            let d = if c.contains(name.as_str()) || name.contains(c) { d.min(2) } else { d };
             (d, c)
         })
         .collect();
     scored.sort();
     let limit = (name.len() / 2).max(3);
-    scored
-        .into_iter()
-        .filter(|(d, _)| *d <= limit)
-        .take(3)
-        .map(|(_, c)| c.to_string())
-        .collect()
+    scored.into_iter().filter(|(d, _)| *d <= limit).take(3).map(|(_, c)| c.to_string()).collect()
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -171,13 +124,7 @@ mod tests {
 
     #[test]
     fn closest_names_rank_by_edit_distance() {
-        let names = [
-            "gpt2",
-            "gpt2-medium",
-            "gpt2-large",
-            "bert-base-cased",
-            "llama-2-7b",
-        ];
+        let names = ["gpt2", "gpt2-medium", "gpt2-large", "bert-base-cased", "llama-2-7b"];
         let got = closest("gtp2", names);
         assert_eq!(got.first().map(String::as_str), Some("gpt2"));
         assert!(closest("zzzzzzzzzzzz", names).is_empty());

@@ -16,6 +16,8 @@ pub mod error;
 pub mod hw;
 pub mod memory;
 pub mod model;
+pub mod parallel;
+pub mod plan;
 pub mod report;
 pub mod units;
 

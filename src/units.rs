@@ -42,11 +42,7 @@ pub fn parse_count(what: &str, text: &str) -> Result<u64> {
         return Err(Error::invalid(what, text, "a count of at least 1"));
     }
     if n > MAX_COUNT as f64 {
-        return Err(Error::invalid(
-            what,
-            text,
-            format!("a count of at most {MAX_COUNT:e}"),
-        ));
+        return Err(Error::invalid(what, text, format!("a count of at most {MAX_COUNT:e}")));
     }
     check_range(what, text, n as u64)
 }
@@ -56,11 +52,7 @@ fn check_range(what: &str, text: &str, n: u64) -> Result<u64> {
         return Err(Error::invalid(what, text, "a count greater than zero"));
     }
     if n > MAX_COUNT {
-        return Err(Error::invalid(
-            what,
-            text,
-            format!("a count of at most {MAX_COUNT:e}"),
-        ));
+        return Err(Error::invalid(what, text, format!("a count of at most {MAX_COUNT:e}")));
     }
     Ok(n)
 }
@@ -151,10 +143,7 @@ mod tests {
             let err = parse_count("--params", bad).unwrap_err();
             assert!(err.to_string().contains("--params"), "{bad}: {err}");
         }
-        assert!(parse_count("--params", "1x")
-            .unwrap_err()
-            .to_string()
-            .contains("`1x`"));
+        assert!(parse_count("--params", "1x").unwrap_err().to_string().contains("`1x`"));
     }
 
     #[test]

@@ -2,8 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::memory::{
-    AttentionKernel, Optimizer, OptimizerImpl, OverheadConfig, Phase, Precision, Recompute,
-    Runtime, Setup,
+    AttentionKernel, Optimizer, OptimizerImpl, OverheadConfig, Phase, Precision, Recompute, Runtime, Setup,
 };
 use crate::model::{derive, hf, presets, ModelSpec, Positions, StackInput};
 use crate::units::{parse_count, ByteUnits};
@@ -129,13 +128,224 @@ pub struct EstimateArgs {
     #[command(flatten)]
     pub setup: SetupArgs,
     #[command(flatten)]
+    pub plan: PlanArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
+/// Parallelism flags shared by `estimate` (and the planner).
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Data-parallel degree. Default: 1, or --gpus / (tp·pp·cp) when --gpus is given.
+    #[arg(long)]
+    pub dp: Option<u64>,
+    /// Tensor-parallel degree (Megatron: heads and MLP width split; keep it within a node).
+    #[arg(long, default_value = "1")]
+    pub tp: u64,
+    /// Megatron sequence parallelism (needs --tp 2 or more).
+    #[arg(long)]
+    pub sp: bool,
+    /// Pipeline-parallel stages.
+    #[arg(long, default_value = "1")]
+    pub pp: u64,
+    /// Pipeline schedule.
+    #[arg(long, value_enum, default_value = "1f1b")]
+    pub schedule: ScheduleArg,
+    /// Virtual stages (model chunks) per pipeline rank, for --schedule interleaved.
+    #[arg(long, default_value = "1")]
+    pub vpp: u64,
+    /// Microbatches per step (gradient accumulation when pp = 1). Default: derived from
+    /// --global-batch, else pp.
+    #[arg(long)]
+    pub microbatches: Option<u64>,
+    /// Global batch in sequences; microbatches = global / (dp · batch).
+    #[arg(long)]
+    pub global_batch: Option<u64>,
+    /// Context-parallel degree (sequence split across ranks, ring attention).
+    #[arg(long, default_value = "1")]
+    pub cp: u64,
+    /// Expert-parallel degree for MoE models.
+    #[arg(long, default_value = "1")]
+    pub ep: u64,
+    /// ZeRO stage over the data-parallel ranks: 1 optimizer states, 2 + gradients, 3 + weights.
+    #[arg(long, default_value = "0", value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub zero: u8,
+    /// PyTorch FSDP sharding: full (≈ ZeRO-3), grad-op (≈ ZeRO-2), hybrid (full within a node).
+    #[arg(long, value_enum)]
+    pub fsdp: Option<FsdpArg>,
+    /// Megatron's distributed optimizer (optimizer states sharded over dp).
+    #[arg(long)]
+    pub distributed_optimizer: bool,
+    /// ZeRO-Offload (optimizer) or ZeRO-Infinity (params): what leaves the GPU for host memory.
+    #[arg(long, value_enum, default_value = "none")]
+    pub offload: OffloadArg,
+    /// Total GPUs; checked against dp·tp·pp·cp.
+    #[arg(long)]
+    pub gpus: Option<u64>,
+    /// GPUs per node (FSDP hybrid shards within a node).
+    #[arg(long, default_value = "8")]
+    pub gpus_per_node: u64,
+    /// Read ZeRO stage, offload, micro-batch, accumulation, data-parallel size and precision from
+    /// a DeepSpeed JSON config (as `memplan plan --emit deepspeed` writes).
+    #[arg(long, value_name = "FILE")]
+    pub deepspeed_config: Option<PathBuf>,
+}
+
+/// What a DeepSpeed config fixes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeepSpeedSettings {
+    pub zero: u8,
+    pub offload: crate::parallel::Offload,
+    pub micro_batch: u64,
+    pub accumulation: u64,
+    pub dp: u64,
+    pub precision: Precision,
+}
+
+/// Read the fields of a DeepSpeed config that size memory. Values of "auto" (filled in by the
+/// Hugging Face integration at run time) cannot be sized and are errors.
+pub fn read_deepspeed_config(path: &std::path::Path) -> Result<DeepSpeedSettings> {
+    let text = crate::model::presets::read(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: Some(e.line()),
+        field: None,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let field = |key: &str, message: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: None,
+        field: Some(key.into()),
+        message,
+    };
+    let int = |pointer: &str, key: &str, default: Option<u64>, allow_zero: bool| -> Result<u64> {
+        match v.pointer(pointer) {
+            None | Some(serde_json::Value::Null) => default.ok_or_else(|| field(key, "missing required field".into())),
+            Some(serde_json::Value::String(s)) if s == "auto" => {
+                Err(field(key, "\"auto\" is filled in by the Hugging Face Trainer at run time; give a number".into()))
+            }
+            Some(x) => x
+                .as_u64()
+                .filter(|n| allow_zero || *n > 0)
+                .ok_or_else(|| field(key, format!("expected a positive integer, found {x}"))),
+        }
+    };
+    let micro_batch = int("/train_micro_batch_size_per_gpu", "train_micro_batch_size_per_gpu", None, false)?;
+    let accumulation = int("/gradient_accumulation_steps", "gradient_accumulation_steps", Some(1), false)?;
+    let train_batch = int("/train_batch_size", "train_batch_size", Some(micro_batch * accumulation), false)?;
+    if train_batch % (micro_batch * accumulation) != 0 {
+        return Err(field(
+            "train_batch_size",
+            format!("{train_batch} is not a multiple of micro-batch × accumulation = {}", micro_batch * accumulation),
+        ));
+    }
+    let zero = int("/zero_optimization/stage", "zero_optimization.stage", Some(0), true)?;
+    if zero > 3 {
+        return Err(field("zero_optimization.stage", format!("expected 0, 1, 2 or 3, found {zero}")));
+    }
+    let device = |pointer: &str| {
+        v.pointer(pointer).and_then(serde_json::Value::as_str).is_some_and(|d| d == "cpu" || d == "nvme")
+    };
+    let offload = if device("/zero_optimization/offload_param/device") {
+        crate::parallel::Offload::Params
+    } else if device("/zero_optimization/offload_optimizer/device") {
+        crate::parallel::Offload::Optimizer
+    } else {
+        crate::parallel::Offload::None
+    };
+    let enabled = |pointer: &str| v.pointer(pointer).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let precision = if enabled("/bf16/enabled") {
+        Precision::MixedBf16
+    } else if enabled("/fp16/enabled") {
+        Precision::MixedFp16
+    } else {
+        Precision::Fp32
+    };
+    Ok(DeepSpeedSettings {
+        zero: zero as u8,
+        offload,
+        micro_batch,
+        accumulation,
+        dp: train_batch / (micro_batch * accumulation),
+        precision,
+    })
+}
+
+impl PlanArgs {
+    pub fn resolve(&self, model: &ModelSpec, setup: &Setup) -> Result<crate::parallel::ParallelPlan> {
+        if let Some(path) = &self.deepspeed_config {
+            let ds = read_deepspeed_config(path)?;
+            let plan = crate::parallel::ParallelPlan {
+                dp: ds.dp,
+                zero: ds.zero,
+                offload: ds.offload,
+                microbatches: ds.accumulation,
+                gpus_per_node: self.gpus_per_node,
+                ..crate::parallel::ParallelPlan::single()
+            };
+            plan.validate(model, setup.seq)?;
+            return Ok(plan);
+        }
+        let inner = self.tp * self.pp * self.cp;
+        if inner == 0 {
+            return Err(Error::invalid("--tp/--pp/--cp", 0, "positive degrees"));
+        }
+        let dp = match (self.dp, self.gpus) {
+            (Some(dp), Some(g)) if dp * inner != g => {
+                return Err(Error::conflict(
+                    format!("--gpus {g} but dp·tp·pp·cp = {dp}·{}·{}·{} = {}", self.tp, self.pp, self.cp, dp * inner),
+                    "make the degrees multiply to the GPU count, or drop --dp to derive it",
+                ))
+            }
+            (Some(dp), _) => dp,
+            (None, Some(g)) => {
+                if g == 0 || g % inner != 0 {
+                    return Err(Error::invalid("--gpus", g, format!("a positive multiple of tp·pp·cp = {inner}")));
+                }
+                g / inner
+            }
+            (None, None) => 1,
+        };
+        let microbatches = match (self.microbatches, self.global_batch) {
+            (Some(m), _) => m,
+            (None, Some(gb)) => {
+                let per_step = dp * setup.micro_batch;
+                if gb == 0 || gb % per_step != 0 {
+                    return Err(Error::invalid(
+                        "--global-batch",
+                        gb,
+                        format!("a positive multiple of dp × batch = {per_step}"),
+                    ));
+                }
+                gb / per_step
+            }
+            (None, None) => self.pp,
+        };
+        let plan = crate::parallel::ParallelPlan {
+            dp,
+            tp: self.tp,
+            pp: self.pp,
+            cp: self.cp,
+            ep: self.ep,
+            sp: self.sp,
+            zero: self.zero,
+            fsdp: self.fsdp.map(Into::into),
+            distributed_optimizer: self.distributed_optimizer,
+            offload: self.offload.into(),
+            schedule: self.schedule.into(),
+            vpp: self.vpp,
+            microbatches,
+            gpus_per_node: self.gpus_per_node,
+        };
+        plan.validate(model, setup.seq)?;
+        Ok(plan)
+    }
+}
+
 macro_rules! value_enum {
-    ($name:ident => $target:ty { $($variant:ident => $value:expr),* $(,)? }) => {
+    ($name:ident => $target:ty { $($(#[$meta:meta])* $variant:ident => $value:expr),* $(,)? }) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-        pub enum $name { $($variant),* }
+        pub enum $name { $($(#[$meta])* $variant),* }
         impl From<$name> for $target {
             fn from(v: $name) -> $target { match v { $($name::$variant => $value),* } }
         }
@@ -158,6 +368,9 @@ value_enum!(OptimizerImplArg => OptimizerImpl { Foreach => OptimizerImpl::Foreac
 value_enum!(RecomputeArg => Recompute { None => Recompute::None, Selective => Recompute::Selective, Full => Recompute::Full });
 value_enum!(AttentionArg => AttentionKernel { Eager => AttentionKernel::Eager, Flash => AttentionKernel::Flash });
 value_enum!(RuntimeArg => Runtime { Cuda => Runtime::Cuda, Cpu => Runtime::Cpu });
+value_enum!(ScheduleArg => crate::parallel::Schedule { Gpipe => crate::parallel::Schedule::Gpipe, #[value(name = "1f1b")] OneFOneB => crate::parallel::Schedule::OneFOneB, Interleaved => crate::parallel::Schedule::Interleaved });
+value_enum!(FsdpArg => crate::parallel::Fsdp { Full => crate::parallel::Fsdp::Full, GradOp => crate::parallel::Fsdp::GradOp, Hybrid => crate::parallel::Fsdp::Hybrid });
+value_enum!(OffloadArg => crate::parallel::Offload { None => crate::parallel::Offload::None, Optimizer => crate::parallel::Offload::Optimizer, Params => crate::parallel::Offload::Params });
 value_enum!(UnitsArg => ByteUnits { Gib => ByteUnits::Gib, Gb => ByteUnits::Gb });
 
 /// Where the model came from, for the report.
@@ -191,11 +404,7 @@ impl ModelArgs {
             Some(n) if !overridden => n,
             _ => crate::model::params::count(&spec),
         };
-        Ok(ResolvedModel {
-            spec,
-            params,
-            derived: forced.is_some(),
-        })
+        Ok(ResolvedModel { spec, params, derived: forced.is_some() })
     }
 
     fn apply_overrides(&self, spec: &mut ModelSpec) -> Result<bool> {
@@ -258,11 +467,8 @@ impl SetupArgs {
     pub fn resolve(&self, model: &ModelSpec) -> Result<Setup> {
         let batch = parse_count("--batch", &self.batch)?;
         // Default sequence: 2048, capped by the first token stack's learned positions.
-        let max_pos = model
-            .stacks
-            .iter()
-            .find(|s| matches!(s.input, StackInput::Tokens))
-            .and_then(|s| match s.positions {
+        let max_pos =
+            model.stacks.iter().find(|s| matches!(s.input, StackInput::Tokens)).and_then(|s| match s.positions {
                 Positions::Learned { max, .. } => Some(max),
                 _ => None,
             });
@@ -270,11 +476,8 @@ impl SetupArgs {
             Some(s) => parse_count("--seq", s)?,
             None => max_pos.map_or(2048, |m| m.min(2048)),
         };
-        let tgt_max = model
-            .stacks
-            .iter()
-            .find(|s| s.length == crate::model::StackLength::Tgt)
-            .and_then(|s| match s.positions {
+        let tgt_max =
+            model.stacks.iter().find(|s| s.length == crate::model::StackLength::Tgt).and_then(|s| match s.positions {
                 Positions::Learned { max, .. } => Some(max),
                 _ => None,
             });
@@ -283,11 +486,7 @@ impl SetupArgs {
             None => (seq / 4).max(1).min(tgt_max.unwrap_or(u64::MAX)),
         };
         if !(0.0..1.0).contains(&self.fragmentation) {
-            return Err(Error::invalid(
-                "--fragmentation",
-                self.fragmentation,
-                "a fraction in [0, 1), e.g. 0.05",
-            ));
+            return Err(Error::invalid("--fragmentation", self.fragmentation, "a fraction in [0, 1), e.g. 0.05"));
         }
         let phase: Phase = self.phase.into();
         let has_decoder = model.stacks.iter().any(|s| s.causal);
@@ -308,11 +507,7 @@ impl SetupArgs {
             } else {
                 None
             },
-            kv_cache: if self.no_kv_cache {
-                false
-            } else {
-                self.kv_cache || has_decoder
-            },
+            kv_cache: if self.no_kv_cache { false } else { self.kv_cache || has_decoder },
             runtime: self.runtime.into(),
         })
     }
@@ -342,10 +537,8 @@ pub fn parse_bytes(what: &str, text: &str) -> Result<u64> {
     ];
     for (suffix, scale) in units {
         if let Some(num) = lower.strip_suffix(suffix) {
-            let v: f64 = num
-                .trim()
-                .parse()
-                .map_err(|_| Error::invalid(what, t, "a size such as 512MiB, 1GiB or 80GB"))?;
+            let v: f64 =
+                num.trim().parse().map_err(|_| Error::invalid(what, t, "a size such as 512MiB, 1GiB or 80GB"))?;
             if !v.is_finite() || v < 0.0 || v * scale > 1e18 {
                 return Err(Error::invalid(what, t, "a non-negative size below 1 EB"));
             }

@@ -3,25 +3,28 @@
 use super::args::{EstimateArgs, Format};
 use crate::error::Result;
 use crate::hw::GpuSpec;
-use crate::memory::{estimate, states::ParamInfo};
+use crate::memory::{estimate::estimate_plan, states::ParamInfo};
 use crate::report::estimate::EstimateReport;
 use std::io::Write;
 
 pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
     let model = args.model.resolve()?;
-    let setup = args.setup.resolve(&model.spec)?;
+    let mut setup = args.setup.resolve(&model.spec)?;
+    if let Some(path) = &args.plan.deepspeed_config {
+        let ds = super::args::read_deepspeed_config(path)?;
+        setup.micro_batch = ds.micro_batch;
+        setup.precision = ds.precision;
+    }
     let overheads = args.setup.overheads()?;
-    let info = if model.derived {
-        ParamInfo::with_count(&model.spec, model.params)
-    } else {
-        ParamInfo::of(&model.spec)
-    };
+    let plan = args.plan.resolve(&model.spec, &setup)?;
+    let info =
+        if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let gpus = match &args.output.gpu {
         Some(name) => vec![GpuSpec::preset(name)?],
         None => GpuSpec::all()?,
     };
-    let est = estimate(&model.spec, &info, &setup, &overheads);
-    let report = EstimateReport::new(&model.spec, model.derived, &setup, &est, &gpus);
+    let est = estimate_plan(&model.spec, &info, &setup, &plan, &overheads);
+    let report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &est, &gpus);
     let units = args.output.units.into();
     let text = match args.output.format {
         Format::Table => report.to_table(units, args.output.ledger),
@@ -39,9 +42,6 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(crate::Error::Io {
-            path: "<stdout>".into(),
-            message: e.to_string(),
-        }),
+        Err(e) => Err(crate::Error::Io { path: "<stdout>".into(), message: e.to_string() }),
     }
 }

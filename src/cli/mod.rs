@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod estimate;
+pub mod plan_cmd;
 pub mod presets_cmd;
 
 use crate::error::Result;
@@ -20,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Per-GPU memory of a training step or a forward pass, term by term.
     Estimate(Box<args::EstimateArgs>),
+    /// Search the parallel plans that fit a cluster, rank them by step time, emit launch configs.
+    Plan(Box<plan_cmd::PlanArgs>),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
 }
@@ -29,5 +32,6 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     match cli.command {
         Command::Estimate(a) => estimate::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
+        Command::Plan(a) => plan_cmd::run(&a, out),
     }
 }

@@ -31,8 +31,7 @@ pub fn run(args: &PresetsArgs, out: &mut dyn Write) -> Result<i32> {
             }
             let mut s = String::new();
             if kind != "gpus" {
-                let mut t =
-                    crate::report::printer::table(vec!["model", "architecture", "parameters"]);
+                let mut t = crate::report::printer::table(vec!["model", "architecture", "parameters"]);
                 for name in presets::model_names() {
                     let m = presets::model(name)?;
                     t.add_row(vec![
@@ -45,15 +44,12 @@ pub fn run(args: &PresetsArgs, out: &mut dyn Write) -> Result<i32> {
                 s.push('\n');
             }
             if kind != "models" {
-                let mut t =
-                    crate::report::printer::table(vec!["gpu", "memory", "bf16 dense TFLOP/s"]);
+                let mut t = crate::report::printer::table(vec!["gpu", "memory", "bf16 dense TFLOP/s"]);
                 for g in GpuSpec::all()? {
                     t.add_row(vec![
                         g.name.clone(),
                         ByteUnits::Gib.format(g.memory_bytes),
-                        g.peak_flops
-                            .bf16
-                            .map_or("-".into(), |f| format!("{:.0}", f / 1e12)),
+                        g.peak_flops.bf16.map_or("-".into(), |f| format!("{:.0}", f / 1e12)),
                     ]);
                 }
                 s.push_str(&t.to_string());

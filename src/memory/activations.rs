@@ -30,27 +30,43 @@ pub struct Saved {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct StackShape {
     pub batch: u64,
-    /// Sequence length of this stack.
+    /// Tokens of this stack held by one rank (the sequence divided by the context-parallel size).
     pub seq: u64,
     /// Length of the sequence attended to by cross-attention (the encoder's), if any.
     pub cross_seq: u64,
+    /// Keys each query attends to in self-attention (the whole sequence under context parallelism).
+    pub kv_seq: u64,
+    /// Tensor-parallel size (Megatron: heads and the MLP width split over `tp` ranks).
+    pub tp: u64,
+    /// Megatron sequence parallelism: the tensors outside the tensor-parallel regions are split
+    /// along the sequence over the `tp` ranks too (Korthikanti et al. 2022 §4.2.2).
+    pub sp: bool,
 }
 
 impl StackShape {
+    /// One rank, no parallelism.
+    pub fn new(batch: u64, seq: u64, cross_seq: u64) -> Self {
+        StackShape { batch, seq, cross_seq, kv_seq: seq, tp: 1, sp: false }
+    }
+
     pub fn tokens(&self) -> u64 {
         self.batch * self.seq
+    }
+
+    /// Bytes of a tensor outside the tensor-parallel regions on one rank.
+    fn seq_split(&self, bytes: u64) -> u64 {
+        if self.sp && self.tp > 1 {
+            bytes.div_ceil(self.tp)
+        } else {
+            bytes
+        }
     }
 }
 
 /// Sequence length a stack runs at under `setup`.
 pub fn stack_seq(stack: &Stack, setup: &Setup) -> u64 {
     match &stack.input {
-        StackInput::Patches {
-            patch,
-            image,
-            class_token,
-            ..
-        } => (image / patch).pow(2) + u64::from(*class_token),
+        StackInput::Patches { patch, image, class_token, .. } => (image / patch).pow(2) + u64::from(*class_token),
         // Whisper: the second convolution has stride 2.
         StackInput::AudioConv { frames, .. } => frames.div_ceil(2),
         StackInput::Tokens => match stack.length {
@@ -66,15 +82,7 @@ pub fn shapes(model: &ModelSpec, setup: &Setup) -> Vec<StackShape> {
     let mut encoder_seq = 0;
     for s in &model.stacks {
         let seq = stack_seq(s, setup);
-        out.push(StackShape {
-            batch: setup.micro_batch,
-            seq,
-            cross_seq: if s.layer.cross_attention {
-                encoder_seq
-            } else {
-                0
-            },
-        });
+        out.push(StackShape::new(setup.micro_batch, seq, if s.layer.cross_attention { encoder_seq } else { 0 }));
         if !s.causal {
             encoder_seq = seq;
         }
@@ -102,58 +110,46 @@ impl<'a> Ctx<'a> {
 
 fn push(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
     if bytes > 0 {
-        out.push(Saved {
-            name: name.into(),
-            bytes,
-            attention_core: false,
-        });
+        out.push(Saved { name: name.into(), bytes, attention_core: false });
     }
 }
 
 fn push_core(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
     if bytes > 0 {
-        out.push(Saved {
-            name: name.into(),
-            bytes,
-            attention_core: true,
-        });
+        out.push(Saved { name: name.into(), bytes, attention_core: true });
     }
 }
 
-/// A norm and the linear input it feeds: input, statistics, output.
-fn norm_saved(out: &mut Vec<Saved>, cx: &Ctx, norm: &Norm, what: &str, tokens: u64, width: u64) {
+/// A norm and the linear input it feeds: input, statistics, output. Norms sit outside the
+/// tensor-parallel regions: replicated under TP, split along the sequence under SP.
+fn norm_saved(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, norm: &Norm, what: &str, tokens: u64, width: u64) {
     let e = tokens * width;
+    let r = |b: u64| sh.seq_split(b);
     match norm.kind {
         NormKind::LayerNorm => {
-            push(out, format!("{what} input"), cx.residual.bytes(e));
-            push(
-                out,
-                format!("{what} mean/rstd (fp32)"),
-                2 * DType::Fp32.bytes(tokens),
-            );
+            push(out, format!("{what} input"), r(cx.residual.bytes(e)));
+            push(out, format!("{what} mean/rstd (fp32)"), r(2 * DType::Fp32.bytes(tokens)));
         }
         NormKind::RmsNorm => {
             // x.to(float32); x * rsqrt(mean(x²)); weight * normed.to(dtype)
-            push(out, format!("{what} input (fp32)"), DType::Fp32.bytes(e));
-            push(
-                out,
-                format!("{what} rsqrt (fp32)"),
-                DType::Fp32.bytes(tokens),
-            );
-            push(out, format!("{what} normalised"), cx.act.bytes(e));
+            push(out, format!("{what} input (fp32)"), r(DType::Fp32.bytes(e)));
+            push(out, format!("{what} rsqrt (fp32)"), r(DType::Fp32.bytes(tokens)));
+            push(out, format!("{what} normalised"), r(cx.act.bytes(e)));
         }
     }
-    push(out, format!("{what} output"), cx.act.bytes(e));
+    push(out, format!("{what} output"), r(cx.act.bytes(e)));
 }
 
-fn dropout(out: &mut Vec<Saved>, cx: &Ctx, p: f64, what: &str, elements: u64) {
+fn dropout(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, p: f64, what: &str, elements: u64) {
     if cx.setup.dropout_p(p) > 0.0 {
-        push(
-            out,
-            format!("{what} dropout mask ({})", cx.mask),
-            cx.mask.bytes(elements),
-        );
+        push(out, format!("{what} dropout mask ({})", cx.mask), sh.seq_split(cx.mask.bytes(elements)));
     }
+}
+
+/// Query and key/value heads held by one tensor-parallel rank; KV heads are replicated so that
+/// every rank has at least one (Megatron GQA with tp > kv_heads).
+pub fn heads_per_rank(a: &Attention, tp: u64) -> (u64, u64) {
+    (a.heads.div_ceil(tp), (a.kv_heads() / tp).max(1))
 }
 
 /// Whether attention materialises its scores under this setup. PyTorch's CPU SDPA falls back to
@@ -161,49 +157,40 @@ fn dropout(out: &mut Vec<Saved>, cx: &Ctx, p: f64, what: &str, elements: u64) {
 pub fn materialises_scores(setup: &Setup, attention_dropout: f64) -> bool {
     match setup.attention {
         AttentionKernel::Eager => true,
-        AttentionKernel::Flash => {
-            setup.runtime == Runtime::Cpu && setup.dropout_p(attention_dropout) > 0.0
-        }
+        AttentionKernel::Flash => setup.runtime == Runtime::Cpu && setup.dropout_p(attention_dropout) > 0.0,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// The attention core between the projections: q, k, v, scores or log-sum-exp, output.
 fn attention_core(
     out: &mut Vec<Saved>,
     cx: &Ctx,
     layer: &Layer,
     what: &str,
-    batch: u64,
+    sh: &StackShape,
     q_len: u64,
     kv_len: u64,
     fused_qkv: bool,
 ) {
     let a = &layer.attention;
+    let batch = sh.batch;
     let hd = a.head_dim(layer.hidden);
-    let eq = batch * q_len * a.heads * hd;
-    let ekv = batch * kv_len * a.kv_heads() * hd;
-    let scores = batch * a.heads * q_len * kv_len;
+    let (heads, kv_heads) = heads_per_rank(a, sh.tp);
+    let eq = batch * q_len * heads * hd;
+    // K and V of the keys this rank holds (context parallelism passes the others around a ring).
+    let ekv =
+        batch * kv_len.min(if sh.kv_seq > sh.seq && kv_len == sh.kv_seq { q_len } else { kv_len }) * kv_heads * hd;
+    let scores = batch * heads * q_len * kv_len;
     let p = cx.setup.dropout_p(a.dropout);
     if materialises_scores(cx.setup, a.dropout) {
         // q·kᵀ and p·v run as batched matmuls on per-head copies; k and v are expanded to all
         // query heads first (repeat_kv), so each is the size of q.
-        push(
-            out,
-            format!("{what} q, k, v (per-head copies)"),
-            3 * cx.act.bytes(eq),
-        );
+        push(out, format!("{what} q, k, v (per-head copies)"), 3 * cx.act.bytes(eq));
         push_core(out, format!("{what} softmax output"), cx.act.bytes(scores));
         if p > 0.0 {
-            push_core(
-                out,
-                format!("{what} dropout mask ({})", cx.mask),
-                cx.mask.bytes(scores),
-            );
-            push_core(
-                out,
-                format!("{what} dropped-out probabilities"),
-                cx.act.bytes(scores),
-            );
+            push_core(out, format!("{what} dropout mask ({})", cx.mask), cx.mask.bytes(scores));
+            push_core(out, format!("{what} dropped-out probabilities"), cx.act.bytes(scores));
         }
     } else {
         if fused_qkv {
@@ -211,41 +198,26 @@ fn attention_core(
         } else {
             push(out, format!("{what} q, k, v"), cx.act.bytes(eq + 2 * ekv));
         }
-        push_core(
-            out,
-            format!("{what} log-sum-exp (fp32)"),
-            DType::Fp32.bytes(batch * a.heads * q_len),
-        );
+        push_core(out, format!("{what} log-sum-exp (fp32)"), DType::Fp32.bytes(batch * heads * q_len));
     }
-    push(
-        out,
-        format!("{what} output (out-projection input)"),
-        cx.act.bytes(eq),
-    );
+    push(out, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
 }
 
 /// The MLP between the norm output and the residual add.
-fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, tokens: u64) {
+fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
     let m = &layer.mlp;
+    let tokens = sh.tokens();
     let routed = tokens * m.top_k; // tokens processed by experts
-    let f = routed * m.ffn;
+    let f = routed * m.ffn.div_ceil(sh.tp);
     let (saves_input, extra) = match m.activation {
         Activation::Gelu | Activation::Silu => (true, 0),
-        Activation::GeluNew => (true, 3), // tanh(·), 0.5·x, 1 + tanh(·)
+        Activation::GeluNew => (true, 3),   // tanh(·), 0.5·x, 1 + tanh(·)
         Activation::QuickGelu => (true, 1), // sigmoid(1.702·x)
-        Activation::Relu => (false, 0),   // relu saves its output
+        Activation::Relu => (false, 0),     // relu saves its output
     };
     if m.experts > 1 {
-        push(
-            out,
-            "router logits (fp32)",
-            DType::Fp32.bytes(tokens * m.experts),
-        );
-        push(
-            out,
-            "tokens gathered per expert",
-            cx.act.bytes(routed * layer.hidden),
-        );
+        push(out, "router logits (fp32)", sh.seq_split(DType::Fp32.bytes(tokens * m.experts)));
+        push(out, "tokens gathered per expert", sh.seq_split(cx.act.bytes(routed * layer.hidden)));
     }
     if saves_input {
         push(out, "activation input", cx.act.bytes(f));
@@ -257,16 +229,8 @@ fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, tokens: u64) {
         push(out, "gated product", cx.act.bytes(f));
     }
     if cx.setup.dropout_p(m.inner_dropout) > 0.0 {
-        push(
-            out,
-            format!("inner dropout mask ({})", cx.mask),
-            cx.mask.bytes(f),
-        );
-        push(
-            out,
-            "inner dropout output (down-projection input)",
-            cx.act.bytes(f),
-        );
+        push(out, format!("inner dropout mask ({})", cx.mask), cx.mask.bytes(f));
+        push(out, "inner dropout output (down-projection input)", cx.act.bytes(f));
     }
 }
 
@@ -277,44 +241,19 @@ pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Sav
     let tokens = shape.tokens();
     let e = tokens * l.hidden;
     let mut out = Vec::new();
-    norm_saved(&mut out, &cx, &l.norm, "norm 1", tokens, l.hidden);
-    attention_core(
-        &mut out,
-        &cx,
-        l,
-        "self-attention",
-        shape.batch,
-        shape.seq,
-        shape.seq,
-        l.attention.fused_qkv,
-    );
-    dropout(&mut out, &cx, l.hidden_dropout, "attention", e);
+    norm_saved(&mut out, &cx, shape, &l.norm, "norm 1", tokens, l.hidden);
+    attention_core(&mut out, &cx, l, "self-attention", shape, shape.seq, shape.kv_seq, l.attention.fused_qkv);
+    dropout(&mut out, &cx, shape, l.hidden_dropout, "attention", e);
     if l.cross_attention {
-        norm_saved(
-            &mut out,
-            &cx,
-            &l.norm,
-            "cross-attention norm",
-            tokens,
-            l.hidden,
-        );
-        attention_core(
-            &mut out,
-            &cx,
-            l,
-            "cross-attention",
-            shape.batch,
-            shape.seq,
-            shape.cross_seq,
-            false,
-        );
-        dropout(&mut out, &cx, l.hidden_dropout, "cross-attention", e);
+        norm_saved(&mut out, &cx, shape, &l.norm, "cross-attention norm", tokens, l.hidden);
+        attention_core(&mut out, &cx, l, "cross-attention", shape, shape.seq, shape.cross_seq, false);
+        dropout(&mut out, &cx, shape, l.hidden_dropout, "cross-attention", e);
     }
     if !l.parallel_attn_mlp {
-        norm_saved(&mut out, &cx, &l.norm, "norm 2", tokens, l.hidden);
+        norm_saved(&mut out, &cx, shape, &l.norm, "norm 2", tokens, l.hidden);
     }
-    mlp_saved(&mut out, &cx, l, tokens);
-    dropout(&mut out, &cx, l.hidden_dropout, "MLP", e);
+    mlp_saved(&mut out, &cx, l, shape);
+    dropout(&mut out, &cx, shape, l.hidden_dropout, "MLP", e);
     out
 }
 
@@ -322,24 +261,16 @@ pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Sav
 pub fn layer_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
     match setup.recompute {
         Recompute::Full => layer_input_bytes(stack, shape, setup),
-        Recompute::Selective => layer_ledger(stack, shape, setup)
-            .iter()
-            .filter(|t| !t.attention_core)
-            .map(|t| t.bytes)
-            .sum(),
-        Recompute::None => layer_ledger(stack, shape, setup)
-            .iter()
-            .map(|t| t.bytes)
-            .sum(),
+        Recompute::Selective => {
+            layer_ledger(stack, shape, setup).iter().filter(|t| !t.attention_core).map(|t| t.bytes).sum()
+        }
+        Recompute::None => layer_ledger(stack, shape, setup).iter().map(|t| t.bytes).sum(),
     }
 }
 
 /// The checkpointed layer input (full recomputation keeps only this).
 pub fn layer_input_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
-    setup
-        .precision
-        .residual_dtype()
-        .bytes(shape.tokens() * stack.layer.hidden)
+    shape.seq_split(setup.precision.residual_dtype().bytes(shape.tokens() * stack.layer.hidden))
 }
 
 /// Bytes all layers of a stack keep for backward.
@@ -349,12 +280,7 @@ pub fn stack_layers_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup
 
 /// Tensors a stack keeps outside its layers: position ids, embedding norm and dropout, the
 /// final norm, and (for cross-attention) the encoder output read by every layer's K/V.
-pub fn stack_extras_ledger(
-    model: &ModelSpec,
-    stack: &Stack,
-    shape: &StackShape,
-    setup: &Setup,
-) -> Vec<Saved> {
+pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Saved> {
     let cx = Ctx::new(setup);
     let mut out = Vec::new();
     let tokens = shape.tokens();
@@ -363,73 +289,30 @@ pub fn stack_extras_ledger(
     match &stack.input {
         StackInput::Tokens => {
             if matches!(stack.positions, Positions::Learned { .. }) {
-                push(
-                    &mut out,
-                    format!("{} position ids (int64)", stack.name),
-                    DType::Int64.bytes(shape.seq),
-                );
+                push(&mut out, format!("{} position ids (int64)", stack.name), DType::Int64.bytes(shape.seq));
             }
             if stack.token_types > 0 {
-                push(
-                    &mut out,
-                    format!("{} token type ids (int64)", stack.name),
-                    DType::Int64.bytes(tokens),
-                );
+                push(&mut out, format!("{} token type ids (int64)", stack.name), DType::Int64.bytes(tokens));
             }
         }
-        StackInput::Patches {
-            channels, image, ..
-        } => {
-            push(
-                &mut out,
-                "pixel values (patch conv input)",
-                cx.act.bytes(shape.batch * channels * image * image),
-            );
+        StackInput::Patches { channels, image, .. } => {
+            push(&mut out, "pixel values (patch conv input)", cx.act.bytes(shape.batch * channels * image * image));
         }
         StackInput::AudioConv { mel_bins, frames } => {
             let b = shape.batch;
-            push(
-                &mut out,
-                "mel frames (conv 1 input)",
-                cx.act.bytes(b * mel_bins * frames),
-            );
-            push(
-                &mut out,
-                "conv 1 output and GELU",
-                2 * cx.act.bytes(b * h * frames),
-            );
-            push(
-                &mut out,
-                "conv 2 output and GELU",
-                2 * cx.act.bytes(b * h * frames.div_ceil(2)),
-            );
+            push(&mut out, "mel frames (conv 1 input)", cx.act.bytes(b * mel_bins * frames));
+            push(&mut out, "conv 1 output and GELU", 2 * cx.act.bytes(b * h * frames));
+            push(&mut out, "conv 2 output and GELU", 2 * cx.act.bytes(b * h * frames.div_ceil(2)));
         }
     }
     if let Some(norm) = &stack.embedding_norm {
-        norm_saved(
-            &mut out,
-            &cx,
-            norm,
-            &format!("{} embedding norm", stack.name),
-            tokens,
-            width,
-        );
+        norm_saved(&mut out, &cx, shape, norm, &format!("{} embedding norm", stack.name), tokens, width);
         out.pop(); // its output is the first layer's input, counted there
     }
     if stack.embedding_projection && width != h {
-        push(
-            &mut out,
-            "embedding projection input",
-            cx.act.bytes(tokens * width),
-        );
+        push(&mut out, "embedding projection input", cx.act.bytes(tokens * width));
     }
-    dropout(
-        &mut out,
-        &cx,
-        stack.embedding_dropout,
-        &format!("{} embedding", stack.name),
-        tokens * width,
-    );
+    dropout(&mut out, &cx, shape, stack.embedding_dropout, &format!("{} embedding", stack.name), tokens * width);
     if matches!(stack.positions, Positions::RelativeBias { .. }) {
         push(
             &mut out,
@@ -438,30 +321,15 @@ pub fn stack_extras_ledger(
         );
     }
     if let Some(norm) = &stack.final_norm {
-        norm_saved(
-            &mut out,
-            &cx,
-            norm,
-            &format!("{} final norm", stack.name),
-            tokens,
-            h,
-        );
+        norm_saved(&mut out, &cx, shape, norm, &format!("{} final norm", stack.name), tokens, h);
         out.pop(); // the output is the head's or the cross-attention's input
         if stack.causal || model.architecture != Architecture::EncoderDecoder {
             // counted by the head ledger as the head input
         } else {
-            push(
-                &mut out,
-                format!("{} output (read by cross-attention K/V)", stack.name),
-                cx.act.bytes(tokens * h),
-            );
+            push(&mut out, format!("{} output (read by cross-attention K/V)", stack.name), cx.act.bytes(tokens * h));
         }
     } else if !stack.causal && model.architecture == Architecture::EncoderDecoder {
-        push(
-            &mut out,
-            format!("{} output (read by cross-attention K/V)", stack.name),
-            cx.act.bytes(tokens * h),
-        );
+        push(&mut out, format!("{} output (read by cross-attention K/V)", stack.name), cx.act.bytes(tokens * h));
     }
     out
 }
@@ -481,56 +349,28 @@ pub fn head_ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> V
             push(&mut out, "MLM transform input", cx.act.bytes(e));
             push(&mut out, "MLM transform GELU input", cx.act.bytes(e));
             push(&mut out, "MLM transform norm input", cx.residual.bytes(e));
-            push(
-                &mut out,
-                "MLM transform norm mean/rstd (fp32)",
-                2 * DType::Fp32.bytes(tokens),
-            );
+            push(&mut out, "MLM transform norm mean/rstd (fp32)", 2 * DType::Fp32.bytes(tokens));
         }
         // With `rescale` (T5) the head input is the rescaled copy; the norm output is not kept.
         push(&mut out, "LM head input", cx.act.bytes(e));
         // The loss upcasts logits to fp32 and log_softmax saves its fp32 output; nll saves targets.
-        push(
-            &mut out,
-            "log-softmax output (fp32)",
-            DType::Fp32.bytes(tokens * model.vocab()),
-        );
+        push(&mut out, "log-softmax output (fp32)", DType::Fp32.bytes(tokens * model.vocab()));
         push(&mut out, "loss targets (int64)", DType::Int64.bytes(tokens));
     } else if let Some(classes) = model.head.classifier {
         push(&mut out, "final norm output", cx.act.bytes(e));
-        push(
-            &mut out,
-            "classifier log-softmax (fp32)",
-            DType::Fp32.bytes(shape.batch * classes),
-        );
+        push(&mut out, "classifier log-softmax (fp32)", DType::Fp32.bytes(shape.batch * classes));
     } else if let Some(dim) = model.head.contrastive_dim {
         for (s, sh) in model.stacks.iter().zip(shapes) {
-            push(
-                &mut out,
-                format!("{} pooled output", s.name),
-                cx.act.bytes(sh.batch * s.layer.hidden),
-            );
-            push(
-                &mut out,
-                format!("{} projection", s.name),
-                cx.act.bytes(sh.batch * dim),
-            );
+            push(&mut out, format!("{} pooled output", s.name), cx.act.bytes(sh.batch * s.layer.hidden));
+            push(&mut out, format!("{} projection", s.name), cx.act.bytes(sh.batch * dim));
         }
         // Image-text logits b×b, both directions, with their log-softmax.
-        push(
-            &mut out,
-            "contrastive logits and log-softmax (fp32)",
-            4 * DType::Fp32.bytes(shape.batch * shape.batch),
-        );
+        push(&mut out, "contrastive logits and log-softmax (fp32)", 4 * DType::Fp32.bytes(shape.batch * shape.batch));
     } else {
         push(&mut out, "last hidden state", cx.act.bytes(e));
     }
     if model.head.pooler {
-        push(
-            &mut out,
-            "pooler tanh output",
-            cx.act.bytes(shape.batch * h),
-        );
+        push(&mut out, "pooler tanh output", cx.act.bytes(shape.batch * h));
     }
     out
 }

@@ -7,9 +7,13 @@ use super::activations::{self as act, Saved, StackShape};
 use super::kv_cache::kv_cache_bytes;
 use super::overhead::{overheads, OverheadConfig, Overheads};
 use super::setup::{AttentionKernel, Recompute, Setup};
-use super::states::{model_states, ModelStates, ParamInfo};
+use super::states::{ModelStates, ParamInfo};
 use crate::dtype::DType;
 use crate::model::spec::*;
+use crate::parallel::layout::{self, StageParams};
+use crate::parallel::pipeline::{in_flight, InFlight};
+use crate::parallel::sharding::{rank_states, RankStates};
+use crate::parallel::ParallelPlan;
 use serde::Serialize;
 
 /// Where in the step the peak is.
@@ -98,46 +102,195 @@ pub struct Estimate {
     pub total: u64,
     pub shapes: Vec<StackShape>,
     pub ledger: Vec<LedgerLine>,
+    /// Bytes this rank keeps in host memory (offloading).
+    pub host_bytes: u64,
 }
 
-/// Estimate one GPU's memory for `model` under `setup`. `info` carries the exact parameter count
-/// used for model states (it may differ from the shape's when the user gave `--params`).
-pub fn estimate(
+/// One pipeline stage's worst rank.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageEstimate {
+    pub stage: u64,
+    /// Layers of each stack on this stage.
+    pub layers: Vec<u64>,
+    /// Microbatches of activations in flight (chunks / per, see `pipeline::in_flight`).
+    pub in_flight: InFlight,
+    pub estimate: Estimate,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanEstimate {
+    pub plan: ParallelPlan,
+    pub stages: Vec<StageEstimate>,
+    /// Index of the stage whose rank needs the most memory.
+    pub worst: usize,
+}
+
+impl PlanEstimate {
+    pub fn worst(&self) -> &Estimate {
+        &self.stages[self.worst].estimate
+    }
+}
+
+/// Estimate one GPU's memory for `model` under `setup` with no parallelism. `info` carries the
+/// exact parameter count used for model states (it may differ from the shape's when the user
+/// gave `--params`).
+pub fn estimate(model: &ModelSpec, info: &ParamInfo, setup: &Setup, overhead: &OverheadConfig) -> Estimate {
+    estimate_plan(model, info, setup, &ParallelPlan::single(), overhead).stages.swap_remove(0).estimate
+}
+
+/// Estimate every pipeline stage's rank under `plan` (validate the plan first).
+pub fn estimate_plan(
     model: &ModelSpec,
     info: &ParamInfo,
     setup: &Setup,
+    plan: &ParallelPlan,
     overhead: &OverheadConfig,
+) -> PlanEstimate {
+    let shapes = rank_shapes(model, setup, plan);
+    let prepared = Prepared::new(model, &shapes, setup, plan.tp);
+    let layout = layout::stages(model, plan);
+    let stages: Vec<u64> = (0..plan.pp).collect();
+    estimate_stages(model, info, setup, plan, overhead, &prepared, &layout, &stages, true)
+}
+
+/// Per-stack quantities derived from the ledgers once per (micro-batch, recompute, tp, sp, cp):
+/// everything a stage needs is then a few multiplications.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub shapes: Vec<StackShape>,
+    /// Bytes one layer of each stack keeps for backward under the recompute policy.
+    pub layer_saved: Vec<u64>,
+    /// Transient of one layer's backward (recomputed forward, gradients, ring buffers).
+    pub layer_transient: Vec<u64>,
+    /// Embedding-side tensors of each stack (kept on the stage holding its first layer).
+    pub extras: Vec<u64>,
+    /// Head tensors saved for backward on the last stage (vocabulary split over tp).
+    pub head: u64,
+    /// Logits elements on one rank of the last stage.
+    pub logits: u64,
+    pub input_bytes: u64,
+    /// Parameters of the vocabulary projection on one rank: the first gradients of backward.
+    pub head_grad_params: u64,
+}
+
+impl Prepared {
+    pub fn new(model: &ModelSpec, shapes: &[StackShape], setup: &Setup, tp: u64) -> Prepared {
+        let act_dtype = setup.precision.activation_dtype();
+        let mut layer_saved = Vec::new();
+        let mut layer_transient = Vec::new();
+        let mut extras = Vec::new();
+        for (s, sh) in model.stacks.iter().zip(shapes) {
+            let ledger = act::layer_ledger(s, sh, setup);
+            let full = total(&ledger);
+            let core: u64 = ledger.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum();
+            let input = act::layer_input_bytes(s, sh, setup);
+            let (saved, recompute) = match setup.recompute {
+                Recompute::None => (full, 0),
+                Recompute::Selective => (full - core, core),
+                Recompute::Full => (input, full),
+            };
+            let largest = ledger.iter().map(|t| t.bytes).max().unwrap_or(0);
+            let ring = if sh.kv_seq > sh.seq {
+                let a = &s.layer.attention;
+                let (_, kv) = act::heads_per_rank(a, sh.tp);
+                // K and V blocks being sent and received (double-buffered), and their gradients.
+                4 * act_dtype.bytes(2 * sh.tokens() * kv * a.head_dim(s.layer.hidden))
+            } else {
+                0
+            };
+            layer_saved.push(saved);
+            layer_transient.push(recompute + 2 * largest.min(full) + 2 * input + ring);
+            extras.push(total(&act::stack_extras_ledger(model, s, sh, setup)));
+        }
+        let head = act::head_ledger(model, shapes, setup)
+            .iter()
+            .map(|t| if t.name.contains("log-softmax") { t.bytes.div_ceil(tp) } else { t.bytes })
+            .sum();
+        Prepared {
+            shapes: shapes.to_vec(),
+            layer_saved,
+            layer_transient,
+            extras,
+            head,
+            logits: act::logits_elements(model, shapes).div_ceil(tp),
+            input_bytes: act::input_bytes(model, shapes, setup),
+            head_grad_params: match (&model.head.lm_head, model.last_stack()) {
+                (Some(_), Some(last)) => model.vocab().div_ceil(tp) * last.layer.hidden,
+                _ => 0,
+            },
+        }
+    }
+}
+
+/// Estimate the given `stages` (indices into `layout`); `with_ledger` adds the per-tensor ledger
+/// for reports (the search skips it).
+#[allow(clippy::too_many_arguments)]
+pub fn estimate_stages(
+    model: &ModelSpec,
+    info: &ParamInfo,
+    setup: &Setup,
+    plan: &ParallelPlan,
+    overhead: &OverheadConfig,
+    prepared: &Prepared,
+    layout: &[StageParams],
+    stages: &[u64],
+    with_ledger: bool,
+) -> PlanEstimate {
+    let spec_params = if info.params == info.shape_params { info.params } else { info.shape_params.max(1) };
+    let mut out = Vec::with_capacity(stages.len());
+    for &i in stages {
+        // A bare `--params` count scales the derived shape's stage parameters.
+        let mut st = layout[i as usize].clone();
+        if info.params != spec_params {
+            st.params = (st.params as u128 * info.params as u128 / spec_params as u128) as u64;
+            st.largest_unit = (st.largest_unit as u128 * info.params as u128 / spec_params as u128) as u64;
+        }
+        let flight = in_flight(plan, st.stage);
+        let rank = rank_states(&st, info, setup, plan);
+        let est = stage_estimate(model, &st, &rank, flight, prepared, setup, plan, overhead, with_ledger);
+        out.push(StageEstimate { stage: st.stage, layers: st.layers.clone(), in_flight: flight, estimate: est });
+    }
+    let worst =
+        out.iter().enumerate().max_by_key(|(i, s)| (s.estimate.total, std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
+    PlanEstimate { plan: plan.clone(), stages: out, worst }
+}
+
+/// Shapes seen by one rank: the sequence split over context-parallel ranks, heads over tp.
+pub fn rank_shapes(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan) -> Vec<StackShape> {
+    act::shapes(model, setup)
+        .into_iter()
+        .map(|sh| StackShape { seq: sh.seq.div_ceil(plan.cp), kv_seq: sh.seq, tp: plan.tp, sp: plan.sp, ..sh })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stage_estimate(
+    model: &ModelSpec,
+    stage: &StageParams,
+    rank: &RankStates,
+    flight: InFlight,
+    prepared: &Prepared,
+    setup: &Setup,
+    plan: &ParallelPlan,
+    overhead: &OverheadConfig,
+    with_ledger: bool,
 ) -> Estimate {
-    let shapes = act::shapes(model, setup);
-    let states = model_states(info, setup);
-    let buffer_bytes = model.buffer_bytes;
-    let input_bytes = act::input_bytes(model, &shapes, setup);
-    let kv_cache = kv_cache_bytes(model, &shapes, setup);
-    let ledger = ledger(model, &shapes, setup);
+    let shapes = &prepared.shapes;
+    let states = rank.states;
+    let buffer_bytes = if stage.first { model.buffer_bytes } else { 0 };
+    let input_bytes = if stage.first || stage.last { prepared.input_bytes } else { 0 };
+    let kv_cache = kv_cache_bytes(model, &stage.layers, shapes, setup);
+    let ledger =
+        if with_ledger && (stage.stage == 0 || plan.pp == 1) { ledger(model, shapes, setup) } else { Vec::new() };
     let (peak_point, at_peak, activations, other_activations) = if setup.training() {
-        training_peak(
-            model,
-            info,
-            &shapes,
-            setup,
-            &states,
-            &ledger,
-            input_bytes + buffer_bytes,
-        )
+        training_peak(stage, rank, flight, prepared, setup, input_bytes + buffer_bytes)
     } else {
-        inference_peak(
-            model,
-            &shapes,
-            setup,
-            &states,
-            input_bytes + buffer_bytes,
-            kv_cache,
-        )
+        inference_peak(model, stage, shapes, setup, &states, input_bytes + buffer_bytes, kv_cache)
     };
     let peak_allocated = at_peak.total();
     let overheads = overheads(overhead, peak_allocated);
     Estimate {
-        parameters: info.params,
+        parameters: stage.params,
         states,
         buffer_bytes,
         activations,
@@ -149,49 +302,31 @@ pub fn estimate(
         peak_allocated,
         total: peak_allocated + overheads.total(),
         overheads,
-        shapes,
+        shapes: if with_ledger { shapes.to_vec() } else { Vec::new() },
         ledger,
+        host_bytes: rank.host_bytes,
     }
 }
 
 fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<LedgerLine> {
     let mut out = Vec::new();
-    let add =
-        |out: &mut Vec<LedgerLine>, block: &str, saved: Vec<Saved>, count: u64, layer: bool| {
-            for t in saved {
-                let recomputed = layer
-                    && match setup.recompute {
-                        Recompute::None => false,
-                        Recompute::Selective => t.attention_core,
-                        Recompute::Full => true,
-                    };
-                out.push(LedgerLine {
-                    block: block.to_string(),
-                    tensor: t.name,
-                    bytes: t.bytes,
-                    count,
-                    recomputed,
-                });
-            }
-        };
+    let add = |out: &mut Vec<LedgerLine>, block: &str, saved: Vec<Saved>, count: u64, layer: bool| {
+        for t in saved {
+            let recomputed = layer
+                && match setup.recompute {
+                    Recompute::None => false,
+                    Recompute::Selective => t.attention_core,
+                    Recompute::Full => true,
+                };
+            out.push(LedgerLine { block: block.to_string(), tensor: t.name, bytes: t.bytes, count, recomputed });
+        }
+    };
     if !setup.training() {
         return out;
     }
     for (s, sh) in model.stacks.iter().zip(shapes) {
-        add(
-            &mut out,
-            &format!("{} embeddings", s.name),
-            act::stack_extras_ledger(model, s, sh, setup),
-            1,
-            false,
-        );
-        add(
-            &mut out,
-            &format!("{} layer", s.name),
-            act::layer_ledger(s, sh, setup),
-            s.layers,
-            true,
-        );
+        add(&mut out, &format!("{} embeddings", s.name), act::stack_extras_ledger(model, s, sh, setup), 1, false);
+        add(&mut out, &format!("{} layer", s.name), act::layer_ledger(s, sh, setup), s.layers, true);
         if setup.recompute == Recompute::Full {
             out.push(LedgerLine {
                 block: format!("{} layer", s.name),
@@ -202,144 +337,88 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
             });
         }
     }
-    add(
-        &mut out,
-        "head",
-        act::head_ledger(model, shapes, setup),
-        1,
-        false,
-    );
+    add(&mut out, "head", act::head_ledger(model, shapes, setup), 1, false);
     out
 }
 
-#[allow(clippy::too_many_arguments)]
 fn training_peak(
-    model: &ModelSpec,
-    info: &ParamInfo,
-    shapes: &[StackShape],
+    stage: &StageParams,
+    rank: &RankStates,
+    flight: InFlight,
+    prepared: &Prepared,
     setup: &Setup,
-    states: &ModelStates,
-    _ledger: &[LedgerLine],
     inputs: u64,
 ) -> (PeakPoint, PeakComposition, u64, u64) {
+    let states = &rank.states;
     let act_dtype = setup.precision.activation_dtype();
-    let layers_saved: u64 = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .map(|(s, sh)| act::stack_layers_saved_bytes(s, sh, setup))
-        .sum();
-    let extras: u64 = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .map(|(s, sh)| total(&act::stack_extras_ledger(model, s, sh, setup)))
-        .sum();
-    let head = total(&act::head_ledger(model, shapes, setup));
+    let layers_saved = flight.apply(stage.layers.iter().zip(&prepared.layer_saved).map(|(n, b)| n * b).sum());
+    let extras =
+        flight.apply(stage.starts_stack.iter().zip(&prepared.extras).filter(|(here, _)| **here).map(|(_, b)| b).sum());
+    // The head sits on the last stage; vocabulary-sized tensors split over tp (Megatron's
+    // vocab-parallel cross-entropy).
+    let (head, logits) = if stage.last { (prepared.head, prepared.logits) } else { (0, 0) };
     // Autocast caches a half-precision copy of each weight for the forward; the matmuls save it.
-    let autocast_copies = if setup.precision.autocast_weight_copies() {
-        DType::Bf16.bytes(info.params)
-    } else {
-        0
-    };
+    let autocast_copies = if setup.precision.autocast_weight_copies() { DType::Bf16.bytes(stage.params) } else { 0 };
     let other = extras + head + inputs + autocast_copies;
 
-    let logits = act::logits_elements(model, shapes);
-    // Forward end: the logits in the activation dtype, their fp32 upcast (a copy unless already
-    // fp32), and the fp32 log-softmax (in the head ledger).
-    let upcast = if act_dtype == DType::Fp32 {
-        0
-    } else {
-        DType::Fp32.bytes(logits)
-    };
+    // Forward end: the logits in the activation dtype and their fp32 upcast (a copy unless
+    // already fp32); the fp32 log-softmax is in the head ledger.
+    let upcast = if act_dtype == DType::Fp32 { 0 } else { DType::Fp32.bytes(logits) };
     let forward_temp = act_dtype.bytes(logits) + upcast;
     // Loss backward: the gradient of the log-probabilities and of the logits, both fp32.
     let loss_backward_temp = 2 * DType::Fp32.bytes(logits);
 
-    // Backward through a layer: its recomputed forward (checkpointing) plus gradients of the
-    // largest saved tensors and of the residual stream.
-    let layer_transient = model
-        .stacks
-        .iter()
-        .zip(shapes)
-        .map(|(s, sh)| {
-            let ledger = act::layer_ledger(s, sh, setup);
-            let full: u64 = total(&ledger);
-            let largest = ledger.iter().map(|t| t.bytes).max().unwrap_or(0);
-            let recompute = match setup.recompute {
-                Recompute::None => 0,
-                Recompute::Selective => ledger
-                    .iter()
-                    .filter(|t| t.attention_core)
-                    .map(|t| t.bytes)
-                    .sum(),
-                Recompute::Full => full,
-            };
-            let residual_grads = 2 * setup
-                .precision
-                .residual_dtype()
-                .bytes(sh.tokens() * s.layer.hidden);
-            recompute + 2 * largest.min(full) + residual_grads
-        })
-        .max()
-        .unwrap_or(0);
+    // Backward through a layer: its recomputed forward (checkpointing), gradients of its
+    // largest saved tensors and of the residual stream, and ring attention's K/V blocks.
+    let layer_transient =
+        stage.layers.iter().zip(&prepared.layer_transient).filter(|(n, _)| **n > 0).map(|(_, t)| *t).max().unwrap_or(0);
 
-    let grads_always = if setup.precision.grads_preallocated() {
-        states.gradients
-    } else {
-        0
-    };
+    let grads_always = if setup.precision.grads_preallocated() || rank.grads_persist { states.gradients } else { 0 };
+    let gathered = rank.gathered_bytes;
     let base = PeakComposition {
         weights: states.weights,
         gradients: grads_always,
         optimizer_states: states.optimizer,
         ..PeakComposition::default()
     };
-    let mut candidates = Vec::new();
-    candidates.push((
+    let mut candidates = vec![(
         PeakPoint::ForwardEnd,
         PeakComposition {
             activations: layers_saved,
             other_activations: other,
-            temporaries: forward_temp,
+            temporaries: forward_temp + gathered,
             ..base
         },
-    ));
+    )];
     if logits > 0 {
         candidates.push((
             PeakPoint::LossBackward,
             PeakComposition {
                 activations: layers_saved,
                 other_activations: other,
-                temporaries: loss_backward_temp,
+                temporaries: loss_backward_temp + gathered,
                 ..base
             },
         ));
     }
+    let backward_temp = layer_transient + gathered + rank.unsharded_grad_bytes + rank.bucket_bytes;
     // End of backward: every gradient exists, the layer activations are gone.
-    let flow_grads = states.gradients;
     candidates.push((
         PeakPoint::Backward,
         PeakComposition {
-            gradients: flow_grads,
+            gradients: states.gradients,
             other_activations: inputs + extras,
-            temporaries: layer_transient,
+            temporaries: backward_temp,
             ..base
         },
     ));
-    // Start of backward through the layers: head gradients exist, all layer activations do too.
-    let head_grads = if setup.precision.grads_preallocated() {
-        states.gradients
+    // Start of backward through the layers: the head's gradients exist, all layer activations too.
+    let head_grads = if grads_always > 0 {
+        grads_always
+    } else if stage.last {
+        (prepared.head_grad_params * setup.precision.grad_bytes_per_param()).min(states.gradients)
     } else {
-        let head_params = crate::model::params::breakdown(model).head.params
-            + model.tokens.as_ref().map_or(0, |t| {
-                if model.head.lm_head.as_ref().is_some_and(|h| h.tied) {
-                    t.vocab * t.dim
-                } else {
-                    0
-                }
-            });
-        head_params.min(info.params) * setup.precision.grad_bytes_per_param()
+        0
     };
     candidates.push((
         PeakPoint::Backward,
@@ -347,7 +426,7 @@ fn training_peak(
             gradients: head_grads,
             activations: layers_saved,
             other_activations: inputs + extras + autocast_copies,
-            temporaries: layer_transient,
+            temporaries: backward_temp,
             ..base
         },
     ));
@@ -356,19 +435,17 @@ fn training_peak(
         PeakComposition {
             gradients: states.gradients,
             other_activations: inputs,
-            temporaries: states.step_temporary,
+            temporaries: states.step_temporary + rank.bucket_bytes,
             ..base
         },
     ));
-    let (point, comp) = candidates
-        .into_iter()
-        .max_by_key(|(_, c)| c.total())
-        .expect("candidates");
+    let (point, comp) = candidates.into_iter().max_by_key(|(_, c)| c.total()).expect("candidates");
     (point, comp, layers_saved, other)
 }
 
 fn inference_peak(
     model: &ModelSpec,
+    stage: &StageParams,
     shapes: &[StackShape],
     setup: &Setup,
     states: &ModelStates,
@@ -379,68 +456,49 @@ fn inference_peak(
     let res_dtype = setup.precision.residual_dtype();
     let mut encoder_out = 0;
     let mut layer_peak = 0u64;
-    for (s, sh) in model.stacks.iter().zip(shapes) {
+    for ((s, sh), &n) in model.stacks.iter().zip(shapes).zip(&stage.layers) {
         let l = &s.layer;
         let a = &l.attention;
         let tokens = sh.tokens();
         let hd = a.head_dim(l.hidden);
+        let (heads, kv) = act::heads_per_rank(a, sh.tp);
         let e = res_dtype.bytes(tokens * l.hidden);
-        let qkv = act_dtype.bytes(tokens * (a.heads + 2 * a.kv_heads()) * hd);
-        let attn_out = act_dtype.bytes(tokens * a.heads * hd);
-        let attention = if setup.attention == AttentionKernel::Eager {
-            // scores and their softmax exist together
-            qkv + 2 * act_dtype.bytes(sh.batch * a.heads * sh.seq * sh.seq)
-        } else {
-            qkv + attn_out + DType::Fp32.bytes(sh.batch * a.heads * sh.seq)
-        };
-        let f = act_dtype.bytes(tokens * l.mlp.top_k * l.mlp.ffn);
-        let mlp = f * if l.mlp.gated { 3 } else { 2 };
-        let ws = e + attention.max(mlp) + encoder_out;
-        layer_peak = layer_peak.max(ws);
+        if n > 0 {
+            let qkv = act_dtype.bytes(tokens * (heads + 2 * kv) * hd);
+            let attn_out = act_dtype.bytes(tokens * heads * hd);
+            let attention = if setup.attention == AttentionKernel::Eager {
+                // scores and their softmax exist together
+                qkv + 2 * act_dtype.bytes(sh.batch * heads * sh.seq * sh.kv_seq)
+            } else {
+                qkv + attn_out + DType::Fp32.bytes(sh.batch * heads * sh.seq)
+            };
+            let f = act_dtype.bytes(tokens * l.mlp.top_k * l.mlp.ffn.div_ceil(sh.tp));
+            let mlp = f * if l.mlp.gated { 3 } else { 2 };
+            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out);
+        }
         if !s.causal && model.architecture == Architecture::EncoderDecoder {
             encoder_out = e;
         }
     }
     // End of forward: the returned hidden states, the head input when it is a new tensor, logits.
-    let last = shapes.last().copied().unwrap_or(StackShape {
-        batch: 0,
-        seq: 0,
-        cross_seq: 0,
-    });
-    let h = model.last_stack().map_or(0, |s| s.layer.hidden);
-    let hidden = act_dtype.bytes(last.tokens() * h);
-    let logits = act_dtype.bytes(act::logits_elements(model, shapes));
-    let head_copy = match &model.head.lm_head {
-        Some(lm) if lm.transform || lm.rescale => hidden,
-        _ => 0,
-    };
-    let end = encoder_out + hidden + head_copy + logits;
-    let base = PeakComposition {
-        weights: states.weights,
-        kv_cache,
-        other_activations: inputs,
-        ..PeakComposition::default()
-    };
+    let mut end = 0;
+    if stage.last {
+        let last = shapes.last().copied().unwrap_or(StackShape::new(0, 0, 0));
+        let h = model.last_stack().map_or(0, |s| s.layer.hidden);
+        let hidden = act_dtype.bytes(last.tokens() * h);
+        let logits = act_dtype.bytes(act::logits_elements(model, shapes).div_ceil(last.tp));
+        let head_copy = match &model.head.lm_head {
+            Some(lm) if lm.transform || lm.rescale => hidden,
+            _ => 0,
+        };
+        end = encoder_out + hidden + head_copy + logits;
+    }
+    let base =
+        PeakComposition { weights: states.weights, kv_cache, other_activations: inputs, ..PeakComposition::default() };
     if end >= layer_peak {
-        (
-            PeakPoint::ForwardLogits,
-            PeakComposition {
-                other_activations: inputs + end,
-                ..base
-            },
-            0,
-            inputs + end,
-        )
+        (PeakPoint::ForwardLogits, PeakComposition { other_activations: inputs + end, ..base }, 0, inputs + end)
     } else {
-        (
-            PeakPoint::ForwardLayer,
-            PeakComposition {
-                activations: layer_peak,
-                ..base
-            },
-            layer_peak,
-            inputs,
-        )
+        (PeakPoint::ForwardLayer, PeakComposition { activations: layer_peak, ..base }, layer_peak, inputs)
     }
 }
 

@@ -1,12 +1,13 @@
 //! KV cache for inference: 2 (K and V) · layers · batch · tokens · kv_heads · head_dim · bytes,
 //! for every causal stack; encoder-decoder models also cache the cross-attention K/V of the
-//! encoder output.
+//! encoder output. Under tensor parallelism each rank holds its KV heads (at least one).
 
-use super::activations::StackShape;
+use super::activations::{heads_per_rank, StackShape};
 use super::setup::Setup;
 use crate::model::spec::ModelSpec;
 
-pub fn kv_cache_bytes(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> u64 {
+/// KV cache of the `layers` of each stack held by one rank.
+pub fn kv_cache_bytes(model: &ModelSpec, layers: &[u64], shapes: &[StackShape], setup: &Setup) -> u64 {
     if setup.training() || !setup.kv_cache {
         return 0;
     }
@@ -15,17 +16,14 @@ pub fn kv_cache_bytes(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -
         .stacks
         .iter()
         .zip(shapes)
-        .filter(|(s, _)| s.causal)
-        .map(|(s, sh)| {
+        .zip(layers)
+        .filter(|((s, _), _)| s.causal)
+        .map(|((s, sh), &layers)| {
             let a = &s.layer.attention;
-            let per_token = 2 * a.kv_heads() * a.head_dim(s.layer.hidden);
-            let self_kv = s.layers * sh.batch * sh.seq * per_token;
-            let cross_kv = if s.layer.cross_attention {
-                s.layers * sh.batch * sh.cross_seq * per_token
-            } else {
-                0
-            };
-            dtype.bytes(self_kv + cross_kv)
+            let (_, kv) = heads_per_rank(a, sh.tp);
+            let per_token = 2 * kv * a.head_dim(s.layer.hidden);
+            let cross = if s.layer.cross_attention { sh.cross_seq } else { 0 };
+            dtype.bytes(layers * sh.batch * (sh.seq + cross) * per_token)
         })
         .sum()
 }

@@ -16,11 +16,7 @@ pub struct OverheadConfig {
 
 impl Default for OverheadConfig {
     fn default() -> Self {
-        OverheadConfig {
-            cuda_context_bytes: 512 << 20,
-            workspace_bytes: 32 << 20,
-            fragmentation: 0.05,
-        }
+        OverheadConfig { cuda_context_bytes: 512 << 20, workspace_bytes: 32 << 20, fragmentation: 0.05 }
     }
 }
 

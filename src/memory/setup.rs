@@ -88,13 +88,7 @@ impl Precision {
 
     /// An fp32 master copy of the weights kept by the optimizer (mixed precision recipes).
     pub fn master_weights(self) -> bool {
-        matches!(
-            self,
-            Precision::MixedBf16
-                | Precision::MixedFp16
-                | Precision::MegatronBf16
-                | Precision::MegatronFp16
-        )
+        matches!(self, Precision::MixedBf16 | Precision::MixedFp16 | Precision::MegatronBf16 | Precision::MegatronFp16)
     }
 
     /// Megatron fp16 keeps an fp32 copy of the gradients in the optimizer as well.
@@ -115,6 +109,11 @@ impl Precision {
     /// Megatron) versus PyTorch, which allocates each gradient during backward.
     pub fn grads_preallocated(self) -> bool {
         self.master_weights()
+    }
+
+    /// Megatron keeps gradients in its own contiguous buffer and reduces in place.
+    pub fn grads_preallocated_megatron(self) -> bool {
+        matches!(self, Precision::MegatronBf16 | Precision::MegatronFp16)
     }
 
     /// Autocast keeps a half-precision copy of every weight for the forward and backward.

@@ -23,6 +23,8 @@ pub struct ModelStates {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ParamInfo {
     pub params: u64,
+    /// Parameters of the described shape (differs from `params` for a bare `--params` count).
+    pub shape_params: u64,
     pub tensors: u64,
     pub largest_tensor: u64,
     /// Elements Adafactor keeps: rows + cols for matrices, the full size for vectors.
@@ -38,13 +40,13 @@ impl ParamInfo {
             .iter()
             .map(|s| {
                 let h = s.layer.hidden;
-                (h * s.layer.mlp.ffn)
-                    .max(h * s.layer.attention.heads * s.layer.attention.head_dim(h))
+                (h * s.layer.mlp.ffn).max(h * s.layer.attention.heads * s.layer.attention.head_dim(h))
             })
             .max()
             .unwrap_or(0);
         ParamInfo {
             params: b.total.params,
+            shape_params: b.total.params,
             tensors: b.total.tensors,
             largest_tensor: vocab_table.max(largest_layer_matrix),
             factored_elements: factored_elements(model),
@@ -55,8 +57,7 @@ impl ParamInfo {
     pub fn with_count(shape: &ModelSpec, params: u64) -> ParamInfo {
         let mut info = ParamInfo::of(shape);
         // Scale the factored size with the count; tensors and largest tensor follow the shape.
-        info.factored_elements =
-            (info.factored_elements as u128 * params as u128 / info.params.max(1) as u128) as u64;
+        info.factored_elements = (info.factored_elements as u128 * params as u128 / info.params.max(1) as u128) as u64;
         info.params = params;
         info
     }
@@ -76,8 +77,7 @@ fn factored_elements(model: &ModelSpec) -> u64 {
         let mlp = (h + l.mlp.ffn) * if l.mlp.gated { 3 } else { 2 } * l.mlp.experts;
         let matrix_params = {
             let q = h * a.heads * hd * 2 + 2 * h * a.kv_heads() * hd;
-            q * (1 + u64::from(l.cross_attention))
-                + h * l.mlp.ffn * if l.mlp.gated { 3 } else { 2 } * l.mlp.experts
+            q * (1 + u64::from(l.cross_attention)) + h * l.mlp.ffn * if l.mlp.gated { 3 } else { 2 } * l.mlp.experts
         };
         let vectors = params::layer(l).params.saturating_sub(matrix_params);
         let per_layer = attn + mlp + vectors;
@@ -92,10 +92,7 @@ pub fn model_states(info: &ParamInfo, setup: &Setup) -> ModelStates {
     let n = info.params;
     let weights = p.weight_dtype().bytes(n);
     if !setup.training() {
-        return ModelStates {
-            weights,
-            ..ModelStates::default()
-        };
+        return ModelStates { weights, ..ModelStates::default() };
     }
     let gradients = n.saturating_mul(p.grad_bytes_per_param());
     let state = p.state_dtype();
@@ -108,16 +105,8 @@ pub fn model_states(info: &ParamInfo, setup: &Setup) -> ModelStates {
         // Factored second moment, no first moment (the default beta1 = None).
         Optimizer::Adafactor => state.bytes(info.factored_elements),
     };
-    let master = if p.master_weights() {
-        DType::Fp32.bytes(n)
-    } else {
-        0
-    };
-    let grad_copy = if p.fp32_grad_copy() {
-        DType::Fp32.bytes(n)
-    } else {
-        0
-    };
+    let master = if p.master_weights() { DType::Fp32.bytes(n) } else { 0 };
+    let grad_copy = if p.fp32_grad_copy() { DType::Fp32.bytes(n) } else { 0 };
     // Adam's per-tensor `step` lives on the device only for the fused implementation.
     let steps = if setup.optimizer_impl == OptimizerImpl::Fused
         && matches!(setup.optimizer, Optimizer::Adam | Optimizer::Adamw)
@@ -127,22 +116,15 @@ pub fn model_states(info: &ParamInfo, setup: &Setup) -> ModelStates {
         0
     };
     let step_temporary = optimizer_step_temporary(info, setup);
-    ModelStates {
-        weights,
-        gradients,
-        optimizer: moments + master + grad_copy + steps,
-        step_temporary,
-    }
+    ModelStates { weights, gradients, optimizer: moments + master + grad_copy + steps, step_temporary }
 }
 
 /// The optimizer step's temporaries: foreach Adam computes `_foreach_sqrt(exp_avg_sq)` for the
 /// whole parameter group at once; the for-loop version does it one tensor at a time; fused none.
 fn optimizer_step_temporary(info: &ParamInfo, setup: &Setup) -> u64 {
     let state = setup.precision.state_dtype();
-    let uses_denominator = matches!(
-        setup.optimizer,
-        Optimizer::Adam | Optimizer::Adamw | Optimizer::Lion | Optimizer::Adafactor
-    );
+    let uses_denominator =
+        matches!(setup.optimizer, Optimizer::Adam | Optimizer::Adamw | Optimizer::Lion | Optimizer::Adafactor);
     if !uses_denominator {
         return 0;
     }
@@ -155,16 +137,8 @@ fn optimizer_step_temporary(info: &ParamInfo, setup: &Setup) -> u64 {
 
 /// Bytes per parameter of weights + gradients + optimizer states for a recipe with Adam.
 pub fn adam_bytes_per_param(precision: Precision) -> u64 {
-    let setup = Setup {
-        precision,
-        ..Setup::default()
-    };
-    let info = ParamInfo {
-        params: 1,
-        tensors: 0,
-        largest_tensor: 1,
-        factored_elements: 1,
-    };
+    let setup = Setup { precision, ..Setup::default() };
+    let info = ParamInfo { params: 1, shape_params: 1, tensors: 0, largest_tensor: 1, factored_elements: 1 };
     let s = model_states(&info, &setup);
     s.weights + s.gradients + s.optimizer
 }

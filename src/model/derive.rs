@@ -39,21 +39,13 @@ pub fn hidden_for(n: u64) -> u64 {
     } else if n >= last.0 {
         last.1 as f64 * (n / last.0).sqrt()
     } else {
-        let i = ANCHORS
-            .iter()
-            .position(|a| a.0 >= n)
-            .unwrap_or(ANCHORS.len() - 1)
-            .max(1);
+        let i = ANCHORS.iter().position(|a| a.0 >= n).unwrap_or(ANCHORS.len() - 1).max(1);
         let (n0, h0) = ANCHORS[i - 1];
         let (n1, h1) = ANCHORS[i];
         let t = (log - n0.ln()) / (n1.ln() - n0.ln());
         (h0 as f64).ln() * (1.0 - t) + (h1 as f64).ln() * t
     };
-    let h = if n > first.0 && n < last.0 {
-        h.exp()
-    } else {
-        h
-    };
+    let h = if n > first.0 && n < last.0 { h.exp() } else { h };
     let rounded = ((h / DERIVED_HEAD_DIM as f64).round() as u64).max(1) * DERIVED_HEAD_DIM;
     rounded.min(1 << 20)
 }
@@ -69,18 +61,13 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
     let ffn = swiglu_ffn(h);
     let per_layer = 4 * h * h + 3 * h * ffn + 2 * h;
     let embeddings = 2 * DERIVED_VOCAB * h + h;
-    let layers = (n.saturating_sub(embeddings) as f64 / per_layer as f64)
-        .round()
-        .max(1.0) as u64;
+    let layers = (n.saturating_sub(embeddings) as f64 / per_layer as f64).round().max(1.0) as u64;
     let heads = (h / DERIVED_HEAD_DIM).max(1);
     ModelSpec {
         name: format!("derived-{}", crate::units::format_count(n).to_lowercase()),
         family: "llama-style (derived)".into(),
         architecture: Architecture::Decoder,
-        tokens: Some(TokenEmbedding {
-            vocab: DERIVED_VOCAB,
-            dim: h,
-        }),
+        tokens: Some(TokenEmbedding { vocab: DERIVED_VOCAB, dim: h }),
         stacks: vec![Stack {
             name: "decoder".into(),
             causal: true,
@@ -115,27 +102,16 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
                     top_k: 1,
                     inner_dropout: 0.0,
                 },
-                norm: Norm {
-                    kind: NormKind::RmsNorm,
-                    bias: false,
-                },
+                norm: Norm { kind: NormKind::RmsNorm, bias: false },
                 norm_placement: NormPlacement::Pre,
                 parallel_attn_mlp: false,
                 hidden_dropout: 0.0,
             },
-            final_norm: Some(Norm {
-                kind: NormKind::RmsNorm,
-                bias: false,
-            }),
+            final_norm: Some(Norm { kind: NormKind::RmsNorm, bias: false }),
             embedding_dropout: 0.0,
         }],
         head: Head {
-            lm_head: Some(LmHead {
-                tied: false,
-                bias: false,
-                transform: false,
-                rescale: false,
-            }),
+            lm_head: Some(LmHead { tied: false, bias: false, transform: false, rescale: false }),
             ..Head::default()
         },
         buffer_bytes: 0,

@@ -13,50 +13,32 @@ pub struct Count {
 }
 
 impl Count {
-    pub const ZERO: Count = Count {
-        params: 0,
-        tensors: 0,
-    };
+    pub const ZERO: Count = Count { params: 0, tensors: 0 };
 
     fn linear(d_in: u64, d_out: u64, bias: bool) -> Count {
-        Count {
-            params: d_in * d_out + if bias { d_out } else { 0 },
-            tensors: 1 + u64::from(bias),
-        }
+        Count { params: d_in * d_out + if bias { d_out } else { 0 }, tensors: 1 + u64::from(bias) }
     }
 
     fn table(rows: u64, width: u64) -> Count {
         if rows == 0 || width == 0 {
             return Count::ZERO;
         }
-        Count {
-            params: rows * width,
-            tensors: 1,
-        }
+        Count { params: rows * width, tensors: 1 }
     }
 
     fn norm(norm: &Norm, width: u64) -> Count {
-        Count {
-            params: norm.params(width),
-            tensors: norm.tensors(),
-        }
+        Count { params: norm.params(width), tensors: norm.tensors() }
     }
 
     fn times(self, n: u64) -> Count {
-        Count {
-            params: self.params * n,
-            tensors: self.tensors * n,
-        }
+        Count { params: self.params * n, tensors: self.tensors * n }
     }
 }
 
 impl std::ops::Add for Count {
     type Output = Count;
     fn add(self, o: Count) -> Count {
-        Count {
-            params: self.params + o.params,
-            tensors: self.tensors + o.tensors,
-        }
+        Count { params: self.params + o.params, tensors: self.tensors + o.tensors }
     }
 }
 
@@ -99,7 +81,13 @@ pub fn attention(layer: &Layer) -> Count {
     let k = Count::linear(h, a.kv_heads() * hd, a.k_bias);
     let v = Count::linear(h, a.kv_heads() * hd, a.v_bias);
     let o = Count::linear(a.heads * hd, h, a.o_bias);
-    q + k + v + o
+    let mut qkv = q + k + v;
+    if a.fused_qkv {
+        // One projection (GPT-2's c_attn, BLOOM's query_key_value): one weight tensor and one
+        // bias tensor instead of three each; the parameter count is the same.
+        qkv.tensors = 1 + u64::from(a.q_bias || a.k_bias || a.v_bias);
+    }
+    qkv + o
 }
 
 /// One expert's (or the dense) MLP.
@@ -118,11 +106,7 @@ pub fn expert(layer: &Layer) -> Count {
 /// The MLP with all experts stored, plus the router for MoE.
 pub fn mlp(layer: &Layer) -> Count {
     let m = &layer.mlp;
-    let router = if m.experts > 1 {
-        Count::linear(layer.hidden, m.experts, false)
-    } else {
-        Count::ZERO
-    };
+    let router = if m.experts > 1 { Count::linear(layer.hidden, m.experts, false) } else { Count::ZERO };
     expert(layer).times(m.experts) + router
 }
 
@@ -154,13 +138,7 @@ fn stack_embeddings(model: &ModelSpec, stack: &Stack) -> Count {
     let mut c = Count::ZERO;
     match &stack.input {
         StackInput::Tokens => {}
-        StackInput::Patches {
-            channels,
-            patch,
-            conv_bias,
-            class_token,
-            ..
-        } => {
+        StackInput::Patches { channels, patch, conv_bias, class_token, .. } => {
             c += Count::linear(channels * patch * patch, h, *conv_bias);
             if *class_token {
                 c += Count::table(1, h);
@@ -173,12 +151,7 @@ fn stack_embeddings(model: &ModelSpec, stack: &Stack) -> Count {
     }
     if let Positions::Learned { max, offset } = stack.positions {
         let rows = match &stack.input {
-            StackInput::Patches {
-                patch,
-                image,
-                class_token,
-                ..
-            } => {
+            StackInput::Patches { patch, image, class_token, .. } => {
                 // One row per patch (+ the class token): the table size follows the image.
                 (image / patch) * (image / patch) + u64::from(*class_token)
             }
@@ -200,18 +173,10 @@ fn stack_extras(stack: &Stack) -> Count {
     let h = stack.layer.hidden;
     let mut c = Count::ZERO;
     match stack.positions {
-        Positions::RelativeBias { buckets } => {
-            c += Count::table(buckets, stack.layer.attention.heads)
-        }
+        Positions::RelativeBias { buckets } => c += Count::table(buckets, stack.layer.attention.heads),
         Positions::DisentangledRelative { buckets } => {
             c += Count::table(2 * buckets, h);
-            c += Count::norm(
-                &Norm {
-                    kind: NormKind::LayerNorm,
-                    bias: true,
-                },
-                h,
-            );
+            c += Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, h);
         }
         _ => {}
     }
@@ -229,18 +194,15 @@ fn head(model: &ModelSpec) -> Count {
     let h = last.layer.hidden;
     let vocab = model.vocab();
     if let Some(lm) = &model.head.lm_head {
+        // The MLM transform maps the hidden state to the token-embedding width, which the
+        // decoder shares (BERT: h -> h; ALBERT's factorized embeddings: h -> E, LayerNorm over E).
+        let decoder_in = if lm.transform { model.tokens.as_ref().map_or(h, |t| t.dim) } else { h };
         if lm.transform {
-            c += Count::linear(h, h, true)
-                + Count::norm(
-                    &Norm {
-                        kind: NormKind::LayerNorm,
-                        bias: true,
-                    },
-                    h,
-                );
+            c += Count::linear(h, decoder_in, true)
+                + Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, decoder_in);
         }
         if !lm.tied {
-            c += Count::linear(h, vocab, false);
+            c += Count::linear(decoder_in, vocab, false);
         }
         if lm.bias {
             c += Count::table(1, vocab);
@@ -262,15 +224,8 @@ fn head(model: &ModelSpec) -> Count {
 }
 
 pub fn breakdown(model: &ModelSpec) -> ParamBreakdown {
-    let token_embedding = model
-        .tokens
-        .as_ref()
-        .map_or(Count::ZERO, |t| Count::table(t.vocab, t.dim));
-    let stack_embeddings: Vec<Count> = model
-        .stacks
-        .iter()
-        .map(|s| stack_embeddings(model, s))
-        .collect();
+    let token_embedding = model.tokens.as_ref().map_or(Count::ZERO, |t| Count::table(t.vocab, t.dim));
+    let stack_embeddings: Vec<Count> = model.stacks.iter().map(|s| stack_embeddings(model, s)).collect();
     let layer_counts: Vec<Count> = model.stacks.iter().map(|s| layer(&s.layer)).collect();
     let layers: Vec<Count> = model
         .stacks
@@ -285,15 +240,7 @@ pub fn breakdown(model: &ModelSpec) -> ParamBreakdown {
         + layers.iter().copied().sum()
         + stack_extras.iter().copied().sum()
         + head;
-    ParamBreakdown {
-        token_embedding,
-        stack_embeddings,
-        layer: layer_counts,
-        layers,
-        stack_extras,
-        head,
-        total,
-    }
+    ParamBreakdown { token_embedding, stack_embeddings, layer: layer_counts, layers, stack_extras, head, total }
 }
 
 /// Total parameters (every expert counted), as `num_parameters()` reports it.

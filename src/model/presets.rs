@@ -24,14 +24,11 @@ pub fn gpu_names() -> Vec<&'static str> {
 /// A built-in model preset by name (case-insensitive).
 pub fn model(name: &str) -> Result<ModelSpec> {
     let key = name.to_ascii_lowercase();
-    let (file, text) = embedded::MODELS
-        .iter()
-        .find(|(n, _)| *n == key)
-        .ok_or_else(|| Error::UnknownPreset {
-            kind: "model",
-            name: name.to_string(),
-            suggestions: closest(&key, model_names()),
-        })?;
+    let (file, text) = embedded::MODELS.iter().find(|(n, _)| *n == key).ok_or_else(|| Error::UnknownPreset {
+        kind: "model",
+        name: name.to_string(),
+        suggestions: closest(&key, model_names()),
+    })?;
     let spec: ModelSpec = parse_toml(Path::new(&format!("presets/models/{file}.toml")), text)?;
     validate(&spec)?;
     Ok(spec)
@@ -52,38 +49,21 @@ pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
 }
 
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })
 }
 
 /// Parse TOML into `T`, mapping the error to the file, line and field it names.
 pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let line = e.span().map(|span| text[..span.start.min(text.len())].lines().count().max(1));
         let message = e.message().trim().to_string();
         let field = field_from_message(&message).or_else(|| {
             e.span().and_then(|span| {
-                let line_text = text[..span.start.min(text.len())]
-                    .lines()
-                    .last()
-                    .unwrap_or("");
-                line_text
-                    .split('=')
-                    .next()
-                    .map(|k| k.trim().to_string())
-                    .filter(|k| !k.is_empty())
+                let line_text = text[..span.start.min(text.len())].lines().last().unwrap_or("");
+                line_text.split('=').next().map(|k| k.trim().to_string()).filter(|k| !k.is_empty())
             })
         });
-        Error::Parse {
-            path: PathBuf::from(path),
-            line,
-            field,
-            message,
-        }
+        Error::Parse { path: PathBuf::from(path), line, field, message }
     })
 }
 

@@ -322,11 +322,7 @@ impl ModelSpec {
 
     /// Largest hidden size over the stacks.
     pub fn max_hidden(&self) -> u64 {
-        self.stacks
-            .iter()
-            .map(|s| s.layer.hidden)
-            .max()
-            .unwrap_or(0)
+        self.stacks.iter().map(|s| s.layer.hidden).max().unwrap_or(0)
     }
 
     pub fn total_layers(&self) -> u64 {

@@ -5,10 +5,7 @@ use crate::model::spec::*;
 
 pub fn validate(m: &ModelSpec) -> Result<()> {
     if m.stacks.is_empty() {
-        return Err(Error::shape(
-            format!("model `{}` has no stacks", m.name),
-            "add at least one [[stacks]] table",
-        ));
+        return Err(Error::shape(format!("model `{}` has no stacks", m.name), "add at least one [[stacks]] table"));
     }
     if let Some(t) = &m.tokens {
         if t.vocab == 0 || t.dim == 0 {
@@ -23,23 +20,14 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
         let a = &l.attention;
         let ctx = |what: String| format!("stack `{}`: {what}", s.name);
         if s.layers == 0 {
-            return Err(Error::shape(
-                ctx("0 layers".into()),
-                "layers must be at least 1",
-            ));
+            return Err(Error::shape(ctx("0 layers".into()), "layers must be at least 1"));
         }
         if l.hidden == 0 || a.heads == 0 || l.mlp.ffn == 0 {
-            return Err(Error::shape(
-                ctx("hidden, heads and ffn must be positive".into()),
-                "",
-            ));
+            return Err(Error::shape(ctx("hidden, heads and ffn must be positive".into()), ""));
         }
         if a.head_dim.is_none() && l.hidden % a.heads != 0 {
             return Err(Error::shape(
-                ctx(format!(
-                    "{} heads do not divide hidden size {}",
-                    a.heads, l.hidden
-                )),
+                ctx(format!("{} heads do not divide hidden size {}", a.heads, l.hidden)),
                 format!(
                     "choose heads among the divisors of {} (e.g. {}), or give head_dim",
                     l.hidden,
@@ -50,19 +38,13 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
         let kv = a.kv_heads();
         if kv == 0 || kv > a.heads || a.heads % kv != 0 {
             return Err(Error::shape(
-                ctx(format!(
-                    "{kv} key/value heads do not divide {} attention heads",
-                    a.heads
-                )),
+                ctx(format!("{kv} key/value heads do not divide {} attention heads", a.heads)),
                 "kv_heads must divide heads (1 = MQA, heads = MHA)",
             ));
         }
         if l.mlp.experts == 0 || l.mlp.top_k == 0 || l.mlp.top_k > l.mlp.experts {
             return Err(Error::shape(
-                ctx(format!(
-                    "top_k {} with {} experts",
-                    l.mlp.top_k, l.mlp.experts
-                )),
+                ctx(format!("top_k {} with {} experts", l.mlp.top_k, l.mlp.experts)),
                 "need 1 <= top_k <= experts",
             ));
         }
@@ -72,13 +54,7 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
                 "add [tokens] vocab and dim",
             ));
         }
-        if let StackInput::Patches {
-            patch,
-            image,
-            channels,
-            ..
-        } = s.input
-        {
+        if let StackInput::Patches { patch, image, channels, .. } = s.input {
             if patch == 0 || image == 0 || channels == 0 || image % patch != 0 {
                 return Err(Error::shape(
                     ctx(format!("image {image} is not a multiple of patch {patch}")),
@@ -86,17 +62,9 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
                 ));
             }
         }
-        for p in [
-            a.dropout,
-            l.hidden_dropout,
-            s.embedding_dropout,
-            l.mlp.inner_dropout,
-        ] {
+        for p in [a.dropout, l.hidden_dropout, s.embedding_dropout, l.mlp.inner_dropout] {
             if !(0.0..1.0).contains(&p) {
-                return Err(Error::shape(
-                    ctx(format!("dropout probability {p}")),
-                    "dropout must be in [0, 1)",
-                ));
+                return Err(Error::shape(ctx(format!("dropout probability {p}")), "dropout must be in [0, 1)"));
             }
         }
         if l.cross_attention && !m.stacks.iter().any(|o| !o.causal && o.name != s.name) {
@@ -110,12 +78,9 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
 }
 
 fn divisors_near(n: u64, target: u64) -> String {
-    let mut ds: Vec<u64> = (1..=n.min(4096)).filter(|d| n % d == 0).collect();
+    let mut ds: Vec<u64> = (1..=n.min(4096)).filter(|d| n.is_multiple_of(*d)).collect();
     ds.sort_by_key(|d| d.abs_diff(target));
     ds.truncate(3);
     ds.sort();
-    ds.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    ds.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }

@@ -3,9 +3,11 @@
 //! `peak` (where the peak is and what is alive), `overheads`, `fits` (per GPU), `ledger`.
 
 use crate::hw::GpuSpec;
-use crate::memory::estimate::{Estimate, LedgerLine, PeakComposition};
+use crate::memory::estimate::{Estimate, LedgerLine, PeakComposition, PlanEstimate};
 use crate::memory::{Phase, Setup};
 use crate::model::ModelSpec;
+use crate::parallel::deepspeed::DeepSpeedEstimate;
+use crate::parallel::ParallelPlan;
 use crate::report::printer::{csv_field, markdown, table};
 use crate::units::{format_count, ByteUnits};
 use serde::Serialize;
@@ -48,6 +50,46 @@ pub struct PerGpu {
     pub peak_allocated_bytes: u64,
     pub runtime_overhead_bytes: u64,
     pub total_bytes: u64,
+    /// Host (CPU) memory this rank uses for offloaded states.
+    pub host_offload_bytes: u64,
+    /// Parameters held by this rank before data-parallel sharding.
+    pub rank_parameters: u64,
+}
+
+impl PerGpu {
+    fn of(est: &Estimate) -> PerGpu {
+        PerGpu {
+            weights_bytes: est.states.weights,
+            gradients_bytes: est.states.gradients,
+            optimizer_states_bytes: est.states.optimizer,
+            activations_bytes: est.activations,
+            other_activations_bytes: est.other_activations,
+            kv_cache_bytes: est.kv_cache,
+            input_bytes: est.input_bytes,
+            optimizer_step_temporary_bytes: est.states.step_temporary,
+            peak_allocated_bytes: est.peak_allocated,
+            runtime_overhead_bytes: est.overheads.total(),
+            total_bytes: est.total,
+            host_offload_bytes: est.host_bytes,
+            rank_parameters: est.parameters,
+        }
+    }
+}
+
+/// One pipeline stage: the same byte fields as `per_gpu`, plus its layers.
+#[derive(Clone, Debug, Serialize)]
+pub struct StageReport {
+    pub stage: u64,
+    /// Layers on this stage (all stacks).
+    pub layers: u64,
+    pub layers_by_stack: Vec<u64>,
+    /// Parameters held by one rank of this stage, before data-parallel sharding.
+    pub parameters: u64,
+    /// Microbatches of activations in flight (1F1B: p − i; interleaved: × (1 + (p−1)/(p·v)) on stage 0).
+    pub microbatches_in_flight: f64,
+    pub peak_point: String,
+    #[serde(flatten)]
+    pub bytes: PerGpu,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -70,7 +112,14 @@ pub struct Fit {
 pub struct EstimateReport {
     pub model: ModelInfo,
     pub setup: Setup,
+    pub plan: ParallelPlan,
+    /// The worst rank (the stage that needs the most memory).
     pub per_gpu: PerGpu,
+    pub worst_stage: u64,
+    pub stages: Vec<StageReport>,
+    /// What DeepSpeed's own ZeRO-3 estimator prints for this model and GPU count (GiB there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deepspeed_zero3_estimator: Option<DeepSpeedEstimate>,
     pub peak: Peak,
     pub overheads: crate::memory::overhead::Overheads,
     pub fits: Vec<Fit>,
@@ -82,11 +131,13 @@ pub struct EstimateReport {
 impl EstimateReport {
     pub fn new(
         model: &ModelSpec,
+        parameters: u64,
         derived: bool,
         setup: &Setup,
-        est: &Estimate,
+        plan_est: &PlanEstimate,
         gpus: &[GpuSpec],
     ) -> Self {
+        let est = plan_est.worst();
         let shape = model
             .stacks
             .iter()
@@ -99,18 +150,30 @@ impl EstimateReport {
                 kv_heads: s.layer.attention.kv_heads(),
                 ffn: s.layer.mlp.ffn,
                 seq: sh.seq,
-                vocab: if matches!(s.input, crate::model::StackInput::Tokens) {
-                    model.vocab()
-                } else {
-                    0
-                },
+                vocab: if matches!(s.input, crate::model::StackInput::Tokens) { model.vocab() } else { 0 },
             })
             .collect();
-        let active = if derived {
-            est.parameters
-        } else {
-            crate::model::params::active_count(model)
-        };
+        let active = if derived { parameters } else { crate::model::params::active_count(model) };
+        let stages = plan_est
+            .stages
+            .iter()
+            .map(|st| StageReport {
+                stage: st.stage,
+                layers: st.layers.iter().sum(),
+                layers_by_stack: st.layers.clone(),
+                parameters: st.estimate.parameters,
+                microbatches_in_flight: st.in_flight.chunks as f64 / st.in_flight.per.max(1) as f64,
+                peak_point: point_name(st.estimate.peak_point),
+                bytes: PerGpu::of(&st.estimate),
+            })
+            .collect();
+        let plan = &plan_est.plan;
+        // DeepSpeed's "largest layer" is the module with the most parameters of its own (an
+        // embedding table or one linear), not a transformer block.
+        let deepspeed_zero3_estimator = (plan.zero == 3).then(|| {
+            let largest = crate::memory::states::ParamInfo::of(model).largest_tensor;
+            crate::parallel::deepspeed::zero3(parameters, largest, plan.gpus())
+        });
         let fits = gpus
             .iter()
             .map(|g| Fit {
@@ -125,37 +188,26 @@ impl EstimateReport {
                 name: model.name.clone(),
                 family: model.family.clone(),
                 architecture: model.architecture.name(),
-                parameters: est.parameters,
+                parameters,
                 active_parameters: active,
                 derived_shape: derived,
                 shape,
             },
             setup: setup.clone(),
-            per_gpu: PerGpu {
-                weights_bytes: est.states.weights,
-                gradients_bytes: est.states.gradients,
-                optimizer_states_bytes: est.states.optimizer,
-                activations_bytes: est.activations,
-                other_activations_bytes: est.other_activations,
-                kv_cache_bytes: est.kv_cache,
-                input_bytes: est.input_bytes,
-                optimizer_step_temporary_bytes: est.states.step_temporary,
-                peak_allocated_bytes: est.peak_allocated,
-                runtime_overhead_bytes: est.overheads.total(),
-                total_bytes: est.total,
-            },
+            plan: plan.clone(),
+            per_gpu: PerGpu::of(est),
+            worst_stage: plan_est.stages[plan_est.worst].stage,
+            stages,
+            deepspeed_zero3_estimator,
             peak: Peak {
-                point: serde_json::to_value(est.peak_point)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
+                point: point_name(est.peak_point),
                 description: est.peak_point.describe(),
                 alive: est.at_peak,
             },
             overheads: est.overheads,
             fits,
             ledger: est.ledger.clone(),
-            assumptions: assumptions(model, derived, setup, est),
+            assumptions: assumptions(model, derived, setup, est, plan),
         }
     }
 
@@ -169,32 +221,16 @@ impl EstimateReport {
         let mut rows = vec![(
             "weights".to_string(),
             p.weights_bytes,
-            format!("{} params", format_count(self.model.parameters)),
+            format!("{} params on this rank", format_count(p.rank_parameters)),
         )];
         if training {
             rows.push(("gradients".into(), p.gradients_bytes, String::new()));
-            rows.push((
-                "optimizer states".into(),
-                p.optimizer_states_bytes,
-                self.setup.optimizer.name().into(),
-            ));
-            rows.push((
-                "activations (layer stacks)".into(),
-                p.activations_bytes,
-                "saved for backward".into(),
-            ));
+            rows.push(("optimizer states".into(), p.optimizer_states_bytes, self.setup.optimizer.name().into()));
+            rows.push(("activations (layer stacks)".into(), p.activations_bytes, "saved for backward".into()));
         } else {
-            rows.push((
-                "activations (largest layer)".into(),
-                p.activations_bytes,
-                "working set".into(),
-            ));
+            rows.push(("activations (largest layer)".into(), p.activations_bytes, "working set".into()));
         }
-        rows.push((
-            "other activations".into(),
-            p.other_activations_bytes,
-            "embeddings, logits, loss, inputs".into(),
-        ));
+        rows.push(("other activations".into(), p.other_activations_bytes, "embeddings, logits, loss, inputs".into()));
         if !training {
             rows.push(("KV cache".into(), p.kv_cache_bytes, String::new()));
         }
@@ -209,11 +245,7 @@ impl EstimateReport {
             self.model.name,
             self.model.architecture,
             format_count(self.model.parameters),
-            if self.model.derived_shape {
-                ", shape derived from the count"
-            } else {
-                ""
-            }
+            if self.model.derived_shape { ", shape derived from the count" } else { "" }
         ));
         for a in &self.assumptions {
             s.push_str(&format!("  {a}\n"));
@@ -228,26 +260,14 @@ impl EstimateReport {
             fmt(u, p.peak_allocated_bytes),
             format!("at the {}", self.peak.description),
         ]);
-        t.add_row(vec![
-            "CUDA context".into(),
-            fmt(u, self.overheads.cuda_context_bytes),
-            "runtime overhead".into(),
-        ]);
-        t.add_row(vec![
-            "cuBLAS workspace".into(),
-            fmt(u, self.overheads.workspace_bytes),
-            "runtime overhead".into(),
-        ]);
+        t.add_row(vec!["CUDA context".into(), fmt(u, self.overheads.cuda_context_bytes), "runtime overhead".into()]);
+        t.add_row(vec!["cuBLAS workspace".into(), fmt(u, self.overheads.workspace_bytes), "runtime overhead".into()]);
         t.add_row(vec![
             "fragmentation margin".into(),
             fmt(u, self.overheads.fragmentation_bytes),
             format!("{:.0}% of the peak", self.setup_fragmentation() * 100.0),
         ]);
-        t.add_row(vec![
-            "total (reserved)".into(),
-            fmt(u, p.total_bytes),
-            "peak + overheads".into(),
-        ]);
+        t.add_row(vec!["total (reserved)".into(), fmt(u, p.total_bytes), "peak + overheads".into()]);
         s.push_str(&t.to_string());
         s.push('\n');
         let a = &self.peak.alive;
@@ -262,12 +282,8 @@ impl EstimateReport {
             fmt(u, a.temporaries)
         ));
         if !self.fits.is_empty() {
-            let mut t = table(vec![
-                "GPU",
-                &format!("memory ({})", u.label()),
-                "fits",
-                &format!("headroom ({})", u.label()),
-            ]);
+            let mut t =
+                table(vec!["GPU", &format!("memory ({})", u.label()), "fits", &format!("headroom ({})", u.label())]);
             for f in &self.fits {
                 let head = if f.headroom_bytes >= 0 {
                     fmt(u, f.headroom_bytes as u64)
@@ -284,25 +300,58 @@ impl EstimateReport {
             s.push_str(&t.to_string());
             s.push('\n');
         }
-        if show_ledger && !self.ledger.is_empty() {
+        if self.stages.len() > 1 {
+            s.push_str(&format!("pipeline stages (worst: stage {}):\n", self.worst_stage));
             let mut t = table(vec![
-                "block",
-                "saved tensor",
-                &format!("each ({})", u.label()),
-                "count",
-                "kept",
+                "stage",
+                "layers",
+                "in flight",
+                &format!("weights ({})", u.label()),
+                &format!("grads+optimizer ({})", u.label()),
+                &format!("activations ({})", u.label()),
+                &format!("peak ({})", u.label()),
+                &format!("total ({})", u.label()),
             ]);
+            for st in &self.stages {
+                let b = &st.bytes;
+                t.add_row(vec![
+                    st.stage.to_string(),
+                    st.layers.to_string(),
+                    format!("{:.2}", st.microbatches_in_flight),
+                    fmt(u, b.weights_bytes),
+                    fmt(u, b.gradients_bytes + b.optimizer_states_bytes),
+                    fmt(u, b.activations_bytes + b.other_activations_bytes),
+                    fmt(u, b.peak_allocated_bytes),
+                    fmt(u, b.total_bytes),
+                ]);
+            }
+            s.push_str(&t.to_string());
+            s.push('\n');
+        }
+        if self.per_gpu.host_offload_bytes > 0 {
+            s.push_str(&format!(
+                "host memory per GPU for offloaded states: {}\n",
+                fmt(u, self.per_gpu.host_offload_bytes)
+            ));
+        }
+        if let Some(ds) = &self.deepspeed_zero3_estimator {
+            s.push_str(&format!(
+                "DeepSpeed's own ZeRO-3 estimator for {} GPUs: {} (no offload), {} (offload optimizer), {} (offload both) — model states only\n",
+                self.plan.gpus(),
+                ByteUnits::Gib.format(ds.no_offload),
+                ByteUnits::Gib.format(ds.offload_optimizer),
+                ByteUnits::Gib.format(ds.offload_optimizer_and_params)
+            ));
+        }
+        if show_ledger && !self.ledger.is_empty() {
+            let mut t = table(vec!["block", "saved tensor", &format!("each ({})", u.label()), "count", "kept"]);
             for l in &self.ledger {
                 t.add_row(vec![
                     l.block.clone(),
                     l.tensor.clone(),
                     fmt(u, l.bytes),
                     l.count.to_string(),
-                    if l.recomputed {
-                        "recomputed".into()
-                    } else {
-                        "yes".into()
-                    },
+                    if l.recomputed { "recomputed".into() } else { "yes".into() },
                 ]);
             }
             s.push_str(&t.to_string());
@@ -331,15 +380,9 @@ impl EstimateReport {
             ("seq", self.setup.seq.to_string()),
             ("weights_bytes", p.weights_bytes.to_string()),
             ("gradients_bytes", p.gradients_bytes.to_string()),
-            (
-                "optimizer_states_bytes",
-                p.optimizer_states_bytes.to_string(),
-            ),
+            ("optimizer_states_bytes", p.optimizer_states_bytes.to_string()),
             ("activations_bytes", p.activations_bytes.to_string()),
-            (
-                "other_activations_bytes",
-                p.other_activations_bytes.to_string(),
-            ),
+            ("other_activations_bytes", p.other_activations_bytes.to_string()),
             ("kv_cache_bytes", p.kv_cache_bytes.to_string()),
             ("peak_allocated_bytes", p.peak_allocated_bytes.to_string()),
             ("total_bytes", p.total_bytes.to_string()),
@@ -365,11 +408,8 @@ impl EstimateReport {
             s.push_str(&format!("- {a}\n"));
         }
         s.push('\n');
-        let mut rows: Vec<Vec<String>> = self
-            .rows(u)
-            .into_iter()
-            .map(|(n, b, note)| vec![n, fmt(u, b), note])
-            .collect();
+        let mut rows: Vec<Vec<String>> =
+            self.rows(u).into_iter().map(|(n, b, note)| vec![n, fmt(u, b), note]).collect();
         rows.push(vec![
             "**peak allocated**".into(),
             fmt(u, self.per_gpu.peak_allocated_bytes),
@@ -380,11 +420,7 @@ impl EstimateReport {
             fmt(u, self.per_gpu.runtime_overhead_bytes),
             "CUDA context, workspace, fragmentation".into(),
         ]);
-        rows.push(vec![
-            "**total**".into(),
-            fmt(u, self.per_gpu.total_bytes),
-            String::new(),
-        ]);
+        rows.push(vec!["**total**".into(), fmt(u, self.per_gpu.total_bytes), String::new()]);
         let unit_col = format!("per GPU ({})", u.label());
         s.push_str(&markdown(&["term", &unit_col, "note"], &rows));
         if !self.fits.is_empty() {
@@ -392,13 +428,7 @@ impl EstimateReport {
             let rows: Vec<Vec<String>> = self
                 .fits
                 .iter()
-                .map(|f| {
-                    vec![
-                        f.gpu.clone(),
-                        fmt(u, f.memory_bytes),
-                        if f.fits { "yes" } else { "no" }.into(),
-                    ]
-                })
+                .map(|f| vec![f.gpu.clone(), fmt(u, f.memory_bytes), if f.fits { "yes" } else { "no" }.into()])
                 .collect();
             s.push_str(&markdown(&["GPU", "memory", "fits"], &rows));
         }
@@ -406,11 +436,15 @@ impl EstimateReport {
     }
 }
 
+fn point_name(p: crate::memory::PeakPoint) -> String {
+    serde_json::to_value(p).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+}
+
 fn fmt(u: ByteUnits, bytes: u64) -> String {
     u.format(bytes)
 }
 
-fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate) -> Vec<String> {
+fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate, plan: &ParallelPlan) -> Vec<String> {
     let mut out = Vec::new();
     let shape: Vec<String> = model
         .stacks
@@ -459,13 +493,18 @@ fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate) 
     };
     out.push(phase.to_lowercase());
     out.push(format!(
-        "dropout: {}; {} tensor rules; per GPU, no parallelism",
+        "dropout: {}; {} tensor rules; {}",
         match setup.dropout {
             Some(false) => "off",
             Some(true) => "on",
             None => "as the model config",
         },
-        format!("{:?}", setup.runtime).to_lowercase()
+        format!("{:?}", setup.runtime).to_lowercase(),
+        if plan.is_single() && plan.microbatches == 1 {
+            "one GPU, no parallelism".to_string()
+        } else {
+            format!("per GPU of {} GPUs: {}", plan.gpus(), plan.describe())
+        }
     ));
     out.push("bytes are exact; shown in GiB = 2^30 unless --units gb".into());
     out

@@ -2,4 +2,5 @@
 //! renderings. Display units are chosen here, at the edge.
 
 pub mod estimate;
+pub mod plan;
 pub mod printer;

@@ -4,9 +4,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
 pub fn table(header: Vec<&str>) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_header(header);
     t
 }
 
@@ -14,10 +12,7 @@ pub fn table(header: Vec<&str>) -> Table {
 pub fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = String::new();
     s.push_str(&format!("| {} |\n", header.join(" | ")));
-    s.push_str(&format!(
-        "|{}\n",
-        header.iter().map(|_| "---|").collect::<String>()
-    ));
+    s.push_str(&format!("|{}\n", header.iter().map(|_| "---|").collect::<String>()));
     for r in rows {
         s.push_str(&format!("| {} |\n", r.join(" | ")));
     }

@@ -1,0 +1,196 @@
+//! The `memplan plan` report: ranked plans with memory and step-time breakdown, rejections,
+//! and (JSON) everything a notebook needs.
+
+use crate::hw::GpuSpec;
+use crate::memory::Setup;
+use crate::model::spec::ModelSpec;
+use crate::plan::search::{Candidate, Rejection, SearchConfig, SearchResult};
+use crate::report::printer::table;
+use crate::units::{format_count, ByteUnits};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanRow {
+    pub rank: usize,
+    pub description: String,
+    #[serde(flatten)]
+    pub candidate: Candidate,
+    /// Days to train `tokens` (when given).
+    pub days_to_train: Option<f64>,
+    /// Dollars at `price` per GPU-hour (when both given).
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanReport {
+    pub model: String,
+    pub parameters: u64,
+    pub setup: Setup,
+    pub gpus: u64,
+    pub gpu: String,
+    pub gpus_per_node: u64,
+    pub global_batch_sequences: u64,
+    pub global_batch_tokens: u64,
+    pub usable_bytes_per_gpu: u64,
+    pub headroom: String,
+    pub efficiency: f64,
+    pub overlap: f64,
+    pub evaluated: u64,
+    pub fitting: u64,
+    pub plans: Vec<PlanRow>,
+    pub rejections: Vec<Rejection>,
+    pub tokens: Option<u64>,
+    pub price_per_gpu_hour: Option<f64>,
+    /// When nothing fits: the smallest change that would.
+    pub suggestion: Option<String>,
+}
+
+impl PlanReport {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: &ModelSpec,
+        parameters: u64,
+        setup: &Setup,
+        gpu: &GpuSpec,
+        cfg: &SearchConfig,
+        result: &SearchResult,
+        tokens: Option<u64>,
+        price: Option<f64>,
+    ) -> Self {
+        let plans = result
+            .plans
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let days = tokens.map(|t| t as f64 / c.time.tokens_per_s / 86400.0);
+                let cost = days.zip(price).map(|(d, p)| d * 24.0 * cfg.gpus as f64 * p);
+                PlanRow {
+                    rank: i + 1,
+                    description: c.plan.describe(),
+                    candidate: c.clone(),
+                    days_to_train: days,
+                    cost_usd: cost,
+                }
+            })
+            .collect();
+        PlanReport {
+            model: model.name.clone(),
+            parameters,
+            setup: setup.clone(),
+            gpus: cfg.gpus,
+            gpu: gpu.name.clone(),
+            gpus_per_node: cfg.gpus_per_node,
+            global_batch_sequences: cfg.global_batch,
+            global_batch_tokens: cfg.global_batch * setup.seq,
+            usable_bytes_per_gpu: result.usable_bytes,
+            headroom: format!(
+                "each plan's total includes the CUDA context ({}) and a {:.0}% fragmentation margin; {} more kept free",
+                ByteUnits::Gib.format(cfg.overhead.cuda_context_bytes),
+                cfg.overhead.fragmentation * 100.0,
+                ByteUnits::Gib.format(cfg.headroom_bytes)
+            ),
+            efficiency: cfg.time.efficiency,
+            overlap: cfg.time.overlap,
+            evaluated: result.evaluated,
+            fitting: result.fitting,
+            plans,
+            rejections: result.rejections.clone(),
+            tokens,
+            price_per_gpu_hour: price,
+            suggestion: None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plan report serialises")
+    }
+
+    pub fn to_table(&self, explain: bool) -> String {
+        let u = ByteUnits::Gib;
+        let mut s = format!(
+            "{} ({} parameters) on {} × {} ({} per node), global batch {} sequences × {} tokens\n",
+            self.model,
+            format_count(self.parameters),
+            self.gpus,
+            self.gpu,
+            self.gpus_per_node,
+            self.global_batch_sequences,
+            self.setup.seq
+        );
+        s.push_str(&format!(
+            "  precision {}, optimizer {}, attention {:?}; matmul efficiency {:.0}% of the dense peak, {:.0}% of DP communication overlapped\n",
+            self.setup.precision.name(),
+            self.setup.optimizer.name(),
+            self.setup.attention,
+            self.efficiency * 100.0,
+            self.overlap * 100.0
+        ));
+        s.push_str(&format!(
+            "  fits when the worst rank's total ≤ {} ({})\n",
+            u.format(self.usable_bytes_per_gpu),
+            self.headroom
+        ));
+        s.push_str(&format!("  {} plans evaluated, {} fit\n", self.evaluated, self.fitting));
+        if !self.plans.is_empty() {
+            let mut t = table(vec![
+                "#",
+                "plan",
+                "micro-batch",
+                "recompute",
+                "memory (GiB, worst rank)",
+                "step (s)",
+                "compute / bubble / comm (s)",
+                "tokens/s",
+                "MFU",
+                "HFU",
+                "to train",
+            ]);
+            for r in &self.plans {
+                let c = &r.candidate;
+                let tm = &c.time;
+                let comm = tm.tp_comm_s + tm.pp_comm_s + tm.dp_comm_s + tm.moe_comm_s + tm.cp_comm_s + tm.offload_s;
+                let train = match (r.days_to_train, r.cost_usd) {
+                    (Some(d), Some(c)) => format!("{d:.1} days, ${}", format_count(c.round() as u64)),
+                    (Some(d), None) => format!("{d:.1} days"),
+                    _ => "-".into(),
+                };
+                t.add_row(vec![
+                    r.rank.to_string(),
+                    r.description.clone(),
+                    c.micro_batch.to_string(),
+                    format!("{:?}", c.recompute).to_lowercase(),
+                    format!("{} (stage {})", u.format(c.worst_total_bytes), c.worst_stage),
+                    format!("{:.3}", tm.total_s),
+                    format!("{:.3} / {:.3} / {:.3}", tm.compute_s, tm.bubble_s, comm),
+                    format_count(tm.tokens_per_s.round() as u64),
+                    format!("{:.1}%", tm.mfu * 100.0),
+                    format!("{:.1}%", tm.hfu * 100.0),
+                    train,
+                ]);
+            }
+            s.push_str(&t.to_string());
+            s.push('\n');
+        } else {
+            s.push_str("no plan fits.\n");
+            match &self.suggestion {
+                Some(change) => s.push_str(&format!("smallest change that would fit: {change}\n")),
+                None => s.push_str("no offloading, shorter sequence or up to 16× more GPUs would fit either\n"),
+            }
+        }
+        if explain {
+            s.push_str(&self.rejections_table());
+        }
+        s
+    }
+
+    pub fn rejections_table(&self) -> String {
+        if self.rejections.is_empty() {
+            return String::new();
+        }
+        let mut t = table(vec!["rejected family (closest miss)", "reason"]);
+        for r in self.rejections.iter().take(12) {
+            t.add_row(vec![r.family.clone(), r.reason.clone()]);
+        }
+        format!("rejected plans:\n{t}\n")
+    }
+}
