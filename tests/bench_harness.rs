@@ -34,10 +34,7 @@ fn bench(argv: &str) -> (i32, String) {
 fn measure_warms_up_then_times_every_rep() {
     let mut r = MockRunner::new(vec![3.0, 1.0, 2.0]);
     let mut progress = Vec::new();
-    let s = measure(&mut r, Plan { warmup: 2, reps: 5 }, &mut |d, t, _| {
-        progress.push((d, t))
-    })
-    .unwrap();
+    let s = measure(&mut r, Plan { warmup: 2, reps: 5 }, &mut |d, t, _| progress.push((d, t))).unwrap();
     assert_eq!(r.calls, 7);
     // warm-up consumed 3.0, 1.0; timed: 2.0, 3.0, 1.0, 2.0, 3.0
     assert_eq!((s.samples, s.median, s.min, s.max), (5, 2.0, 1.0, 3.0));
@@ -53,58 +50,31 @@ fn mock_reports_are_deterministic() {
         precision: Precision::Fp32,
         variant: MatmulVariant::Auto,
     };
-    let opts = RunOptions {
-        plan: Plan { warmup: 0, reps: 5 },
-        ..RunOptions::default()
-    };
-    let a = MockBackend::new()
-        .run(&case, &opts, &mut |_, _, _| {})
-        .unwrap();
-    let b = MockBackend::new()
-        .run(&case, &opts, &mut |_, _, _| {})
-        .unwrap();
+    let opts = RunOptions { plan: Plan { warmup: 0, reps: 5 }, ..RunOptions::default() };
+    let a = MockBackend::new().run(&case, &opts, &mut |_, _, _| {}).unwrap();
+    let b = MockBackend::new().run(&case, &opts, &mut |_, _, _| {}).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.flops, 1e9);
     assert_eq!(a.stats.median, 1e-3); // 1 TFLOP/s nominal
     assert!((a.tflops - 1.0).abs() < 1e-9);
     assert_eq!(a.timing, TimingMethod::Mock);
-    assert_eq!(
-        a.memory.harness.total_bytes,
-        (1000 * 500 + 500 * 1000 + 1000 * 1000) * 4
-    );
+    assert_eq!(a.memory.harness.total_bytes, (1000 * 500 + 500 * 1000 + 1000 * 1000) * 4);
     assert_eq!(a.bytes_moved, 8e6);
 }
 
 #[test]
 fn planned_bytes_follow_the_kernel() {
-    let shape = AttentionShape {
-        batch: 2,
-        heads: 8,
-        kv_heads: 2,
-        seq: 1024,
-        head_dim: 64,
-        causal: true,
-    };
+    let shape = AttentionShape { batch: 2, heads: 8, kv_heads: 2, seq: 1024, head_dim: 64, causal: true };
     let bytes = |kernel| {
-        workload::plan(&CaseSpec::Attention {
-            shape,
-            precision: Precision::Fp16,
-            kernel,
-        })
-        .iter()
-        .map(|b| b.bytes)
-        .sum::<u64>()
+        workload::plan(&CaseSpec::Attention { shape, precision: Precision::Fp16, kernel })
+            .iter()
+            .map(|b| b.bytes)
+            .sum::<u64>()
     };
     let q = 2 * 1024 * 8 * 64 * 2;
     let kv = 2 * 1024 * 2 * 64 * 2;
-    assert_eq!(
-        bytes(AttentionKernel::Flash),
-        2 * q + 2 * kv + 2 * 8 * 1024 * 4
-    );
-    assert_eq!(
-        bytes(AttentionKernel::Naive),
-        2 * q + 2 * kv + 2 * 8 * 1024 * 1024 * 2
-    );
+    assert_eq!(bytes(AttentionKernel::Flash), 2 * q + 2 * kv + 2 * 8 * 1024 * 4);
+    assert_eq!(bytes(AttentionKernel::Naive), 2 * q + 2 * kv + 2 * 8 * 1024 * 1024 * 2);
 }
 
 #[test]
@@ -116,29 +86,22 @@ fn matmul_table_and_json() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema_version"], SCHEMA_VERSION);
     assert_eq!(v["timing"], "mock");
-    assert_eq!(
-        v["results"][0]["shape"],
-        serde_json::json!({"m": 256, "n": 128, "k": 64})
-    );
+    assert_eq!(v["results"][0]["shape"], serde_json::json!({"m": 256, "n": 128, "k": 64}));
     assert_eq!(v["results"][0]["stats"]["samples"], 5);
     assert_eq!(v["achieved"][0]["kernel"], "matmul");
 }
 
 #[test]
 fn attention_memory_curve_over_seq_and_kernels() {
-    let (code, out) = bench("attention --heads 4 --head-dim 32 --seq 128,256 --kernel naive,flash --causal --reps 3 --format json --mock");
+    let (code, out) = bench(
+        "attention --heads 4 --head-dim 32 --seq 128,256 --kernel naive,flash --causal --reps 3 --format json --mock",
+    );
     assert_eq!(code, 0);
     let file: BenchFile = serde_json::from_str(&out).unwrap();
     let mem: Vec<(String, u64, u64)> = file
         .results
         .iter()
-        .map(|r| {
-            (
-                r.variant.clone(),
-                r.shape["seq"].as_u64().unwrap(),
-                r.memory.harness.total_bytes,
-            )
-        })
+        .map(|r| (r.variant.clone(), r.shape["seq"].as_u64().unwrap(), r.memory.harness.total_bytes))
         .collect();
     assert_eq!(mem.len(), 4);
     // naive grows with s², flash with s
@@ -152,19 +115,13 @@ fn attention_memory_curve_over_seq_and_kernels() {
 
 #[test]
 fn bad_values_are_errors_naming_the_value() {
-    let parsed = Bench::try_parse_from([
-        "bench", "matmul", "--m", "0", "--n", "8", "--k", "8", "--mock",
-    ])
-    .unwrap();
-    let e =
-        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed = Bench::try_parse_from(["bench", "matmul", "--m", "0", "--n", "8", "--k", "8", "--mock"]).unwrap();
+    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "invalid --m: `0`");
-    let parsed = Bench::try_parse_from([
-        "bench", "matmul", "--m", "8", "--n", "8", "--k", "8", "--dtype", "bf16", "--mock",
-    ])
-    .unwrap();
-    let e =
-        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed =
+        Bench::try_parse_from(["bench", "matmul", "--m", "8", "--n", "8", "--k", "8", "--dtype", "bf16", "--mock"])
+            .unwrap();
+    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "invalid --dtype: `bf16`");
     assert!(e.hint().unwrap().contains("fp32 or fp16"));
     let parsed = Bench::try_parse_from([
@@ -181,21 +138,10 @@ fn bad_values_are_errors_naming_the_value() {
         "--mock",
     ])
     .unwrap();
-    let e =
-        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert_eq!(e.to_string(), "invalid --kv-heads: `4`");
-    let parsed = Bench::try_parse_from([
-        "bench",
-        "layer",
-        "--model",
-        "gpt3-mystery",
-        "--seq",
-        "8",
-        "--mock",
-    ])
-    .unwrap();
-    let e =
-        cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
+    let parsed = Bench::try_parse_from(["bench", "layer", "--model", "gpt3-mystery", "--seq", "8", "--mock"]).unwrap();
+    let e = cli::run_bench_with(&mut MockBackend::new(), &parsed.args, &mut Vec::new()).unwrap_err();
     assert!(e.to_string().contains("gpt3-mystery"), "{e}");
 }
 
@@ -203,10 +149,7 @@ fn bad_values_are_errors_naming_the_value() {
 fn suite_writes_the_calibration_file_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.json");
-    let (code, out) = bench(&format!(
-        "suite --reps 2 --warmup 0 -o {} --mock",
-        path.display()
-    ));
+    let (code, out) = bench(&format!("suite --reps 2 --warmup 0 -o {} --mock", path.display()));
     assert_eq!(code, 0);
     assert!(out.contains(&format!("wrote {}", path.display())), "{out}");
     let file = BenchFile::load(&path).unwrap();
@@ -214,17 +157,16 @@ fn suite_writes_the_calibration_file_atomically() {
     assert!(file.achieved_tflops("matmul", "fp32").is_some());
     assert!(file.achieved_tflops("matmul", "fp16").is_some());
     assert!(file.achieved_tflops("attention", "fp32").is_some());
+    // The lookup `memplan plan --calibration` does.
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let fp32 = v.pointer("/calibration/matmul_tflops/fp32").and_then(|x| x.as_f64());
+    assert_eq!(fp32, file.achieved_tflops("matmul", "fp32"));
+    assert!(v.pointer("/calibration/layer_tflops/fp16").is_some());
     // Only bench.json remains: the temporary file was renamed over it.
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("bench.json")]);
     // CPU adapters get the small set.
-    assert!(file
-        .results
-        .iter()
-        .all(|r| r.shape.get("m").is_none_or(|m| m.as_u64() <= Some(512))));
+    assert!(file.results.iter().all(|r| r.shape.get("m").is_none_or(|m| m.as_u64() <= Some(512))));
 }
 
 #[test]
@@ -232,19 +174,14 @@ fn calibration_file_with_another_schema_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.json");
     let (_, json) = bench("matmul --m 8 --n 8 --k 8 --reps 1 --format json --mock");
-    std::fs::write(
-        &path,
-        json.replace("\"schema_version\": 1", "\"schema_version\": 99"),
-    )
-    .unwrap();
+    std::fs::write(&path, json.replace("\"schema_version\": 1", "\"schema_version\": 99")).unwrap();
     let e = BenchFile::load(&path).unwrap_err();
     assert!(e.to_string().contains("schema version 99"), "{e}");
 }
 
 fn validate(argv: &str) -> (i32, String) {
-    let parsed =
-        Validate::try_parse_from(std::iter::once("validate").chain(argv.split_whitespace()))
-            .unwrap_or_else(|e| panic!("{e}"));
+    let parsed = Validate::try_parse_from(std::iter::once("validate").chain(argv.split_whitespace()))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let code = cli::run_validate_with(&mut MockBackend::new(), &parsed.args, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())
@@ -254,7 +191,9 @@ fn validate(argv: &str) -> (i32, String) {
 fn validate_gpt2_layer_against_the_ledger() {
     for kernel in ["flash", "naive"] {
         for dtype in ["fp32", "fp16"] {
-            let (code, json) = validate(&format!("--model gpt2 --batch 2 --seq 128 --kernel {kernel} --dtype {dtype} --reps 2 --format json --mock"));
+            let (code, json) = validate(&format!(
+                "--model gpt2 --batch 2 --seq 128 --kernel {kernel} --dtype {dtype} --reps 2 --format json --mock"
+            ));
             assert_eq!(code, 0, "{json}");
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
             let rows = v["rows"].as_array().unwrap();
@@ -274,4 +213,52 @@ fn validate_gpt2_layer_against_the_ledger() {
     let (code, table) = validate("--model gpt2 --seq 64 --reps 2 --tolerance 0 --mock");
     assert_eq!(code, 1);
     assert!(table.contains("OVER tolerance"), "{table}");
+}
+
+#[test]
+fn adapter_names_match_the_gpu_presets() {
+    use memplan::bench::peak::preset_for;
+    let name = |adapter: &str| preset_for(adapter).map(|p| p.name);
+    for (adapter, preset) in [
+        ("NVIDIA H200", Some("h200")),
+        ("NVIDIA H100 80GB HBM3", Some("h100-sxm")),
+        ("NVIDIA H100 PCIe", Some("h100-pcie")),
+        ("NVIDIA A100-SXM4-80GB", Some("a100-80gb")),
+        ("NVIDIA A100-PCIE-40GB", Some("a100-40gb")),
+        ("NVIDIA A10G", Some("a10g")),
+        ("NVIDIA L4", Some("l4")),
+        ("NVIDIA L40S", Some("l40s")),
+        ("Tesla V100-SXM2-32GB", Some("v100-32gb")),
+        ("NVIDIA GeForce RTX 3090", Some("rtx-3090")),
+        ("AMD Instinct MI300X", Some("mi300x")),
+        ("llvmpipe (LLVM 15.0.6, 256 bits)", None),
+        ("Intel(R) UHD Graphics 630", None),
+    ] {
+        assert_eq!(name(adapter).as_deref(), preset, "{adapter}");
+    }
+}
+
+#[test]
+fn fraction_of_peak_and_throughput_estimate_with_a_matched_preset() {
+    let h200 = memplan::hw::GpuSpec::preset("h200").unwrap();
+    let mut backend = MockBackend { preset: Some(h200.clone()), ..MockBackend::new() };
+    let case = CaseSpec::Matmul { shape: MatmulShape::new(512, 512, 512), precision: Precision::Fp32, variant: MatmulVariant::Auto };
+    let r = backend.run(&case, &RunOptions::default(), &mut |_, _, _| {}).unwrap();
+    let peak = r.peak.unwrap();
+    assert_eq!(peak.preset, "h200");
+    assert_eq!(peak.dtype, "fp32");
+    assert!((peak.fraction_of_peak_flops - 1e12 / h200.peak_flops.fp32).abs() < 1e-9);
+    // validate: the time row now has an estimate; it only counts with --check-throughput.
+    let parsed = Validate::try_parse_from(["validate", "--model", "gpt2", "--seq", "64", "--reps", "2", "--format", "json", "--mock"]).unwrap();
+    let mut out = Vec::new();
+    let code = cli::run_validate_with(&mut backend, &parsed.args, &mut out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let time = &v["rows"][2];
+    assert_eq!(time["quantity"], "layer forward time");
+    assert!(time["estimate"].as_f64().unwrap() > 0.0);
+    assert_eq!(time["checked"], false);
+    assert_eq!(code, 0);
+    let parsed = Validate::try_parse_from(["validate", "--model", "gpt2", "--seq", "64", "--reps", "2", "--check-throughput", "--mock"]).unwrap();
+    let code = cli::run_validate_with(&mut backend, &parsed.args, &mut Vec::new()).unwrap();
+    assert_eq!(code, 1, "the mock's 1 TFLOP/s is far from an H200's fp32 estimate");
 }

@@ -4,9 +4,7 @@
 
 use memplan::bench::backend::{Backend, RunOptions, WgpuBackend};
 use memplan::bench::device::Gpu;
-use memplan::bench::kernels::{
-    AttentionKernel, AttentionShape, Kernels, MatmulShape, MatmulVariant,
-};
+use memplan::bench::kernels::{AttentionKernel, AttentionShape, Kernels, MatmulShape, MatmulVariant};
 use memplan::bench::layer::LayerShape;
 use memplan::bench::report::CheckReport;
 use memplan::bench::timing::{Plan, TimingMethod};
@@ -50,49 +48,20 @@ fn matmul_matches_reference_at_odd_sizes() {
     let Some(gpu) = gpu() else { return };
     for p in precisions(&gpu) {
         // tile-aligned, vec4-able but not tile multiples, fully odd, skinny, batched
-        for (m, n, k, batch) in [
-            (64, 64, 64, 1),
-            (67, 36, 44, 1),
-            (33, 17, 29, 1),
-            (1, 130, 7, 1),
-            (5, 3, 1, 1),
-            (19, 24, 12, 3),
-        ] {
+        for (m, n, k, batch) in
+            [(64, 64, 64, 1), (67, 36, 44, 1), (33, 17, 29, 1), (1, 130, 7, 1), (5, 3, 1, 1), (19, 24, 12, 3)]
+        {
             let shape = MatmulShape { m, n, k, batch };
-            let (_, variant) = run_check(
-                &gpu,
-                &CaseSpec::Matmul {
-                    shape,
-                    precision: p,
-                    variant: MatmulVariant::Tiled,
-                },
-            );
-            let expect = if k % 4 == 0 && n % 4 == 0 {
-                "vec4"
-            } else {
-                "scalar"
-            };
+            let (_, variant) =
+                run_check(&gpu, &CaseSpec::Matmul { shape, precision: p, variant: MatmulVariant::Tiled });
+            let expect = if k % 4 == 0 && n % 4 == 0 { "vec4" } else { "scalar" };
             assert!(variant.ends_with(expect), "{variant}");
         }
     }
 }
 
-fn attn(
-    batch: u64,
-    heads: u64,
-    kv_heads: u64,
-    seq: u64,
-    head_dim: u64,
-    causal: bool,
-) -> AttentionShape {
-    AttentionShape {
-        batch,
-        heads,
-        kv_heads,
-        seq,
-        head_dim,
-        causal,
-    }
+fn attn(batch: u64, heads: u64, kv_heads: u64, seq: u64, head_dim: u64, causal: bool) -> AttentionShape {
+    AttentionShape { batch, heads, kv_heads, seq, head_dim, causal }
 }
 
 #[test]
@@ -100,7 +69,7 @@ fn attention_kernels_match_reference_with_gqa_and_causal_masks() {
     let Some(gpu) = gpu() else { return };
     let shapes = [
         attn(1, 2, 2, 16, 16, false),
-        attn(2, 4, 2, 37, 12, true), // GQA 2:1, seq and head dim not tile multiples
+        attn(2, 4, 2, 37, 12, true),  // GQA 2:1, seq and head dim not tile multiples
         attn(1, 6, 1, 23, 20, false), // MQA
         attn(2, 3, 3, 33, 8, true),
         attn(1, 4, 2, 70, 32, true), // several K/V tiles in flash
@@ -108,14 +77,7 @@ fn attention_kernels_match_reference_with_gqa_and_causal_masks() {
     for p in precisions(&gpu) {
         for shape in shapes {
             for kernel in [AttentionKernel::Naive, AttentionKernel::Flash] {
-                let (_, variant) = run_check(
-                    &gpu,
-                    &CaseSpec::Attention {
-                        shape,
-                        precision: p,
-                        kernel,
-                    },
-                );
+                let (_, variant) = run_check(&gpu, &CaseSpec::Attention { shape, precision: p, kernel });
                 assert!(variant.starts_with(kernel.name()), "{variant}");
             }
         }
@@ -188,14 +150,7 @@ fn layer_forward_matches_reference() {
     for p in precisions(&gpu) {
         for shape in &variants {
             for kernel in [AttentionKernel::Naive, AttentionKernel::Flash] {
-                run_check(
-                    &gpu,
-                    &CaseSpec::Layer {
-                        shape: Box::new(shape.clone()),
-                        precision: p,
-                        kernel,
-                    },
-                );
+                run_check(&gpu, &CaseSpec::Layer { shape: Box::new(shape.clone()), precision: p, kernel });
             }
         }
     }
@@ -205,52 +160,34 @@ fn layer_forward_matches_reference() {
 fn layer_allocates_exactly_its_plan() {
     let Some(gpu) = gpu() else { return };
     let shape = shrink(tiny_layer("gpt2", 8), 32, 4, 4, 64);
-    let case = CaseSpec::Layer {
-        shape: Box::new(shape),
-        precision: Precision::Fp32,
-        kernel: AttentionKernel::Flash,
-    };
+    let case = CaseSpec::Layer { shape: Box::new(shape), precision: Precision::Fp32, kernel: AttentionKernel::Flash };
     let built = workload::build(&Kernels::new(&gpu), &case, 3).unwrap();
-    assert_eq!(
-        built.records,
-        workload::plan_records(&workload::plan(&case))
-    );
+    assert_eq!(built.records, workload::plan_records(&workload::plan(&case)));
 }
 
 #[test]
 fn backend_reports_timing_memory_and_check() {
     let Some(_) = gpu() else { return };
     let mut b = WgpuBackend::open(None).unwrap();
-    let opts = RunOptions {
-        plan: Plan { warmup: 1, reps: 3 },
-        ..RunOptions::default()
-    };
+    let opts = RunOptions { plan: Plan { warmup: 1, reps: 3 }, ..RunOptions::default() };
     let case = CaseSpec::Matmul {
         shape: MatmulShape::new(64, 48, 40),
         precision: Precision::Fp32,
         variant: MatmulVariant::Auto,
     };
     let mut calls = Vec::new();
-    let r = b
-        .run(&case, &opts, &mut |d, t, _| calls.push((d, t)))
-        .unwrap();
+    let r = b.run(&case, &opts, &mut |d, t, _| calls.push((d, t))).unwrap();
     assert_eq!(r.stats.samples, 3);
     assert!(r.stats.min > 0.0 && r.stats.min <= r.stats.median && r.stats.median <= r.stats.max);
     assert_eq!(r.timing, b.timing(&opts));
     assert!(r.check.as_ref().unwrap().passed);
-    assert_eq!(
-        r.memory.harness.total_bytes,
-        (64 * 40 + 40 * 48 + 64 * 48) * 4
-    );
+    assert_eq!(r.memory.harness.total_bytes, (64 * 40 + 40 * 48 + 64 * 48) * 4);
     assert!(r.tflops > 0.0 && r.gbps > 0.0);
     assert_eq!(calls.last(), Some(&(3, 3)));
     if b.gpu.has(wgpu::Features::TIMESTAMP_QUERY) {
         assert_eq!(r.timing, TimingMethod::GpuTimestamps);
     }
-    let wall = RunOptions {
-        wall_clock: true,
-        ..opts
-    };
+    let wall = RunOptions { wall_clock: true, ..opts };
     let r = b.run(&case, &wall, &mut |_, _, _| {}).unwrap();
     assert_eq!(r.timing, TimingMethod::WallClock);
     if let Some(a) = &r.memory.allocator {
@@ -270,10 +207,7 @@ fn shapes_over_the_adapter_limits_are_clean_errors() {
     let Some(gpu) = gpu() else { return };
     let k = Kernels::new(&gpu);
     // A score matrix over the storage-binding limit (lavapipe: 128 MiB; GPUs: larger).
-    let max = gpu
-        .limits
-        .max_storage_buffer_binding_size
-        .min(gpu.limits.max_buffer_size);
+    let max = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     let seq = ((max / 4) as f64).sqrt() as u64 + 64;
     let case = CaseSpec::Attention {
         shape: attn(1, 1, 1, seq, 8, false),
@@ -281,10 +215,7 @@ fn shapes_over_the_adapter_limits_are_clean_errors() {
         kernel: AttentionKernel::Naive,
     };
     let (message, hint) = device_err(workload::build(&k, &case, 1).map(|b| b.variant));
-    assert!(
-        message.contains("`scores`") && message.contains("over this adapter's limit"),
-        "{message}"
-    );
+    assert!(message.contains("`scores`") && message.contains("over this adapter's limit"), "{message}");
     assert!(hint.contains("flash"), "{hint}");
     // A head dim whose K/V tiles cannot fit workgroup memory.
     let hd = gpu.limits.max_compute_workgroup_storage_size as u64 / 8 + 1;
@@ -319,18 +250,14 @@ fn zero_sizes_and_bad_gqa_are_invalid_values() {
         precision: Precision::Fp32,
         variant: MatmulVariant::Tiled,
     };
-    let e = workload::build(&k, &case, 1)
-        .map(|b| b.variant)
-        .unwrap_err();
+    let e = workload::build(&k, &case, 1).map(|b| b.variant).unwrap_err();
     assert_eq!(e.to_string(), "invalid --m: `0`");
     let case = CaseSpec::Attention {
         shape: attn(1, 6, 4, 8, 8, false),
         precision: Precision::Fp32,
         kernel: AttentionKernel::Flash,
     };
-    let e = workload::build(&k, &case, 1)
-        .map(|b| b.variant)
-        .unwrap_err();
+    let e = workload::build(&k, &case, 1).map(|b| b.variant).unwrap_err();
     assert_eq!(e.to_string(), "invalid --kv-heads: `4`");
 }
 
@@ -345,9 +272,7 @@ fn a_lost_device_is_an_error_not_a_panic() {
     };
     let built = workload::build(&k, &case, 1).unwrap();
     gpu.device.destroy();
-    let e = workload::check(&gpu, &case, &built, 1)
-        .map(|c| c.passed)
-        .unwrap_err();
+    let e = workload::check(&gpu, &case, &built, 1).map(|c| c.passed).unwrap_err();
     assert!(matches!(e, Error::Device { .. }), "{e:?}");
 }
 

@@ -5,8 +5,7 @@
 use crate::bench::device::Gpu;
 use crate::bench::kernels::Kernels;
 use crate::bench::report::{
-    AdapterFeatures, AdapterLimits, AdapterReport, AllocatorMemory, HarnessMemory, KernelReport,
-    MemoryReport,
+    AdapterFeatures, AdapterLimits, AdapterReport, AllocatorMemory, HarnessMemory, KernelReport, MemoryReport,
 };
 use crate::bench::timing::{measure, MockRunner, Plan, Runner, Stats, TimingMethod};
 use crate::bench::workload::{self, CaseSpec};
@@ -28,12 +27,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            plan: Plan::default(),
-            check: true,
-            wall_clock: false,
-            seed: 0x5EED,
-        }
+        RunOptions { plan: Plan::default(), check: true, wall_clock: false, seed: 0x5EED }
     }
 }
 
@@ -49,12 +43,7 @@ pub trait Backend {
     /// A CPU adapter (lavapipe): the suite picks small shapes.
     fn is_cpu(&self) -> bool;
     fn supports_f16(&self) -> bool;
-    fn run(
-        &mut self,
-        case: &CaseSpec,
-        opts: &RunOptions,
-        progress: Progress,
-    ) -> Result<KernelReport>;
+    fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport>;
 }
 
 /// Put a report together from its measured parts (shared by both backends).
@@ -128,12 +117,7 @@ impl Backend for WgpuBackend {
         self.gpu.has(wgpu::Features::SHADER_F16)
     }
 
-    fn run(
-        &mut self,
-        case: &CaseSpec,
-        opts: &RunOptions,
-        progress: Progress,
-    ) -> Result<KernelReport> {
+    fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport> {
         let gpu = &self.gpu;
         let baseline = gpu.allocator();
         let kernels = Kernels::new(gpu);
@@ -141,18 +125,12 @@ impl Backend for WgpuBackend {
         // Let the uploads' staging memory go before reading the allocator.
         gpu.queue.submit([]);
         gpu.wait("uploading the inputs")?;
-        let allocator = gpu
-            .allocator()
-            .map(|(allocated, reserved)| AllocatorMemory {
-                allocated_bytes: allocated,
-                reserved_bytes: reserved,
-                baseline_allocated_bytes: baseline.map_or(0, |b| b.0),
-            });
-        let check = if opts.check {
-            Some(workload::check(gpu, case, &built, opts.seed)?)
-        } else {
-            None
-        };
+        let allocator = gpu.allocator().map(|(allocated, reserved)| AllocatorMemory {
+            allocated_bytes: allocated,
+            reserved_bytes: reserved,
+            baseline_allocated_bytes: baseline.map_or(0, |b| b.0),
+        });
+        let check = if opts.check { Some(workload::check(gpu, case, &built, opts.seed)?) } else { None };
         let mut runner = workload::GpuRunner::new(gpu, &built.dispatches, !opts.wall_clock);
         let timing = runner.timing();
         let stats = measure(&mut runner, opts.plan, progress)?;
@@ -161,16 +139,7 @@ impl Backend for WgpuBackend {
             allocator,
             nvml: nvml::memory_for(&gpu.report),
         };
-        Ok(assemble(
-            case,
-            built.variant.clone(),
-            timing,
-            opts.plan.warmup,
-            stats,
-            self.preset.as_ref(),
-            memory,
-            check,
-        ))
+        Ok(assemble(case, built.variant.clone(), timing, opts.plan.warmup, stats, self.preset.as_ref(), memory, check))
     }
 }
 
@@ -184,11 +153,7 @@ pub struct MockBackend {
 
 impl MockBackend {
     pub fn new() -> Self {
-        MockBackend {
-            adapter: mock_adapter(),
-            preset: None,
-            cpu: true,
-        }
+        MockBackend { adapter: mock_adapter(), preset: None, cpu: true }
     }
 }
 
@@ -243,25 +208,13 @@ impl Backend for MockBackend {
         true
     }
 
-    fn run(
-        &mut self,
-        case: &CaseSpec,
-        opts: &RunOptions,
-        progress: Progress,
-    ) -> Result<KernelReport> {
+    fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport> {
         let base = case.flops() / 1e12;
-        let times = [1.0, 1.1, 0.9, 1.05, 0.95]
-            .iter()
-            .map(|f| f * base)
-            .collect();
+        let times = [1.0, 1.1, 0.9, 1.05, 0.95].iter().map(|f| f * base).collect();
         let mut runner = MockRunner::new(times);
         let stats = measure(&mut runner, opts.plan, progress)?;
         let records = workload::plan_records(&workload::plan(case));
-        let memory = MemoryReport {
-            harness: HarnessMemory::from_records(records),
-            allocator: None,
-            nvml: None,
-        };
+        let memory = MemoryReport { harness: HarnessMemory::from_records(records), allocator: None, nvml: None };
         Ok(assemble(
             case,
             case.nominal_variant(),

@@ -85,19 +85,14 @@ impl Default for RunArgs {
 
 impl RunArgs {
     fn precision(&self) -> Result<Precision> {
-        self.dtype
-            .as_deref()
-            .map_or(Ok(Precision::Fp32), Precision::parse)
+        self.dtype.as_deref().map_or(Ok(Precision::Fp32), Precision::parse)
     }
     fn options(&self) -> Result<RunOptions> {
         if self.reps == 0 {
             return Err(Error::invalid("--reps", 0, "at least 1 timed run"));
         }
         Ok(RunOptions {
-            plan: Plan {
-                warmup: self.warmup,
-                reps: self.reps,
-            },
+            plan: Plan { warmup: self.warmup, reps: self.reps },
             check: !self.no_check,
             wall_clock: self.wall_clock,
             seed: 0x5EED,
@@ -228,10 +223,7 @@ pub struct ValidateArgs {
 /// `memplan devices`: adapters and NVML; never an error when there are none.
 pub fn run_devices(args: &DevicesArgs, out: &mut dyn Write) -> Result<i32> {
     let adapters = device::enumerate().iter().map(device::describe).collect();
-    let report = DevicesReport {
-        adapters,
-        nvml: nvml::probe(),
-    };
+    let report = DevicesReport { adapters, nvml: nvml::probe() };
     match args.format {
         Format::Json => writeln!(out, "{}", json(&report)?),
         Format::Table => write!(out, "{}", report::render_devices(&report)),
@@ -253,28 +245,12 @@ pub fn run_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 /// [`run_bench`] on a given backend (tests pass a [`MockBackend`]).
-pub fn run_bench_with(
-    backend: &mut dyn Backend,
-    args: &BenchArgs,
-    out: &mut dyn Write,
-) -> Result<i32> {
+pub fn run_bench_with(backend: &mut dyn Backend, args: &BenchArgs, out: &mut dyn Write) -> Result<i32> {
     let (run, cases) = match &args.kind {
         BenchKind::Matmul(a) => {
-            let shape = MatmulShape {
-                m: a.m,
-                n: a.n,
-                k: a.k,
-                batch: a.batch,
-            };
+            let shape = MatmulShape { m: a.m, n: a.n, k: a.k, batch: a.batch };
             shape.validate()?;
-            (
-                &a.run,
-                vec![CaseSpec::Matmul {
-                    shape,
-                    precision: a.run.precision()?,
-                    variant: a.variant,
-                }],
-            )
+            (&a.run, vec![CaseSpec::Matmul { shape, precision: a.run.precision()?, variant: a.variant }])
         }
         BenchKind::Attention(a) => {
             let p = a.run.precision()?;
@@ -290,11 +266,7 @@ pub fn run_bench_with(
                         causal: a.causal,
                     };
                     shape.validate()?;
-                    cases.push(CaseSpec::Attention {
-                        shape,
-                        precision: p,
-                        kernel,
-                    });
+                    cases.push(CaseSpec::Attention { shape, precision: p, kernel });
                 }
             }
             (&a.run, cases)
@@ -302,14 +274,7 @@ pub fn run_bench_with(
         BenchKind::Layer(a) => {
             let model = load_model(&a.model)?;
             let shape = LayerShape::from_model(&model, a.stack.as_deref(), a.batch, a.seq)?;
-            (
-                &a.run,
-                vec![CaseSpec::Layer {
-                    shape: Box::new(shape),
-                    precision: a.run.precision()?,
-                    kernel: a.kernel,
-                }],
-            )
+            (&a.run, vec![CaseSpec::Layer { shape: Box::new(shape), precision: a.run.precision()?, kernel: a.kernel }])
         }
         BenchKind::Suite(a) => {
             let precisions = match &a.run.dtype {
@@ -328,18 +293,9 @@ pub fn run_bench_with(
         if matches!(case, CaseSpec::Layer { .. }) && case.flops() > 2e9 {
             opts.check = false;
         }
-        let label = format!(
-            "[{}/{}] {} {} {}",
-            i + 1,
-            cases.len(),
-            case.kernel(),
-            case.precision(),
-            shape_line(case)
-        );
+        let label = format!("[{}/{}] {} {} {}", i + 1, cases.len(), case.kernel(), case.precision(), shape_line(case));
         let mut bar = Bar::new(label, run.mock);
-        let r = backend.run(case, &opts, &mut |done, total, elapsed| {
-            bar.update(done, total, elapsed)
-        })?;
+        let r = backend.run(case, &opts, &mut |done, total, elapsed| bar.update(done, total, elapsed))?;
         bar.finish();
         results.push(r);
     }
@@ -350,12 +306,13 @@ pub fn run_bench_with(
         results,
     );
     emit(&file, run, out)?;
-    let failed = file
-        .results
-        .iter()
-        .any(|r| r.check.as_ref().is_some_and(|c| !c.passed));
+    let failed = file.results.iter().any(|r| r.check.as_ref().is_some_and(|c| !c.passed));
     if failed {
-        writeln!(out, "error: a kernel's output differs from the CPU reference beyond its tolerance (see the check column)").map_err(stdout_error)?;
+        writeln!(
+            out,
+            "error: a kernel's output differs from the CPU reference beyond its tolerance (see the check column)"
+        )
+        .map_err(stdout_error)?;
         return Ok(1);
     }
     Ok(0)
@@ -384,12 +341,7 @@ pub fn suite(cpu: bool, precisions: &[Precision]) -> Vec<CaseSpec> {
     let (matmuls, attn_seqs, heads, hd): (&[u64], &[u64], u64, u64) = if cpu {
         (&[128, 256, 512], &[128, 256, 512], 4, 64)
     } else {
-        (
-            &[1024, 2048, 4096, 8192],
-            &[512, 1024, 2048, 4096, 8192],
-            16,
-            128,
-        )
+        (&[1024, 2048, 4096, 8192], &[512, 1024, 2048, 4096, 8192], 16, 128)
     };
     for &p in precisions {
         for &n in matmuls {
@@ -401,32 +353,15 @@ pub fn suite(cpu: bool, precisions: &[Precision]) -> Vec<CaseSpec> {
         }
         for &seq in attn_seqs {
             for kernel in [AttentionKernel::Naive, AttentionKernel::Flash] {
-                let shape = AttentionShape {
-                    batch: 1,
-                    heads,
-                    kv_heads: heads,
-                    seq,
-                    head_dim: hd,
-                    causal: true,
-                };
-                cases.push(CaseSpec::Attention {
-                    shape,
-                    precision: p,
-                    kernel,
-                });
+                let shape = AttentionShape { batch: 1, heads, kv_heads: heads, seq, head_dim: hd, causal: true };
+                cases.push(CaseSpec::Attention { shape, precision: p, kernel });
             }
         }
         // One GPT-2 layer, the model every build has.
         let (batch, seq) = if cpu { (1, 128) } else { (8, 1024) };
-        if let Some(shape) = presets::model("gpt2")
-            .ok()
-            .and_then(|m| LayerShape::from_model(&m, None, batch, seq).ok())
+        if let Some(shape) = presets::model("gpt2").ok().and_then(|m| LayerShape::from_model(&m, None, batch, seq).ok())
         {
-            cases.push(CaseSpec::Layer {
-                shape: Box::new(shape),
-                precision: p,
-                kernel: AttentionKernel::Flash,
-            });
+            cases.push(CaseSpec::Layer { shape: Box::new(shape), precision: p, kernel: AttentionKernel::Flash });
         }
     }
     cases
@@ -439,28 +374,21 @@ fn emit(file: &BenchFile, run: &RunArgs, out: &mut dyn Write) -> Result<()> {
     }
     match run.format {
         Format::Json => writeln!(out, "{text}"),
-        Format::Table => {
-            write!(out, "{}", report::render_bench(file)).and_then(|_| match &run.output {
-                Some(path) => writeln!(out, "wrote {}", path.display()),
-                None => Ok(()),
-            })
-        }
+        Format::Table => write!(out, "{}", report::render_bench(file)).and_then(|_| match &run.output {
+            Some(path) => writeln!(out, "wrote {}", path.display()),
+            None => Ok(()),
+        }),
     }
     .map_err(stdout_error)
 }
 
 fn json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Device {
-        message: format!("cannot serialize the report: {e}"),
-        hint: String::new(),
-    })
+    serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Device { message: format!("cannot serialize the report: {e}"), hint: String::new() })
 }
 
 fn stdout_error(e: std::io::Error) -> Error {
-    Error::Io {
-        path: PathBuf::from("<stdout>"),
-        message: e.to_string(),
-    }
+    Error::Io { path: PathBuf::from("<stdout>"), message: e.to_string() }
 }
 
 /// A preset name, or a path to a model TOML file.
@@ -483,11 +411,7 @@ struct Bar {
 
 impl Bar {
     fn new(label: String, disabled: bool) -> Self {
-        Bar {
-            label,
-            bar: None,
-            disabled,
-        }
+        Bar { label, bar: None, disabled }
     }
 
     fn update(&mut self, done: u32, total: u32, elapsed: Duration) {
@@ -504,9 +428,9 @@ impl Bar {
                 Some(u64::from(total)),
                 indicatif::ProgressDrawTarget::stderr(),
             );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} timed runs ({elapsed})",
-            ) {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} timed runs ({elapsed})")
+            {
                 b.set_style(style.progress_chars("=> "));
             }
             b.set_message(self.label.clone());
@@ -566,35 +490,20 @@ pub fn run_validate(args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
 }
 
 /// [`run_validate`] on a given backend.
-pub fn run_validate_with(
-    backend: &mut dyn Backend,
-    args: &ValidateArgs,
-    out: &mut dyn Write,
-) -> Result<i32> {
+pub fn run_validate_with(backend: &mut dyn Backend, args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
     if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
-        return Err(Error::invalid(
-            "--tolerance",
-            args.tolerance,
-            "a percentage ≥ 0",
-        ));
+        return Err(Error::invalid("--tolerance", args.tolerance, "a percentage ≥ 0"));
     }
     let model = load_model(&args.model)?;
     let precision = args.run.precision()?;
     let shape = LayerShape::from_model(&model, args.stack.as_deref(), args.batch, args.seq)?;
     let est = layer::estimate(&model, &shape, precision, args.kernel)?;
-    let case = CaseSpec::Layer {
-        shape: Box::new(shape.clone()),
-        precision,
-        kernel: args.kernel,
-    };
+    let case = CaseSpec::Layer { shape: Box::new(shape.clone()), precision, kernel: args.kernel };
     let mut opts = args.run.options()?;
     if case.flops() > 2e9 {
         opts.check = false;
     }
-    let mut bar = Bar::new(
-        format!("layer {} b={} s={}", model.name, args.batch, shape.seq),
-        args.run.mock,
-    );
+    let mut bar = Bar::new(format!("layer {} b={} s={}", model.name, args.batch, shape.seq), args.run.mock);
     let bench = backend.run(&case, &opts, &mut |d, t, e| bar.update(d, t, e))?;
     bar.finish();
     let mut report = validate_report(&model, shape, precision, args, est, bench, backend.preset());
@@ -682,11 +591,7 @@ fn validate_report(
             };
             (
                 Some(bench.flops / (peak * p.default_efficiency)),
-                format!(
-                    "{} peak × default efficiency {:.0}%",
-                    p.name,
-                    100.0 * p.default_efficiency
-                ),
+                format!("{} peak × default efficiency {:.0}%", p.name, 100.0 * p.default_efficiency),
             )
         }
         None => (None, "no GPU preset matches this adapter".to_string()),
@@ -723,16 +628,8 @@ fn validate_report(
             "includes the driver context",
         ));
     }
-    let passed = rows
-        .iter()
-        .filter(|r| r.checked)
-        .all(|r| r.within_tolerance.unwrap_or(true));
-    let measured_buffers = h
-        .buffers
-        .iter()
-        .filter(|b| b.role == Role::Saved)
-        .cloned()
-        .collect();
+    let passed = rows.iter().filter(|r| r.checked).all(|r| r.within_tolerance.unwrap_or(true));
+    let measured_buffers = h.buffers.iter().filter(|b| b.role == Role::Saved).cloned().collect();
     ValidateReport {
         adapter: String::new(),
         model: model.name.clone(),
@@ -744,11 +641,7 @@ fn validate_report(
             "dropout off (the harness applies none)".into(),
             format!(
                 "{} attention",
-                if args.kernel == AttentionKernel::Naive {
-                    "eager (materialized scores)"
-                } else {
-                    "fused (flash)"
-                }
+                if args.kernel == AttentionKernel::Naive { "eager (materialized scores)" } else { "fused (flash)" }
             ),
         ],
         tolerance_percent: tol,
@@ -784,15 +677,10 @@ pub fn render_validate(r: &ValidateReport) -> String {
     ));
     s.push_str(&format!("estimate assumes: {}\n", r.assumptions.join("; ")));
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_header(vec![
-        "quantity", "estimate", "measured", "error", "", "note",
-    ]);
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(vec!["quantity", "estimate", "measured", "error", "", "note"]);
     for row in &r.rows {
-        let err = row
-            .relative_error
-            .map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e));
+        let err = row.relative_error.map_or("-".to_string(), |e| format!("{:+.1}%", 100.0 * e));
         let verdict = match (row.checked, row.within_tolerance) {
             (true, Some(true)) => "ok",
             (true, Some(false)) => "OVER",
@@ -801,16 +689,10 @@ pub fn render_validate(r: &ValidateReport) -> String {
         };
         t.add_row(vec![
             Cell::new(&row.quantity),
-            Cell::new(
-                row.estimate
-                    .map_or("-".to_string(), |v| fmt_value(v, &row.unit)),
-            )
-            .set_alignment(CellAlignment::Right),
-            Cell::new(
-                row.measured
-                    .map_or("-".to_string(), |v| fmt_value(v, &row.unit)),
-            )
-            .set_alignment(CellAlignment::Right),
+            Cell::new(row.estimate.map_or("-".to_string(), |v| fmt_value(v, &row.unit)))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(row.measured.map_or("-".to_string(), |v| fmt_value(v, &row.unit)))
+                .set_alignment(CellAlignment::Right),
             Cell::new(err).set_alignment(CellAlignment::Right),
             Cell::new(verdict),
             Cell::new(&row.note),
@@ -819,25 +701,17 @@ pub fn render_validate(r: &ValidateReport) -> String {
     s.push_str(&t.to_string());
     s.push('\n');
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_header(vec![
-        "estimate: tensors saved for backward",
-        "bytes",
-        "measured: buffers kept",
-        "bytes",
-    ]);
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(vec!["estimate: tensors saved for backward", "bytes", "measured: buffers kept", "bytes"]);
     let n = r.estimate_ledger.len().max(r.measured_buffers.len());
     for i in 0..n {
         let e = r.estimate_ledger.get(i);
         let m = r.measured_buffers.get(i);
         t.add_row(vec![
             Cell::new(e.map_or(String::new(), |e| e.name.clone())),
-            Cell::new(e.map_or(String::new(), |e| fmt_bytes(e.bytes)))
-                .set_alignment(CellAlignment::Right),
+            Cell::new(e.map_or(String::new(), |e| fmt_bytes(e.bytes))).set_alignment(CellAlignment::Right),
             Cell::new(m.map_or(String::new(), |m| m.label.clone())),
-            Cell::new(m.map_or(String::new(), |m| fmt_bytes(m.bytes)))
-                .set_alignment(CellAlignment::Right),
+            Cell::new(m.map_or(String::new(), |m| fmt_bytes(m.bytes))).set_alignment(CellAlignment::Right),
         ]);
     }
     s.push_str(&t.to_string());
@@ -848,14 +722,9 @@ pub fn render_validate(r: &ValidateReport) -> String {
         r.bench.stats.samples,
         report::fmt_seconds(r.bench.stats.median),
         match &r.bench.check {
-            Some(c) if c.passed => format!(
-                "; output matches the CPU reference (max rel. error {:.1e})",
-                c.max_rel_error
-            ),
-            Some(c) => format!(
-                "; OUTPUT DIFFERS from the CPU reference (max rel. error {:.1e})",
-                c.max_rel_error
-            ),
+            Some(c) if c.passed =>
+                format!("; output matches the CPU reference (max rel. error {:.1e})", c.max_rel_error),
+            Some(c) => format!("; OUTPUT DIFFERS from the CPU reference (max rel. error {:.1e})", c.max_rel_error),
             None if r.bench.timing == crate::bench::timing::TimingMethod::Mock =>
                 "; output not checked (mock backend)".into(),
             None => "; output not checked (layer too large for the CPU reference)".into(),
@@ -863,11 +732,7 @@ pub fn render_validate(r: &ValidateReport) -> String {
     ));
     s.push_str(&format!(
         "result: {} (tolerance {}%)\n",
-        if r.passed {
-            "within tolerance"
-        } else {
-            "OVER tolerance"
-        },
+        if r.passed { "within tolerance" } else { "OVER tolerance" },
         r.tolerance_percent
     ));
     s

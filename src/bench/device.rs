@@ -17,10 +17,7 @@ use std::sync::{Arc, Mutex};
 pub const ADAPTER_ENV: &str = "MEMPLAN_ADAPTER";
 
 pub(crate) fn device_error(message: impl Into<String>, hint: impl Into<String>) -> Error {
-    Error::Device {
-        message: message.into(),
-        hint: hint.into(),
-    }
+    Error::Device { message: message.into(), hint: hint.into() }
 }
 
 fn instance() -> wgpu::Instance {
@@ -60,13 +57,7 @@ pub fn describe(adapter: &wgpu::Adapter) -> AdapterReport {
         adapter
             .cooperative_matrix_properties()
             .iter()
-            .map(|p| {
-                format!(
-                    "{}x{}x{} {:?}->{:?}",
-                    p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type
-                )
-                .to_lowercase()
-            })
+            .map(|p| format!("{}x{}x{} {:?}->{:?}", p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type).to_lowercase())
             .collect()
     } else {
         Vec::new()
@@ -150,9 +141,7 @@ pub struct Gpu {
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gpu")
-            .field("adapter", &self.report.name)
-            .finish()
+        f.debug_struct("Gpu").field("adapter", &self.report.name).finish()
     }
 }
 
@@ -160,9 +149,7 @@ impl Gpu {
     /// Open the best adapter, or the first whose name contains `selector` (case-insensitive;
     /// `MEMPLAN_ADAPTER` when `selector` is `None`).
     pub fn open(selector: Option<&str>) -> Result<Gpu> {
-        let env = std::env::var(ADAPTER_ENV)
-            .ok()
-            .filter(|s| !s.trim().is_empty());
+        let env = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.trim().is_empty());
         let selector = selector.map(str::to_string).or(env);
         let adapters = enumerate();
         if adapters.is_empty() {
@@ -177,10 +164,7 @@ impl Gpu {
             Some(sel) => {
                 let key = sel.to_lowercase();
                 let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-                match adapters
-                    .into_iter()
-                    .find(|a| a.get_info().name.to_lowercase().contains(&key))
-                {
+                match adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&key)) {
                     Some(a) => a,
                     None => {
                         return Err(device_error(
@@ -305,10 +289,7 @@ impl Gpu {
         let i = pollster::block_on(internal.pop());
         if let Some(e) = o {
             return Err(device_error(
-                format!(
-                    "out of GPU memory during {during}: {}",
-                    first_line(&e.to_string())
-                ),
+                format!("out of GPU memory during {during}: {}", first_line(&e.to_string())),
                 "reduce the shapes (--batch, --seq, --m/--n/--k) or free GPU memory",
             ));
         }
@@ -326,12 +307,7 @@ impl Gpu {
     pub fn wait(&self, during: &str) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| {
-                device_error(
-                    format!("waiting for the GPU failed during {during}: {e}"),
-                    "",
-                )
-            })?;
+            .map_err(|e| device_error(format!("waiting for the GPU failed during {during}: {e}"), ""))?;
         self.check(during)
     }
 
@@ -353,18 +329,10 @@ impl Gpu {
     }
 
     /// A storage buffer of `bytes` (at least 16, rounded up to 16) recorded in the ledger.
-    pub fn storage(
-        &self,
-        label: &str,
-        role: Role,
-        bytes: u64,
-        contents: Option<&[u8]>,
-    ) -> Result<wgpu::Buffer> {
+    pub fn storage(&self, label: &str, role: Role, bytes: u64, contents: Option<&[u8]>) -> Result<wgpu::Buffer> {
         self.check_binding(label, bytes)?;
         let allocated = bytes.max(16).div_ceil(16) * 16;
-        let usage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST;
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
         let buffer = self.scoped(&format!("creating buffer `{label}`"), || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -385,12 +353,7 @@ impl Gpu {
             self.queue.write_buffer(&buffer, 0, data);
         }
         if let Ok(mut l) = self.ledger.lock() {
-            l.push(BufferRecord {
-                label: label.to_string(),
-                role,
-                bytes,
-                allocated,
-            });
+            l.push(BufferRecord { label: label.to_string(), role, bytes, allocated });
         }
         Ok(buffer)
     }
@@ -414,8 +377,7 @@ impl Gpu {
     pub fn fill(&self, buffer: &wgpu::Buffer, word: u32) {
         let words = (buffer.size() / 4) as usize;
         let data = vec![word; words];
-        self.queue
-            .write_buffer(buffer, 0, bytemuck::cast_slice(&data));
+        self.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&data));
     }
 
     /// Copy `bytes` bytes of `buffer` back to the CPU.
@@ -429,15 +391,10 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         })?;
-        let mut enc = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("read-back"),
-            });
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
         enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         self.queue.submit([enc.finish()]);
-        let result: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> =
-            Arc::default();
+        let result: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> = Arc::default();
         let slot = result.clone();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             if let Ok(mut s) = slot.lock() {
@@ -449,16 +406,13 @@ impl Gpu {
         match mapped {
             Some(Ok(())) => {}
             other => {
-                return Err(device_error(
-                    format!("mapping the read-back buffer failed ({other:?})"),
-                    "",
-                ));
+                return Err(device_error(format!("mapping the read-back buffer failed ({other:?})"), ""));
             }
         }
         let out = {
-            let view = staging.get_mapped_range(..).map_err(|e| {
-                device_error(format!("reading the mapped buffer failed: {e:?}"), "")
-            })?;
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| device_error(format!("reading the mapped buffer failed: {e:?}"), ""))?;
             view[..bytes as usize].to_vec()
         };
         staging.unmap();
@@ -467,17 +421,12 @@ impl Gpu {
 
     /// Buffers created since the last [`Gpu::take_ledger`].
     pub fn take_ledger(&self) -> Vec<BufferRecord> {
-        self.ledger
-            .lock()
-            .map(|mut l| std::mem::take(&mut *l))
-            .unwrap_or_default()
+        self.ledger.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
     }
 
     /// wgpu's allocator report: (allocated, reserved) bytes, where the backend gives one.
     pub fn allocator(&self) -> Option<(u64, u64)> {
-        self.device
-            .generate_allocator_report()
-            .map(|r| (r.total_allocated_bytes, r.total_reserved_bytes))
+        self.device.generate_allocator_report().map(|r| (r.total_allocated_bytes, r.total_reserved_bytes))
     }
 
     /// Timestamp period in nanoseconds per tick.
@@ -488,11 +437,7 @@ impl Gpu {
 
 fn first_line(s: &str) -> String {
     // wgpu's messages are multi-line with a cause chain; keep them short but complete.
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 /// `1.5 GiB`, `128 MiB`, `4 KiB`, `12 B`.

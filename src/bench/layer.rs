@@ -48,33 +48,23 @@ pub struct LayerShape {
 
 impl LayerShape {
     /// The layer of `stack` (default: the model's first stack) at `batch` × `seq`.
-    pub fn from_model(
-        model: &ModelSpec,
-        stack: Option<&str>,
-        batch: u64,
-        seq: u64,
-    ) -> Result<LayerShape> {
+    pub fn from_model(model: &ModelSpec, stack: Option<&str>, batch: u64, seq: u64) -> Result<LayerShape> {
         let st = pick_stack(model, stack)?;
         if batch == 0 {
-            return Err(Error::invalid(
-                "--batch",
-                batch,
-                "a positive number of sequences",
-            ));
+            return Err(Error::invalid("--batch", batch, "a positive number of sequences"));
         }
         if seq == 0 {
             return Err(Error::invalid("--seq", seq, "a positive sequence length"));
         }
         let l = &st.layer;
         if l.cross_attention {
-            let other: Vec<&str> = model
-                .stacks
-                .iter()
-                .filter(|s| !s.layer.cross_attention)
-                .map(|s| s.name.as_str())
-                .collect();
+            let other: Vec<&str> =
+                model.stacks.iter().filter(|s| !s.layer.cross_attention).map(|s| s.name.as_str()).collect();
             return Err(Error::conflict(
-                format!("the layer benchmark runs self-attention layers; stack `{}` of `{}` has cross-attention", st.name, model.name),
+                format!(
+                    "the layer benchmark runs self-attention layers; stack `{}` of `{}` has cross-attention",
+                    st.name, model.name
+                ),
                 if other.is_empty() { String::new() } else { format!("use --stack {}", other.join(" or --stack ")) },
             ));
         }
@@ -171,26 +161,14 @@ impl LayerShape {
 }
 
 fn pick_stack<'a>(model: &'a ModelSpec, name: Option<&str>) -> Result<&'a Stack> {
-    let names = || {
-        model
-            .stacks
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || model.stacks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
     match name {
-        Some(n) => model.stack(n).ok_or_else(|| {
-            Error::invalid(
-                "--stack",
-                n,
-                format!("a stack of `{}`: {}", model.name, names()),
-            )
-        }),
-        None => model
-            .stacks
-            .first()
-            .ok_or_else(|| Error::shape(format!("model `{}` has no layer stacks", model.name), "")),
+        Some(n) => model
+            .stack(n)
+            .ok_or_else(|| Error::invalid("--stack", n, format!("a stack of `{}`: {}", model.name, names()))),
+        None => {
+            model.stacks.first().ok_or_else(|| Error::shape(format!("model `{}` has no layer stacks", model.name), ""))
+        }
     }
 }
 
@@ -238,17 +216,9 @@ pub fn estimate(
 ) -> Result<LayerEstimate> {
     let stack = pick_stack(model, Some(&shape.stack))?;
     let setup = setup(precision, kernel, shape.batch, shape.seq);
-    let st = StackShape {
-        batch: shape.batch,
-        seq: shape.seq,
-        cross_seq: 0,
-    };
+    let st = StackShape::new(shape.batch, shape.seq, 0);
     let saved = act::layer_ledger(stack, &st, &setup);
     let saved_bytes = act::layer_saved_bytes(stack, &st, &setup);
     let weight_bytes = crate::model::params::layer(&stack.layer).params * precision.size();
-    Ok(LayerEstimate {
-        saved,
-        saved_bytes,
-        weight_bytes,
-    })
+    Ok(LayerEstimate { saved, saved_bytes, weight_bytes })
 }

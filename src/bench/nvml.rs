@@ -12,16 +12,10 @@ pub fn probe() -> NvmlReport {
         Ok(n) => n,
         Err(e) => return NvmlReport::Unavailable { reason: reason(&e) },
     };
-    let driver = nvml
-        .sys_driver_version()
-        .unwrap_or_else(|_| "unknown".into());
+    let driver = nvml.sys_driver_version().unwrap_or_else(|_| "unknown".into());
     let count = match nvml.device_count() {
         Ok(c) => c,
-        Err(e) => {
-            return NvmlReport::Unavailable {
-                reason: format!("cannot count devices: {e}"),
-            }
-        }
+        Err(e) => return NvmlReport::Unavailable { reason: format!("cannot count devices: {e}") },
     };
     let pid = std::process::id();
     let mut gpus = Vec::new();
@@ -32,13 +26,7 @@ pub fn probe() -> NvmlReport {
         let name = dev.name().unwrap_or_else(|_| format!("gpu {index}"));
         let Ok(mem) = dev.memory_info() else { continue };
         let mut process = None;
-        for list in [
-            dev.running_compute_processes(),
-            dev.running_graphics_processes(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for list in [dev.running_compute_processes(), dev.running_graphics_processes()].into_iter().flatten() {
             for p in list.iter().filter(|p| p.pid == pid) {
                 if let UsedGpuMemory::Used(b) = p.used_gpu_memory {
                     process = Some(process.unwrap_or(0u64).max(b));

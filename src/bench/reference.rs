@@ -66,14 +66,8 @@ pub fn to_bytes(values: &[f32], precision: Precision) -> Vec<u8> {
 /// Buffer bytes of `precision` back to f32.
 pub fn from_bytes(bytes: &[u8], precision: Precision) -> Vec<f32> {
     match precision {
-        Precision::Fp32 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Precision::Fp16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
+        Precision::Fp32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Precision::Fp16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
     }
 }
 
@@ -104,9 +98,7 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
 
 /// One element of A·B.
 pub fn matmul_at(a: &[f32], b: &[f32], n: usize, k: usize, i: usize, j: usize) -> f64 {
-    (0..k)
-        .map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64)
-        .sum()
+    (0..k).map(|kk| a[i * k + kk] as f64 * b[kk * n + j] as f64).sum()
 }
 
 /// Attention shapes (see `ops::AttentionShape`), as the reference needs them.
@@ -121,15 +113,7 @@ pub struct AttnDims {
 }
 
 /// One output row O[b, i, h, :] and its log-sum-exp. Q is [b, s, h, d]; K, V are [b, s, g, d].
-pub fn attention_row(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    d: AttnDims,
-    b: usize,
-    h: usize,
-    i: usize,
-) -> (Vec<f64>, f64) {
+pub fn attention_row(q: &[f32], k: &[f32], v: &[f32], d: AttnDims, b: usize, h: usize, i: usize) -> (Vec<f64>, f64) {
     let g = h / (d.heads / d.kv_heads);
     let scale = 1.0 / (d.head_dim as f64).sqrt();
     let qi = ((b * d.seq + i) * d.heads + h) * d.head_dim;
@@ -137,10 +121,7 @@ pub fn attention_row(
     let scores: Vec<f64> = (0..keys)
         .map(|j| {
             let kj = ((b * d.seq + j) * d.kv_heads + g) * d.head_dim;
-            (0..d.head_dim)
-                .map(|x| q[qi + x] as f64 * k[kj + x] as f64)
-                .sum::<f64>()
-                * scale
+            (0..d.head_dim).map(|x| q[qi + x] as f64 * k[kj + x] as f64).sum::<f64>() * scale
         })
         .collect();
     let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -181,10 +162,7 @@ pub fn norm(x: &[f64], cols: usize, gamma: &[f32], beta: Option<&[f32]>, eps: f6
         let (mean, var) = match beta {
             Some(_) => {
                 let mean = row.iter().sum::<f64>() / n;
-                (
-                    mean,
-                    row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n,
-                )
+                (mean, row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n)
             }
             None => (0.0, row.iter().map(|v| v * v).sum::<f64>() / n),
         };
@@ -209,11 +187,7 @@ pub enum Act {
 impl Act {
     pub fn apply(self, x: f64) -> f64 {
         match self {
-            Act::Gelu => {
-                0.5 * x
-                    * (1.0
-                        + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
-            }
+            Act::Gelu => 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
             Act::QuickGelu => x / (1.0 + (-1.702 * x).exp()),
             Act::Relu => x.max(0.0),
             Act::Silu => x / (1.0 + (-x).exp()),
@@ -225,19 +199,11 @@ impl Act {
 /// |gpu − ref| ≤ tol·(|ref| + mean |ref|) (relative, with a floor at the output's typical
 /// magnitude so values near zero do not dominate). NaN (an unwritten, poisoned element) fails.
 pub fn compare(gpu: &[f32], reference: &[f64], tolerance: f64) -> CheckReport {
-    compare_pairs(
-        gpu.iter().map(|g| *g as f64).zip(reference.iter().copied()),
-        tolerance,
-    )
+    compare_pairs(gpu.iter().map(|g| *g as f64).zip(reference.iter().copied()), tolerance)
 }
 
-pub fn compare_pairs(
-    pairs: impl Iterator<Item = (f64, f64)> + Clone,
-    tolerance: f64,
-) -> CheckReport {
-    let (n, sum) = pairs
-        .clone()
-        .fold((0u64, 0f64), |(n, s), (_, r)| (n + 1, s + r.abs()));
+pub fn compare_pairs(pairs: impl Iterator<Item = (f64, f64)> + Clone, tolerance: f64) -> CheckReport {
+    let (n, sum) = pairs.clone().fold((0u64, 0f64), |(n, s), (_, r)| (n + 1, s + r.abs()));
     let floor = if n > 0 { sum / n as f64 } else { 0.0 }.max(1e-30);
     let mut max_abs: f64 = 0.0;
     let mut max_rel: f64 = 0.0;
@@ -257,13 +223,7 @@ pub fn compare_pairs(
             max_rel = max_rel.max(rel);
         }
     }
-    CheckReport {
-        compared: n,
-        max_abs_error: max_abs,
-        max_rel_error: max_rel,
-        tolerance,
-        passed,
-    }
+    CheckReport { compared: n, max_abs_error: max_abs, max_rel_error: max_rel, tolerance, passed }
 }
 
 /// Default tolerances by storage precision: f32 kernels accumulate in f32; f16 kernels round
@@ -307,23 +267,8 @@ mod tests {
     #[test]
     fn attention_row_matches_uniform_weights() {
         // Identical keys: uniform weights, so the output is the mean of the values.
-        let d = AttnDims {
-            batch: 1,
-            heads: 1,
-            kv_heads: 1,
-            seq: 3,
-            head_dim: 1,
-            causal: false,
-        };
-        let (o, lse) = attention_row(
-            &[1.0, 1.0, 1.0],
-            &[2.0, 2.0, 2.0],
-            &[1.0, 2.0, 6.0],
-            d,
-            0,
-            0,
-            0,
-        );
+        let d = AttnDims { batch: 1, heads: 1, kv_heads: 1, seq: 3, head_dim: 1, causal: false };
+        let (o, lse) = attention_row(&[1.0, 1.0, 1.0], &[2.0, 2.0, 2.0], &[1.0, 2.0, 6.0], d, 0, 0, 0);
         assert!((o[0] - 3.0).abs() < 1e-12);
         assert!((lse - (2.0 + 3f64.ln())).abs() < 1e-12);
     }

@@ -96,13 +96,7 @@ pub struct HarnessMemory {
 
 impl HarnessMemory {
     pub fn from_records(buffers: Vec<BufferRecord>) -> Self {
-        let sum = |r: Option<Role>| {
-            buffers
-                .iter()
-                .filter(|b| r.is_none_or(|r| b.role == r))
-                .map(|b| b.bytes)
-                .sum()
-        };
+        let sum = |r: Option<Role>| buffers.iter().filter(|b| r.is_none_or(|r| b.role == r)).map(|b| b.bytes).sum();
         HarnessMemory {
             total_bytes: sum(None),
             saved_bytes: sum(Some(Role::Saved)),
@@ -187,10 +181,8 @@ impl KernelReport {
 
 /// Shape parameters in a fixed, readable order (JSON maps are sorted by key).
 pub fn shape_string(shape: &serde_json::Map<String, serde_json::Value>) -> String {
-    const ORDER: [&str; 13] = [
-        "model", "stack", "m", "n", "k", "batch", "heads", "kv_heads", "seq", "head_dim", "hidden",
-        "ffn", "causal",
-    ];
+    const ORDER: [&str; 13] =
+        ["model", "stack", "m", "n", "k", "batch", "heads", "kv_heads", "seq", "head_dim", "hidden", "ffn", "causal"];
     let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
     let mut keys: Vec<&String> = shape.keys().collect();
     keys.sort_by_key(|k| rank(k));
@@ -227,7 +219,34 @@ pub struct BenchFile {
     pub timing: TimingMethod,
     /// Best achieved throughput per (kernel, dtype).
     pub achieved: Vec<Achieved>,
+    /// The same, keyed for lookups: `calibration.matmul_tflops.fp32` is what
+    /// `memplan plan --calibration` reads.
+    pub calibration: Calibration,
     pub results: Vec<KernelReport>,
+}
+
+/// Best measured TFLOP/s by dtype name, per kernel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub matmul_tflops: std::collections::BTreeMap<String, f64>,
+    pub attention_tflops: std::collections::BTreeMap<String, f64>,
+    pub layer_tflops: std::collections::BTreeMap<String, f64>,
+}
+
+impl Calibration {
+    pub fn from_achieved(achieved: &[Achieved]) -> Self {
+        let mut c = Calibration::default();
+        for a in achieved {
+            let map = match a.kernel.as_str() {
+                "matmul" => &mut c.matmul_tflops,
+                "attention" => &mut c.attention_tflops,
+                "layer" => &mut c.layer_tflops,
+                _ => continue,
+            };
+            map.insert(a.dtype.clone(), a.tflops);
+        }
+        c
+    }
 }
 
 impl BenchFile {
@@ -238,7 +257,9 @@ impl BenchFile {
         results: Vec<KernelReport>,
     ) -> Self {
         let achieved = summarize(&results);
+        let calibration = Calibration::from_achieved(&achieved);
         BenchFile {
+            calibration,
             schema_version: SCHEMA_VERSION,
             memplan_version: env!("CARGO_PKG_VERSION").to_string(),
             adapter,
@@ -251,18 +272,13 @@ impl BenchFile {
 
     /// Best measured TFLOP/s for a kernel (`matmul`, `attention`, `layer`) and dtype.
     pub fn achieved_tflops(&self, kernel: &str, dtype: &str) -> Option<f64> {
-        self.achieved
-            .iter()
-            .find(|a| a.kernel == kernel && a.dtype == dtype)
-            .map(|a| a.tflops)
+        self.achieved.iter().find(|a| a.kernel == kernel && a.dtype == dtype).map(|a| a.tflops)
     }
 
     /// Read a calibration file written by `memplan bench`.
     pub fn load(path: &Path) -> Result<BenchFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
         let file: BenchFile = serde_json::from_str(&text).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: Some(e.line()),
@@ -274,10 +290,7 @@ impl BenchFile {
                 path: path.to_path_buf(),
                 line: None,
                 field: Some("schema_version".into()),
-                message: format!(
-                    "schema version {} is not supported (expected {SCHEMA_VERSION})",
-                    file.schema_version
-                ),
+                message: format!("schema version {} is not supported (expected {SCHEMA_VERSION})", file.schema_version),
             });
         }
         Ok(file)
@@ -289,10 +302,7 @@ pub fn summarize(results: &[KernelReport]) -> Vec<Achieved> {
     let mut out: Vec<Achieved> = Vec::new();
     for r in results {
         let frac = r.peak.as_ref().map(|p| p.fraction_of_peak_flops);
-        match out
-            .iter_mut()
-            .find(|a| a.kernel == r.kernel && a.dtype == r.dtype)
-        {
+        match out.iter_mut().find(|a| a.kernel == r.kernel && a.dtype == r.dtype) {
             Some(a) if a.tflops >= r.tflops => {}
             Some(a) => {
                 a.tflops = r.tflops;
@@ -315,18 +325,9 @@ pub fn summarize(results: &[KernelReport]) -> Vec<Achieved> {
 
 /// Write `text` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "bench.json".into());
+    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "bench.json".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(|e| {
@@ -337,8 +338,7 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
 
 fn table() -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
     t
 }
 
@@ -372,13 +372,13 @@ pub fn fmt_tflops(t: f64) -> String {
 pub fn results_table(results: &[KernelReport]) -> String {
     let mut t = table();
     t.set_header(vec![
-        "kernel", "variant", "dtype", "shape", "median", "min", "max", "TFLOP/s", "GB/s", "% peak",
-        "memory", "check",
+        "kernel", "variant", "dtype", "shape", "median", "min", "max", "TFLOP/s", "GB/s", "% peak", "memory", "check",
     ]);
     for r in results {
-        let peak = r.peak.as_ref().map_or("-".to_string(), |p| {
-            format!("{:.1}% {}", 100.0 * p.fraction_of_peak_flops, p.dtype)
-        });
+        let peak = r
+            .peak
+            .as_ref()
+            .map_or("-".to_string(), |p| format!("{:.1}% {}", 100.0 * p.fraction_of_peak_flops, p.dtype));
         let check = match &r.check {
             None => "-".to_string(),
             Some(c) if c.passed => format!("ok ({:.1e})", c.max_rel_error),
@@ -393,11 +393,7 @@ pub fn results_table(results: &[KernelReport]) -> String {
             right(fmt_seconds(r.stats.min)),
             right(fmt_seconds(r.stats.max)),
             right(fmt_tflops(r.tflops)),
-            right(if r.gbps >= 10.0 {
-                format!("{:.0}", r.gbps)
-            } else {
-                format!("{:.3}", r.gbps)
-            }),
+            right(if r.gbps >= 10.0 { format!("{:.0}", r.gbps) } else { format!("{:.3}", r.gbps) }),
             right(peak),
             right(fmt_bytes(r.memory.harness.total_bytes)),
             Cell::new(check),
@@ -414,10 +410,11 @@ pub fn render_bench(file: &BenchFile) -> String {
         file.adapter.name,
         file.adapter.backend,
         file.adapter.device_type,
-        file.gpu_preset.as_ref().map_or(
-            " — no GPU preset matches this adapter, so no % of peak".to_string(),
-            |p| format!(", preset {p}")
-        )
+        file.gpu_preset
+            .as_ref()
+            .map_or(" — no GPU preset matches this adapter, so no % of peak".to_string(), |p| format!(
+                ", preset {p}"
+            ))
     ));
     s.push_str(&format!(
         "timing: {} ({} timed runs after {} warm-up; median/min/max per call)\n",
@@ -443,29 +440,21 @@ pub fn memory_table(results: &[KernelReport]) -> String {
         "nvml device / process",
     ]);
     for r in results {
-        let alloc =
-            r.memory
-                .allocator
-                .as_ref()
-                .map_or("not reported by this backend".to_string(), |a| {
-                    format!(
-                        "{} (+{}) / {}",
-                        fmt_bytes(a.allocated_bytes),
-                        fmt_bytes(a.allocated_bytes.saturating_sub(a.baseline_allocated_bytes)),
-                        fmt_bytes(a.reserved_bytes)
-                    )
-                });
-        let nvml = r
-            .memory
-            .nvml
-            .as_ref()
-            .map_or("unavailable".to_string(), |n| {
-                format!(
-                    "{} / {}",
-                    fmt_bytes(n.device_used_bytes),
-                    n.process_used_bytes.map_or("n/a".to_string(), fmt_bytes)
-                )
-            });
+        let alloc = r.memory.allocator.as_ref().map_or("not reported by this backend".to_string(), |a| {
+            format!(
+                "{} (+{}) / {}",
+                fmt_bytes(a.allocated_bytes),
+                fmt_bytes(a.allocated_bytes.saturating_sub(a.baseline_allocated_bytes)),
+                fmt_bytes(a.reserved_bytes)
+            )
+        });
+        let nvml = r.memory.nvml.as_ref().map_or("unavailable".to_string(), |n| {
+            format!(
+                "{} / {}",
+                fmt_bytes(n.device_used_bytes),
+                n.process_used_bytes.map_or("n/a".to_string(), fmt_bytes)
+            )
+        });
         t.add_row(vec![
             Cell::new(format!("{} {}", r.kernel, r.variant)),
             Cell::new(r.shape_string()),
@@ -510,10 +499,7 @@ pub fn render_devices(report: &DevicesReport) -> String {
                 Cell::new(format!("{} {}", a.driver, a.driver_info).trim().to_string()),
                 Cell::new(yn(a.features.shader_f16)),
                 Cell::new(if a.features.subgroups {
-                    format!(
-                        "{}–{}",
-                        a.limits.subgroup_min_size, a.limits.subgroup_max_size
-                    )
+                    format!("{}–{}", a.limits.subgroup_min_size, a.limits.subgroup_max_size)
                 } else {
                     "no".into()
                 }),
@@ -525,20 +511,18 @@ pub fn render_devices(report: &DevicesReport) -> String {
                 }),
                 right(fmt_bytes(a.limits.max_storage_buffer_binding_size)),
                 right(fmt_bytes(a.limits.max_buffer_size)),
-                right(fmt_bytes(
-                    a.limits.max_compute_workgroup_storage_size as u64,
-                )),
+                right(fmt_bytes(a.limits.max_compute_workgroup_storage_size as u64)),
                 right(a.limits.max_compute_invocations_per_workgroup),
             ]);
         }
-        s.push_str("wgpu adapters (best first; the first is used unless --adapter or MEMPLAN_ADAPTER names another):\n");
+        s.push_str(
+            "wgpu adapters (best first; the first is used unless --adapter or MEMPLAN_ADAPTER names another):\n",
+        );
         s.push_str(&t.to_string());
         s.push('\n');
     }
     match &report.nvml {
-        NvmlReport::Unavailable { reason } => {
-            s.push_str(&format!("nvml: unavailable ({reason})\n"))
-        }
+        NvmlReport::Unavailable { reason } => s.push_str(&format!("nvml: unavailable ({reason})\n")),
         NvmlReport::Available { driver, gpus } => {
             s.push_str(&format!("nvml: driver {driver}\n"));
             let mut t = table();

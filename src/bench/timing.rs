@@ -46,11 +46,7 @@ pub struct Stats {
 impl Stats {
     pub fn from_samples(samples: &[f64]) -> Result<Stats> {
         if samples.is_empty() {
-            return Err(Error::invalid(
-                "number of timed repetitions",
-                0,
-                "at least 1",
-            ));
+            return Err(Error::invalid("number of timed repetitions", 0, "at least 1"));
         }
         if let Some(bad) = samples.iter().find(|s| !s.is_finite() || **s < 0.0) {
             return Err(Error::Device {
@@ -61,25 +57,11 @@ impl Stats {
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
-        let median = if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
-        };
+        let median = if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) };
         let mean = sorted.iter().sum::<f64>() / n as f64;
-        let stddev = if n > 1 {
-            (sorted.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        } else {
-            0.0
-        };
-        Ok(Stats {
-            samples: n as u32,
-            median,
-            min: sorted[0],
-            max: sorted[n - 1],
-            mean,
-            stddev,
-        })
+        let stddev =
+            if n > 1 { (sorted.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+        Ok(Stats { samples: n as u32, median, min: sorted[0], max: sorted[n - 1], mean, stddev })
     }
 }
 
@@ -99,20 +81,13 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Plan {
-            warmup: 3,
-            reps: 10,
-        }
+        Plan { warmup: 3, reps: 10 }
     }
 }
 
 /// Warm up, then time `plan.reps` calls in batches, reporting progress after each batch.
 /// `progress(done, total, elapsed)` is called with the number of timed calls done.
-pub fn measure(
-    runner: &mut dyn Runner,
-    plan: Plan,
-    progress: &mut dyn FnMut(u32, u32, Duration),
-) -> Result<Stats> {
+pub fn measure(runner: &mut dyn Runner, plan: Plan, progress: &mut dyn FnMut(u32, u32, Duration)) -> Result<Stats> {
     if plan.reps == 0 {
         return Err(Error::invalid("--reps", 0, "at least 1 timed repetition"));
     }
@@ -151,11 +126,7 @@ pub struct MockRunner {
 
 impl MockRunner {
     pub fn new(times: Vec<f64>) -> Self {
-        MockRunner {
-            times,
-            calls: 0,
-            next: 0,
-        }
+        MockRunner { times, calls: 0, next: 0 }
     }
 }
 

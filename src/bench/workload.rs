@@ -4,8 +4,7 @@
 
 use crate::bench::device::{device_error, BufferRecord, Gpu, Role};
 use crate::bench::kernels::{
-    self, AttentionKernel, AttentionShape, Dispatch, Elementwise, Kernels, MatmulShape,
-    MatmulVariant,
+    self, AttentionKernel, AttentionShape, Dispatch, Elementwise, Kernels, MatmulShape, MatmulVariant,
 };
 use crate::bench::layer::LayerShape;
 use crate::bench::reference::{self as cpu, Act, Rng};
@@ -20,21 +19,9 @@ use std::time::Instant;
 /// What to run: the data a backend needs to build a case.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CaseSpec {
-    Matmul {
-        shape: MatmulShape,
-        precision: Precision,
-        variant: MatmulVariant,
-    },
-    Attention {
-        shape: AttentionShape,
-        precision: Precision,
-        kernel: AttentionKernel,
-    },
-    Layer {
-        shape: Box<LayerShape>,
-        precision: Precision,
-        kernel: AttentionKernel,
-    },
+    Matmul { shape: MatmulShape, precision: Precision, variant: MatmulVariant },
+    Attention { shape: AttentionShape, precision: Precision, kernel: AttentionKernel },
+    Layer { shape: Box<LayerShape>, precision: Precision, kernel: AttentionKernel },
 }
 
 impl CaseSpec {
@@ -67,19 +54,8 @@ impl CaseSpec {
     /// softmax in place, P·V).
     pub fn bytes_moved(&self) -> f64 {
         match self {
-            CaseSpec::Matmul {
-                shape, precision, ..
-            } => shape.bytes(*precision),
-            _ => plan(self)
-                .iter()
-                .map(|b| {
-                    if b.label == "scores" {
-                        4 * b.bytes
-                    } else {
-                        b.bytes
-                    }
-                })
-                .sum::<u64>() as f64,
+            CaseSpec::Matmul { shape, precision, .. } => shape.bytes(*precision),
+            _ => plan(self).iter().map(|b| if b.label == "scores" { 4 * b.bytes } else { b.bytes }).sum::<u64>() as f64,
         }
     }
 
@@ -110,10 +86,7 @@ impl CaseSpec {
     /// The variant name the mock reports (the GPU reports what actually ran).
     pub fn nominal_variant(&self) -> String {
         match self {
-            CaseSpec::Matmul {
-                variant: MatmulVariant::Coop,
-                ..
-            } => "coop-8x8".into(),
+            CaseSpec::Matmul { variant: MatmulVariant::Coop, .. } => "coop-8x8".into(),
             CaseSpec::Matmul { .. } => "tiled".into(),
             CaseSpec::Attention { kernel, .. } => kernel.name().into(),
             CaseSpec::Layer { kernel, .. } => format!("{}-attention", kernel.name()),
@@ -145,24 +118,13 @@ pub fn plan(case: &CaseSpec) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut add = |label: &str, role: Role, elems: u64, elem: Elem| {
         let bytes = elems * if elem == Elem::F32 { 4 } else { p.size() };
-        out.push(Planned {
-            label: label.to_string(),
-            role,
-            elems,
-            elem,
-            bytes,
-        });
+        out.push(Planned { label: label.to_string(), role, elems, elem, bytes });
     };
     match case {
         CaseSpec::Matmul { shape, .. } => {
             add("a", Role::Input, shape.m * shape.k * shape.batch, Elem::T);
             add("b", Role::Input, shape.k * shape.n * shape.batch, Elem::T);
-            add(
-                "c",
-                Role::Workspace,
-                shape.m * shape.n * shape.batch,
-                Elem::T,
-            );
+            add("c", Role::Workspace, shape.m * shape.n * shape.batch, Elem::T);
         }
         CaseSpec::Attention { shape, kernel, .. } => {
             add("q", Role::Input, shape.q_elems(), Elem::T);
@@ -170,12 +132,7 @@ pub fn plan(case: &CaseSpec) -> Vec<Planned> {
             add("v", Role::Input, shape.kv_elems(), Elem::T);
             match kernel {
                 AttentionKernel::Naive => add("scores", Role::Saved, shape.score_elems(), Elem::T),
-                AttentionKernel::Flash => add(
-                    "lse",
-                    Role::Saved,
-                    shape.batch * shape.heads * shape.seq,
-                    Elem::F32,
-                ),
+                AttentionKernel::Flash => add("lse", Role::Saved, shape.batch * shape.heads * shape.seq, Elem::F32),
             }
             add("o", Role::Workspace, shape.q_elems(), Elem::T);
         }
@@ -194,12 +151,7 @@ fn norm_input_role(shape: &LayerShape, p: Precision) -> Role {
     }
 }
 
-fn norm_plan(
-    shape: &LayerShape,
-    p: Precision,
-    n: &str,
-    add: &mut dyn FnMut(&str, Role, u64, Elem),
-) {
+fn norm_plan(shape: &LayerShape, p: Precision, n: &str, add: &mut dyn FnMut(&str, Role, u64, Elem)) {
     let t = shape.tokens();
     let e = t * shape.hidden;
     add(&format!("{n}.weight"), Role::Weight, shape.hidden, Elem::T);
@@ -243,12 +195,7 @@ fn mlp_plan(shape: &LayerShape, add: &mut dyn FnMut(&str, Role, u64, Elem)) {
     }
 }
 
-fn layer_plan(
-    shape: &LayerShape,
-    p: Precision,
-    kernel: AttentionKernel,
-    add: &mut dyn FnMut(&str, Role, u64, Elem),
-) {
+fn layer_plan(shape: &LayerShape, p: Precision, kernel: AttentionKernel, add: &mut dyn FnMut(&str, Role, u64, Elem)) {
     let h = shape.hidden;
     let t = shape.tokens();
     let e = t * h;
@@ -264,16 +211,7 @@ fn layer_plan(
     add("w_down", Role::Weight, shape.ffn * h, Elem::T);
     let pre = !shape.post_norm;
     // Layer input: a norm's input (pre-norm) or the QKV projections' input (post-norm).
-    add(
-        "x",
-        if pre {
-            norm_input_role(shape, p)
-        } else {
-            Role::Saved
-        },
-        e,
-        Elem::T,
-    );
+    add("x", if pre { norm_input_role(shape, p) } else { Role::Saved }, e, Elem::T);
     if pre {
         norm_plan(shape, p, "norm 1", add);
         add("norm 1 out", Role::Saved, e, Elem::T);
@@ -284,22 +222,13 @@ fn layer_plan(
     let a = shape.attention();
     match kernel {
         AttentionKernel::Naive => add("scores", Role::Saved, a.score_elems(), Elem::T),
-        AttentionKernel::Flash => add(
-            "lse",
-            Role::Saved,
-            shape.batch * shape.heads * shape.seq,
-            Elem::F32,
-        ),
+        AttentionKernel::Flash => add("lse", Role::Saved, shape.batch * shape.heads * shape.seq, Elem::F32),
     }
     add("attn out", Role::Saved, t * qw, Elem::T);
     add("attn proj", Role::Workspace, e, Elem::T);
     if pre {
         // x1 = x + attn proj feeds norm 2 (or, with parallel attention and MLP, only the output).
-        let role = if shape.parallel {
-            Role::Workspace
-        } else {
-            norm_input_role(shape, p)
-        };
+        let role = if shape.parallel { Role::Workspace } else { norm_input_role(shape, p) };
         add("x1", role, e, Elem::T);
         if !shape.parallel {
             norm_plan(shape, p, "norm 2", add);
@@ -385,10 +314,7 @@ pub fn build(k: &Kernels, case: &CaseSpec, seed: u64) -> Result<Built> {
         let contents = if is_input(&b.label, b.role) {
             let mut v = if b.label.ends_with(".weight") {
                 // norm gains around 1
-                rng.values(b.elems as usize, 0.25)
-                    .into_iter()
-                    .map(|x| 1.0 + x)
-                    .collect()
+                rng.values(b.elems as usize, 0.25).into_iter().map(|x| 1.0 + x).collect()
             } else {
                 rng.values(b.elems as usize, scale_for(&b.label, layer_shape))
             };
@@ -403,56 +329,24 @@ pub fn build(k: &Kernels, case: &CaseSpec, seed: u64) -> Result<Built> {
         buffers.insert(b.label.clone(), buf);
     }
     let records = gpu.take_ledger();
-    let get = |l: &str| {
-        buffers
-            .get(l)
-            .ok_or_else(|| device_error(format!("internal: no buffer `{l}` in the plan"), ""))
-    };
+    let get =
+        |l: &str| buffers.get(l).ok_or_else(|| device_error(format!("internal: no buffer `{l}` in the plan"), ""));
     let (dispatches, variant) = match case {
         CaseSpec::Matmul { shape, variant, .. } => {
             let (d, v) = kernels::matmul(k, *shape, p, *variant, get("a")?, get("b")?, get("c")?)?;
             (vec![d], v)
         }
-        CaseSpec::Attention {
-            shape,
-            kernel: AttentionKernel::Naive,
-            ..
-        } => kernels::attention_naive(
-            k,
-            *shape,
-            p,
-            get("q")?,
-            get("k")?,
-            get("v")?,
-            get("scores")?,
-            get("o")?,
-        )?,
-        CaseSpec::Attention {
-            shape,
-            kernel: AttentionKernel::Flash,
-            ..
-        } => {
-            let (d, v) = kernels::attention_flash(
-                k,
-                *shape,
-                p,
-                get("q")?,
-                get("k")?,
-                get("v")?,
-                get("o")?,
-                get("lse")?,
-            )?;
+        CaseSpec::Attention { shape, kernel: AttentionKernel::Naive, .. } => {
+            kernels::attention_naive(k, *shape, p, get("q")?, get("k")?, get("v")?, get("scores")?, get("o")?)?
+        }
+        CaseSpec::Attention { shape, kernel: AttentionKernel::Flash, .. } => {
+            let (d, v) =
+                kernels::attention_flash(k, *shape, p, get("q")?, get("k")?, get("v")?, get("o")?, get("lse")?)?;
             (vec![d], v)
         }
         CaseSpec::Layer { shape, kernel, .. } => layer_dispatches(k, shape, p, *kernel, &get)?,
     };
-    Ok(Built {
-        dispatches,
-        variant,
-        buffers,
-        host,
-        records,
-    })
+    Ok(Built { dispatches, variant, buffers, host, records })
 }
 
 fn layer_dispatches<'b>(
@@ -468,15 +362,7 @@ fn layer_dispatches<'b>(
     let f = t * s.ffn;
     let mut d = Vec::new();
     let mm = |a: &str, w: &str, c: &str, n: u64, kk: u64| -> Result<(Dispatch, String)> {
-        kernels::matmul(
-            k,
-            MatmulShape::new(t, n, kk),
-            p,
-            MatmulVariant::Auto,
-            get(a)?,
-            get(w)?,
-            get(c)?,
-        )
+        kernels::matmul(k, MatmulShape::new(t, n, kk), p, MatmulVariant::Auto, get(a)?, get(w)?, get(c)?)
     };
     let norm = |input: &str, n: &str, out: &str| -> Result<Dispatch> {
         let stats = match s.norm {
@@ -484,30 +370,13 @@ fn layer_dispatches<'b>(
             NormKind::RmsNorm => format!("{n} rsqrt"),
         };
         let extra = match s.norm {
-            NormKind::LayerNorm => kernels::NormExtra::LayerNorm {
-                beta: get(&format!("{n}.bias"))?,
-            },
+            NormKind::LayerNorm => kernels::NormExtra::LayerNorm { beta: get(&format!("{n}.bias"))? },
             NormKind::RmsNorm => kernels::NormExtra::RmsNorm {
                 normed: get(&format!("{n} normalised"))?,
-                x32: if p == Precision::Fp16 {
-                    Some(get(&format!("{n} input (fp32)"))?)
-                } else {
-                    None
-                },
+                x32: if p == Precision::Fp16 { Some(get(&format!("{n} input (fp32)"))?) } else { None },
             },
         };
-        kernels::norm(
-            k,
-            p,
-            t,
-            h,
-            s.eps,
-            get(input)?,
-            get(&format!("{n}.weight"))?,
-            extra,
-            get(out)?,
-            get(&stats)?,
-        )
+        kernels::norm(k, p, t, h, s.eps, get(input)?, get(&format!("{n}.weight"))?, extra, get(out)?, get(&stats)?)
     };
     let ew = |op: Elementwise, n: u64, x: &str, y: Option<&str>, out: &str| -> Result<Dispatch> {
         let y = match y {
@@ -530,30 +399,14 @@ fn layer_dispatches<'b>(
     let a = s.attention();
     let attn_variant = match kernel {
         AttentionKernel::Naive => {
-            let (ds, v) = kernels::attention_naive(
-                k,
-                a,
-                p,
-                get("q")?,
-                get("k")?,
-                get("v")?,
-                get("scores")?,
-                get("attn out")?,
-            )?;
+            let (ds, v) =
+                kernels::attention_naive(k, a, p, get("q")?, get("k")?, get("v")?, get("scores")?, get("attn out")?)?;
             d.extend(ds);
             v
         }
         AttentionKernel::Flash => {
-            let (df, v) = kernels::attention_flash(
-                k,
-                a,
-                p,
-                get("q")?,
-                get("k")?,
-                get("v")?,
-                get("attn out")?,
-                get("lse")?,
-            )?;
+            let (df, v) =
+                kernels::attention_flash(k, a, p, get("q")?, get("k")?, get("v")?, get("attn out")?, get("lse")?)?;
             d.push(df);
             v
         }
@@ -580,61 +433,19 @@ fn layer_dispatches<'b>(
     match s.activation {
         Activation::GeluNew => {
             // Hugging Face's NewGELU as separate tensor ops: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
-            d.push(ew(
-                Elementwise::GeluTanhInner,
-                f,
-                "act in",
-                None,
-                "gelu tanh",
-            )?);
-            d.push(ew(
-                Elementwise::Scale(0.5),
-                f,
-                "act in",
-                None,
-                "gelu half x",
-            )?);
-            d.push(ew(
-                Elementwise::AddScalar(1.0),
-                f,
-                "gelu tanh",
-                None,
-                "gelu 1+tanh",
-            )?);
-            d.push(ew(
-                Elementwise::Mul,
-                f,
-                "gelu half x",
-                Some("gelu 1+tanh"),
-                "act out",
-            )?);
+            d.push(ew(Elementwise::GeluTanhInner, f, "act in", None, "gelu tanh")?);
+            d.push(ew(Elementwise::Scale(0.5), f, "act in", None, "gelu half x")?);
+            d.push(ew(Elementwise::AddScalar(1.0), f, "gelu tanh", None, "gelu 1+tanh")?);
+            d.push(ew(Elementwise::Mul, f, "gelu half x", Some("gelu 1+tanh"), "act out")?);
         }
         Activation::QuickGelu => {
-            d.push(ew(
-                Elementwise::Sigmoid1702,
-                f,
-                "act in",
-                None,
-                "quick-gelu sigmoid",
-            )?);
-            d.push(ew(
-                Elementwise::Mul,
-                f,
-                "act in",
-                Some("quick-gelu sigmoid"),
-                "act out",
-            )?);
+            d.push(ew(Elementwise::Sigmoid1702, f, "act in", None, "quick-gelu sigmoid")?);
+            d.push(ew(Elementwise::Mul, f, "act in", Some("quick-gelu sigmoid"), "act out")?);
         }
         _ => d.push(ew(Elementwise::Act(s.act()), f, "act in", None, "act out")?),
     }
     let down_in = if s.gated {
-        d.push(ew(
-            Elementwise::Mul,
-            f,
-            "act out",
-            Some("up"),
-            "gated product",
-        )?);
+        d.push(ew(Elementwise::Mul, f, "act out", Some("up"), "gated product")?);
         "gated product"
     } else {
         "act out"
@@ -643,13 +454,7 @@ fn layer_dispatches<'b>(
     if pre {
         d.push(ew(Elementwise::Add, e, "x1", Some("mlp down"), "out")?);
     } else {
-        d.push(ew(
-            Elementwise::Add,
-            e,
-            "norm 1 out",
-            Some("mlp down"),
-            "x2",
-        )?);
+        d.push(ew(Elementwise::Add, e, "norm 1 out", Some("mlp down"), "x2")?);
         d.push(norm("x2", "norm 2", "out")?);
     }
     if s.parallel {
@@ -669,37 +474,18 @@ pub fn check(gpu: &Gpu, case: &CaseSpec, built: &Built, seed: u64) -> Result<Che
     let p = case.precision();
     let outputs: Vec<&str> = match case {
         CaseSpec::Matmul { .. } => vec!["c"],
-        CaseSpec::Attention {
-            kernel: AttentionKernel::Naive,
-            ..
-        } => vec!["o", "scores"],
-        CaseSpec::Attention {
-            kernel: AttentionKernel::Flash,
-            ..
-        } => vec!["o", "lse"],
+        CaseSpec::Attention { kernel: AttentionKernel::Naive, .. } => vec!["o", "scores"],
+        CaseSpec::Attention { kernel: AttentionKernel::Flash, .. } => vec!["o", "lse"],
         CaseSpec::Layer { .. } => vec!["out"],
     };
     // Poison every buffer the kernels write (not only the compared ones).
-    let written: Vec<String> = plan(case)
-        .iter()
-        .filter(|b| !is_input(&b.label, b.role))
-        .map(|b| b.label.clone())
-        .collect();
+    let written: Vec<String> =
+        plan(case).iter().filter(|b| !is_input(&b.label, b.role)).map(|b| b.label.clone()).collect();
     debug_assert!(outputs.iter().all(|o| written.iter().any(|w| w == o)));
     for o in &written {
         let b = &built.buffers[o];
-        let elem = plan(case)
-            .iter()
-            .find(|x| &x.label == o)
-            .map_or(Elem::T, |x| x.elem);
-        gpu.fill(
-            b,
-            if elem == Elem::F32 {
-                cpu::poison_word(Precision::Fp32)
-            } else {
-                cpu::poison_word(p)
-            },
-        );
+        let elem = plan(case).iter().find(|x| &x.label == o).map_or(Elem::T, |x| x.elem);
+        gpu.fill(b, if elem == Elem::F32 { cpu::poison_word(Precision::Fp32) } else { cpu::poison_word(p) });
     }
     let mut runner = GpuRunner::new(gpu, &built.dispatches, false);
     runner.run(1)?;
@@ -710,14 +496,7 @@ pub fn check(gpu: &Gpu, case: &CaseSpec, built: &Built, seed: u64) -> Result<Che
             .find(|x| x.label == label)
             .ok_or_else(|| device_error(format!("internal: no `{label}`"), ""))?;
         let bytes = gpu.read(&built.buffers[label], b.bytes)?;
-        Ok(cpu::from_bytes(
-            &bytes,
-            if elem == Elem::F32 {
-                Precision::Fp32
-            } else {
-                p
-            },
-        ))
+        Ok(cpu::from_bytes(&bytes, if elem == Elem::F32 { Precision::Fp32 } else { p }))
     };
     let h = &built.host;
     let mut rng = Rng::new(seed ^ 0xC0FFEE);
@@ -731,19 +510,8 @@ pub fn check(gpu: &Gpu, case: &CaseSpec, built: &Built, seed: u64) -> Result<Che
             if work <= FULL_CHECK_WORK {
                 let mut pairs = Vec::with_capacity(c.len());
                 for z in 0..shape.batch as usize {
-                    let r = cpu::matmul(
-                        &a[z * m * kk..(z + 1) * m * kk],
-                        &b[z * kk * n..(z + 1) * kk * n],
-                        m,
-                        n,
-                        kk,
-                    );
-                    pairs.extend(
-                        c[z * m * n..(z + 1) * m * n]
-                            .iter()
-                            .map(|g| *g as f64)
-                            .zip(r),
-                    );
+                    let r = cpu::matmul(&a[z * m * kk..(z + 1) * m * kk], &b[z * kk * n..(z + 1) * kk * n], m, n, kk);
+                    pairs.extend(c[z * m * n..(z + 1) * m * n].iter().map(|g| *g as f64).zip(r));
                 }
                 Ok(cpu::compare_pairs(pairs.into_iter(), tol))
             } else {
@@ -767,17 +535,11 @@ pub fn check(gpu: &Gpu, case: &CaseSpec, built: &Built, seed: u64) -> Result<Che
             let tol = cpu::tolerance(p, d.seq.max(d.head_dim));
             let rows = (d.batch * d.heads * d.seq) as u64;
             let work = rows * d.seq as u64 * d.head_dim as u64;
-            let picks: Vec<u64> = if work <= FULL_CHECK_WORK {
-                (0..rows).collect()
-            } else {
-                (0..64).map(|_| rng.below(rows)).collect()
-            };
+            let picks: Vec<u64> =
+                if work <= FULL_CHECK_WORK { (0..rows).collect() } else { (0..64).map(|_| rng.below(rows)).collect() };
             let mut pairs = Vec::new();
             for r in picks {
-                let (b, rest) = (
-                    (r as usize) / (d.heads * d.seq),
-                    (r as usize) % (d.heads * d.seq),
-                );
+                let (b, rest) = ((r as usize) / (d.heads * d.seq), (r as usize) % (d.heads * d.seq));
                 let (hh, i) = (rest / d.seq, rest % d.seq);
                 let (row, lse) = cpu::attention_row(&h["q"], &h["k"], &h["v"], d, b, hh, i);
                 let oi = ((b * d.seq + i) * d.heads + hh) * d.head_dim;
@@ -798,11 +560,7 @@ pub fn check(gpu: &Gpu, case: &CaseSpec, built: &Built, seed: u64) -> Result<Che
 }
 
 /// The layer forward on the CPU (f64), following the same recipe as the GPU.
-pub fn cpu_layer(
-    s: &LayerShape,
-    _kernel: AttentionKernel,
-    h: &HashMap<String, Vec<f32>>,
-) -> Vec<f64> {
+pub fn cpu_layer(s: &LayerShape, _kernel: AttentionKernel, h: &HashMap<String, Vec<f32>>) -> Vec<f64> {
     let t = s.tokens() as usize;
     let hid = s.hidden as usize;
     let x: Vec<f64> = h["x"].iter().map(|v| *v as f64).collect();
@@ -821,18 +579,9 @@ pub fn cpu_layer(
     let pre = !s.post_norm;
     let attn_in = if pre { norm(&x, "norm 1") } else { x.clone() };
     let (qw, kvw) = (s.q_width() as usize, s.kv_width() as usize);
-    let q: Vec<f32> = mm(&attn_in, "w_q", qw, hid)
-        .iter()
-        .map(|v| *v as f32)
-        .collect();
-    let k: Vec<f32> = mm(&attn_in, "w_k", kvw, hid)
-        .iter()
-        .map(|v| *v as f32)
-        .collect();
-    let v: Vec<f32> = mm(&attn_in, "w_v", kvw, hid)
-        .iter()
-        .map(|v| *v as f32)
-        .collect();
+    let q: Vec<f32> = mm(&attn_in, "w_q", qw, hid).iter().map(|v| *v as f32).collect();
+    let k: Vec<f32> = mm(&attn_in, "w_k", kvw, hid).iter().map(|v| *v as f32).collect();
+    let v: Vec<f32> = mm(&attn_in, "w_v", kvw, hid).iter().map(|v| *v as f32).collect();
     let (o, _) = cpu::attention(&q, &k, &v, s.attention().dims());
     let proj = mm(&o, "w_o", hid, qw);
     let x1 = add(&x, &proj);
@@ -875,11 +624,7 @@ impl<'a> GpuRunner<'a> {
     /// `timestamps`: use GPU timestamps (only when the device has TIMESTAMP_QUERY).
     pub fn new(gpu: &'a Gpu, dispatches: &'a [Dispatch], timestamps: bool) -> Self {
         let timestamps = timestamps && gpu.has(wgpu::Features::TIMESTAMP_QUERY);
-        GpuRunner {
-            gpu,
-            dispatches,
-            timestamps,
-        }
+        GpuRunner { gpu, dispatches, timestamps }
     }
 
     fn record(&self, enc: &mut wgpu::CommandEncoder, ts: Option<(&wgpu::QuerySet, u32)>) {
@@ -888,10 +633,7 @@ impl<'a> GpuRunner<'a> {
             beginning_of_pass_write_index: Some(2 * i),
             end_of_pass_write_index: Some(2 * i + 1),
         });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("bench"),
-            timestamp_writes,
-        });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bench"), timestamp_writes });
         for d in self.dispatches {
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
@@ -921,11 +663,7 @@ impl<'a> GpuRunner<'a> {
                 });
                 (qs, resolve)
             })?;
-            let mut enc = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("bench"),
-                });
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
             for i in 0..n {
                 self.record(&mut enc, Some((&qs, i)));
             }
@@ -965,12 +703,8 @@ impl Runner for GpuRunner<'_> {
         let mut out = Vec::with_capacity(reps as usize);
         for _ in 0..reps {
             let start = Instant::now();
-            let mut enc = self
-                .gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("bench"),
-                });
+            let mut enc =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
             self.record(&mut enc, None);
             self.gpu.queue.submit([enc.finish()]);
             self.gpu.wait("a timed run")?;

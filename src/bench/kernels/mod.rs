@@ -38,9 +38,7 @@ pub fn specialize(template: &str, precision: Precision, slots: &[(&str, String)]
         Precision::Fp16 => "enable f16;\nalias T = f16;\nalias T4 = vec4<f16>;\n",
     };
     // `enable` directives must come first: keep the kernel's own (cooperative matrix) on top.
-    let (enables, body): (Vec<&str>, Vec<&str>) = s
-        .lines()
-        .partition(|l| l.trim_start().starts_with("enable "));
+    let (enables, body): (Vec<&str>, Vec<&str>) = s.lines().partition(|l| l.trim_start().starts_with("enable "));
     let mut out = String::new();
     for l in enables {
         out.push_str(l);
@@ -64,10 +62,7 @@ pub struct Dispatch {
 
 impl std::fmt::Debug for Dispatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dispatch")
-            .field("label", &self.label)
-            .field("groups", &self.groups)
-            .finish()
+        f.debug_struct("Dispatch").field("label", &self.label).field("groups", &self.groups).finish()
     }
 }
 
@@ -79,10 +74,7 @@ pub struct Kernels<'g> {
 
 impl<'g> Kernels<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
-        Kernels {
-            gpu,
-            cache: RefCell::default(),
-        }
+        Kernels { gpu, cache: RefCell::default() }
     }
 
     pub fn pipeline(&self, label: &str, source: String) -> Result<Rc<wgpu::ComputePipeline>> {
@@ -90,23 +82,21 @@ impl<'g> Kernels<'g> {
             return Ok(p.clone());
         }
         let device = &self.gpu.device;
-        let pipeline = self
-            .gpu
-            .scoped(&format!("compiling kernel `{label}`"), || {
-                let desc = wgpu::ShaderModuleDescriptor {
-                    label: Some(label),
-                    source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
-                };
-                let module = device.create_shader_module(desc);
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(label),
-                    layout: None,
-                    module: &module,
-                    entry_point: Some("main"),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })?;
+        let pipeline = self.gpu.scoped(&format!("compiling kernel `{label}`"), || {
+            let desc = wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
+            };
+            let module = device.create_shader_module(desc);
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })?;
         let pipeline = Rc::new(pipeline);
         self.cache.borrow_mut().insert(source, pipeline.clone());
         Ok(pipeline)
@@ -129,31 +119,20 @@ impl<'g> Kernels<'g> {
             ));
         }
         let uniform = self.gpu.uniform(&format!("{label} params"), params)?;
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
-        entries.extend(buffers.iter().map(|(binding, b)| wgpu::BindGroupEntry {
-            binding: *binding,
-            resource: b.as_entire_binding(),
-        }));
-        let bind_group = self
-            .gpu
-            .scoped(&format!("binding the buffers of `{label}`"), || {
-                self.gpu
-                    .device
-                    .create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some(label),
-                        layout: &pipeline.get_bind_group_layout(0),
-                        entries: &entries,
-                    })
-            })?;
-        Ok(Dispatch {
-            label: label.to_string(),
-            pipeline: pipeline.clone(),
-            bind_group,
-            groups,
-        })
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        entries.extend(
+            buffers
+                .iter()
+                .map(|(binding, b)| wgpu::BindGroupEntry { binding: *binding, resource: b.as_entire_binding() }),
+        );
+        let bind_group = self.gpu.scoped(&format!("binding the buffers of `{label}`"), || {
+            self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        })?;
+        Ok(Dispatch { label: label.to_string(), pipeline: pipeline.clone(), bind_group, groups })
     }
 
     /// Check that a workgroup fits the adapter: invocations and workgroup memory.
@@ -161,13 +140,19 @@ impl<'g> Kernels<'g> {
         let l = &self.gpu.limits;
         if invocations > l.max_compute_invocations_per_workgroup {
             return Err(device_error(
-                format!("{label} needs {invocations} invocations per workgroup, over this adapter's limit of {}", l.max_compute_invocations_per_workgroup),
+                format!(
+                    "{label} needs {invocations} invocations per workgroup, over this adapter's limit of {}",
+                    l.max_compute_invocations_per_workgroup
+                ),
                 "this adapter is too small for the kernel",
             ));
         }
         if shared_bytes > l.max_compute_workgroup_storage_size {
             return Err(device_error(
-                format!("{label} needs {shared_bytes} bytes of workgroup memory, over this adapter's limit of {}", l.max_compute_workgroup_storage_size),
+                format!(
+                    "{label} needs {shared_bytes} bytes of workgroup memory, over this adapter's limit of {}",
+                    l.max_compute_workgroup_storage_size
+                ),
                 "use a smaller --head-dim",
             ));
         }
@@ -203,12 +188,7 @@ impl MatmulShape {
         MatmulShape { m, n, k, batch: 1 }
     }
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("--m", self.m),
-            ("--n", self.n),
-            ("--k", self.k),
-            ("batch", self.batch),
-        ] {
+        for (name, v) in [("--m", self.m), ("--n", self.n), ("--k", self.k), ("batch", self.batch)] {
             if v == 0 {
                 return Err(Error::invalid(name, v, "a positive size"));
             }
@@ -216,17 +196,9 @@ impl MatmulShape {
                 return Err(Error::invalid(name, v, "a size below 2^30"));
             }
         }
-        let largest = [self.m * self.k, self.k * self.n, self.m * self.n]
-            .into_iter()
-            .max()
-            .unwrap_or(0)
-            * self.batch;
+        let largest = [self.m * self.k, self.k * self.n, self.m * self.n].into_iter().max().unwrap_or(0) * self.batch;
         if largest > u32::MAX as u64 {
-            return Err(Error::invalid(
-                "matrix size",
-                largest,
-                "fewer than 2^32 elements per matrix (32-bit indices)",
-            ));
+            return Err(Error::invalid("matrix size", largest, "fewer than 2^32 elements per matrix (32-bit indices)"));
         }
         Ok(())
     }
@@ -239,9 +211,7 @@ impl MatmulShape {
 }
 
 /// Which matmul implementation to use.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatmulVariant {
     /// Cooperative matrices when the adapter has them (f32), else tiled.
@@ -273,34 +243,10 @@ impl Tiles {
         if let Some(t) = Tiles::from_env() {
             return t;
         }
-        let big = Tiles {
-            bm: 128,
-            bn: 128,
-            bk: 8,
-            tm: 8,
-            tn: 8,
-        };
-        let mid_gpu = Tiles {
-            bm: 64,
-            bn: 64,
-            bk: 8,
-            tm: 4,
-            tn: 4,
-        };
-        let mid_cpu = Tiles {
-            bm: 64,
-            bn: 64,
-            bk: 8,
-            tm: 8,
-            tn: 8,
-        };
-        let small = Tiles {
-            bm: 32,
-            bn: 32,
-            bk: 8,
-            tm: 4,
-            tn: 4,
-        };
+        let big = Tiles { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
+        let mid_gpu = Tiles { bm: 64, bn: 64, bk: 8, tm: 4, tn: 4 };
+        let mid_cpu = Tiles { bm: 64, bn: 64, bk: 8, tm: 8, tn: 8 };
+        let small = Tiles { bm: 32, bn: 32, bk: 8, tm: 4, tn: 4 };
         let fits = |t: &Tiles| {
             t.invocations() <= limits.max_compute_invocations_per_workgroup
                 && t.shared_bytes() <= limits.max_compute_workgroup_storage_size
@@ -311,10 +257,7 @@ impl Tiles {
             (false, 0..=256) => mid_gpu,
             (false, _) => big,
         };
-        [pick, mid_gpu, small]
-            .into_iter()
-            .find(fits)
-            .unwrap_or(small)
+        [pick, mid_gpu, small].into_iter().find(fits).unwrap_or(small)
     }
 
     /// `MEMPLAN_MATMUL_TILES=BM,BN,BK,TM,TN` overrides the choice (for tuning on a new GPU);
@@ -325,9 +268,7 @@ impl Tiles {
         let [bm, bn, bk, tm, tn] = n[..] else {
             return None;
         };
-        let ok = [bm, bn, bk, tm, tn].iter().all(|x| *x >= 4 && x % 4 == 0)
-            && bm % tm == 0
-            && bn % tn == 0;
+        let ok = [bm, bn, bk, tm, tn].iter().all(|x| *x >= 4 && x % 4 == 0) && bm % tm == 0 && bn % tn == 0;
         ok.then_some(Tiles { bm, bn, bk, tm, tn })
     }
 
@@ -383,22 +324,14 @@ pub fn matmul(
         k.check_workgroup("matmul (cooperative)", sg, 4 * 512)?;
         let src = specialize(MATMUL_COOP, precision, &[("SG", sg.to_string())]);
         let pipe = k.pipeline("matmul-coop", src)?;
-        let groups = [
-            shape.n.div_ceil(16) as u32,
-            shape.m.div_ceil(16) as u32,
-            shape.batch as u32,
-        ];
+        let groups = [shape.n.div_ceil(16) as u32, shape.m.div_ceil(16) as u32, shape.batch as u32];
         let d = k.dispatch("matmul", &pipe, &params, &[(1, a), (2, b), (3, c)], groups)?;
         return Ok((d, format!("coop-8x8-sg{sg}")));
     }
     let t = Tiles::choose(gpu, shape.m, shape.n);
     k.check_workgroup("matmul", t.invocations(), t.shared_bytes())?;
     let vec4 = shape.k.is_multiple_of(4) && shape.n.is_multiple_of(4);
-    let (io, elem, io_name) = if vec4 {
-        (MATMUL_IO_VEC4, "T4", "vec4")
-    } else {
-        (MATMUL_IO_SCALAR, "T", "scalar")
-    };
+    let (io, elem, io_name) = if vec4 { (MATMUL_IO_VEC4, "T4", "vec4") } else { (MATMUL_IO_SCALAR, "T", "scalar") };
     let src = specialize(
         MATMUL,
         precision,
@@ -413,19 +346,9 @@ pub fn matmul(
         ],
     );
     let pipe = k.pipeline("matmul", src)?;
-    let groups = [
-        shape.n.div_ceil(t.bn as u64) as u32,
-        shape.m.div_ceil(t.bm as u64) as u32,
-        shape.batch as u32,
-    ];
+    let groups = [shape.n.div_ceil(t.bn as u64) as u32, shape.m.div_ceil(t.bm as u64) as u32, shape.batch as u32];
     let d = k.dispatch("matmul", &pipe, &params, &[(1, a), (2, b), (3, c)], groups)?;
-    Ok((
-        d,
-        format!(
-            "tiled-{}x{}x{}-r{}x{}-{io_name}",
-            t.bm, t.bn, t.bk, t.tm, t.tn
-        ),
-    ))
+    Ok((d, format!("tiled-{}x{}x{}-r{}x{}-{io_name}", t.bm, t.bn, t.bk, t.tm, t.tn)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,10 +381,7 @@ impl AttentionShape {
             return Err(Error::invalid(
                 "--kv-heads",
                 self.kv_heads,
-                format!(
-                    "a divisor of --heads {} (each KV head serves heads/kv_heads query heads)",
-                    self.heads
-                ),
+                format!("a divisor of --heads {} (each KV head serves heads/kv_heads query heads)", self.heads),
             ));
         }
         if self.head_dim > 1024 {
@@ -469,11 +389,7 @@ impl AttentionShape {
         }
         let q = self.batch * self.seq * self.heads * self.head_dim;
         if q > u32::MAX as u64 / 2 {
-            return Err(Error::invalid(
-                "attention size",
-                q,
-                "fewer than 2^31 elements in Q (32-bit indices)",
-            ));
+            return Err(Error::invalid("attention size", q, "fewer than 2^31 elements in Q (32-bit indices)"));
         }
         Ok(())
     }
@@ -525,9 +441,7 @@ impl AttentionShape {
 }
 
 /// Which attention kernel.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttentionKernel {
     /// Materialized scores: QKᵀ, softmax, ·V (memory O(s²)).
@@ -564,25 +478,13 @@ pub fn attention_naive(
     let params = shape.params();
     let bh = (shape.batch * shape.heads) as u32;
     let tiles = shape.seq.div_ceil(16) as u32;
-    let scores = k.pipeline(
-        "attention-scores",
-        specialize(ATTENTION_SCORES, precision, &[]),
-    )?;
-    let d1 = k.dispatch(
-        "attention scores",
-        &scores,
-        &params,
-        &[(1, q), (2, kb), (3, s)],
-        [tiles, tiles, bh],
-    )?;
-    let wg: u32 = if k.gpu.is_cpu() { 64 } else { 256 }
-        .min(k.gpu.limits.max_compute_invocations_per_workgroup);
+    let scores = k.pipeline("attention-scores", specialize(ATTENTION_SCORES, precision, &[]))?;
+    let d1 = k.dispatch("attention scores", &scores, &params, &[(1, q), (2, kb), (3, s)], [tiles, tiles, bh])?;
+    let wg: u32 = if k.gpu.is_cpu() { 64 } else { 256 }.min(k.gpu.limits.max_compute_invocations_per_workgroup);
     let rows = shape.batch * shape.heads * shape.seq;
     let (gx, gy) = grid(rows, max);
-    let softmax = k.pipeline(
-        "attention-softmax",
-        specialize(ATTENTION_SOFTMAX, precision, &[("WG", wg.to_string())]),
-    )?;
+    let softmax =
+        k.pipeline("attention-softmax", specialize(ATTENTION_SOFTMAX, precision, &[("WG", wg.to_string())]))?;
     let sp = words(&[rows as u32, shape.seq as u32, shape.causal as u32, gx]);
     let d2 = k.dispatch("attention softmax", &softmax, &sp, &[(1, s)], [gx, gy, 1])?;
     let pv = k.pipeline("attention-pv", specialize(ATTENTION_PV, precision, &[]))?;
@@ -612,8 +514,7 @@ pub fn attention_flash(
     precision.check(k.gpu)?;
     let limits = &k.gpu.limits;
     let hd = shape.head_dim as u32;
-    let bq: u32 =
-        if k.gpu.is_cpu() { 16 } else { 64 }.min(limits.max_compute_invocations_per_workgroup);
+    let bq: u32 = if k.gpu.is_cpu() { 16 } else { 64 }.min(limits.max_compute_invocations_per_workgroup);
     // Two f32 tiles of BKV rows; as many rows as fit (≤ 32), at least one.
     let hd_padded = hd.div_ceil(4) * 4;
     let fit = limits.max_compute_workgroup_storage_size / (8 * hd_padded);
@@ -632,25 +533,12 @@ pub fn attention_flash(
     let src = specialize(
         ATTENTION_FLASH,
         precision,
-        &[
-            ("HD", hd.to_string()),
-            ("BQ", bq.to_string()),
-            ("BKV", bkv.to_string()),
-        ],
+        &[("HD", hd.to_string()), ("BQ", bq.to_string()), ("BKV", bkv.to_string())],
     );
     let pipe = k.pipeline("attention-flash", src)?;
-    let groups = [
-        shape.seq.div_ceil(bq as u64) as u32,
-        (shape.batch * shape.heads) as u32,
-        1,
-    ];
-    let d = k.dispatch(
-        "attention flash",
-        &pipe,
-        &shape.params(),
-        &[(1, q), (2, kb), (3, v), (4, o), (5, lse)],
-        groups,
-    )?;
+    let groups = [shape.seq.div_ceil(bq as u64) as u32, (shape.batch * shape.heads) as u32, 1];
+    let d =
+        k.dispatch("attention flash", &pipe, &shape.params(), &[(1, q), (2, kb), (3, v), (4, o), (5, lse)], groups)?;
     Ok((d, format!("flash-bq{bq}-bkv{bkv}")))
 }
 
@@ -662,10 +550,7 @@ pub enum NormExtra<'a> {
     /// LayerNorm's β.
     LayerNorm { beta: &'a wgpu::Buffer },
     /// RMSNorm's kept x·rstd, and the f32 copy of the input (f16 storage only).
-    RmsNorm {
-        normed: &'a wgpu::Buffer,
-        x32: Option<&'a wgpu::Buffer>,
-    },
+    RmsNorm { normed: &'a wgpu::Buffer, x32: Option<&'a wgpu::Buffer> },
 }
 
 /// LayerNorm or RMSNorm over rows of `cols`; `stats` receives mean and rstd (2 f32 per row,
@@ -684,8 +569,7 @@ pub fn norm(
     stats: &wgpu::Buffer,
 ) -> Result<Dispatch> {
     precision.check(k.gpu)?;
-    let wg: u32 = if k.gpu.is_cpu() { 64 } else { 256 }
-        .min(k.gpu.limits.max_compute_invocations_per_workgroup);
+    let wg: u32 = if k.gpu.is_cpu() { 64 } else { 256 }.min(k.gpu.limits.max_compute_invocations_per_workgroup);
     let mut buffers = vec![(1, x), (2, gamma), (3, y), (4, stats)];
     let src = match extra {
         NormExtra::LayerNorm { beta } => {
@@ -716,16 +600,9 @@ fn norm_source(precision: Precision, rms: bool, x32: bool, wg: u32) -> String {
         }
         (NORM_RMS, b)
     } else {
-        (
-            NORM_LAYER,
-            "@group(0) @binding(5) var<storage, read> beta: array<T>;".to_string(),
-        )
+        (NORM_LAYER, "@group(0) @binding(5) var<storage, read> beta: array<T>;".to_string())
     };
-    let x32_line = if x32 {
-        "        x32[base + j] = v;"
-    } else {
-        ""
-    };
+    let x32_line = if x32 { "        x32[base + j] = v;" } else { "" };
     specialize(
         NORM,
         precision,
@@ -767,7 +644,9 @@ impl Elementwise {
             Elementwise::Add => "f32(x[i]) + f32(y[i])".to_string(),
             Elementwise::Mul => "f32(x[i]) * f32(y[i])".to_string(),
             Elementwise::Act(_) => "act(f32(x[i]))".to_string(),
-            Elementwise::GeluTanhInner => "tanh(0.7978845608028654 * (f32(x[i]) + 0.044715 * f32(x[i]) * f32(x[i]) * f32(x[i])))".to_string(),
+            Elementwise::GeluTanhInner => {
+                "tanh(0.7978845608028654 * (f32(x[i]) + 0.044715 * f32(x[i]) * f32(x[i]) * f32(x[i])))".to_string()
+            }
             Elementwise::Scale(c) => format!("{c:?} * f32(x[i])"),
             Elementwise::AddScalar(c) => format!("{c:?} + f32(x[i])"),
             Elementwise::Sigmoid1702 => "1.0 / (1.0 + exp(-1.702 * f32(x[i])))".to_string(),
@@ -779,9 +658,7 @@ impl Elementwise {
 fn act_body(a: crate::bench::reference::Act) -> &'static str {
     use crate::bench::reference::Act;
     match a {
-        Act::Gelu => {
-            "    return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));"
-        }
+        Act::Gelu => "    return 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));",
         Act::QuickGelu => "    return v / (1.0 + exp(-1.702 * v));",
         Act::Relu => "    return max(v, 0.0);",
         Act::Silu => "    return v / (1.0 + exp(-v));",
@@ -803,26 +680,16 @@ pub fn elementwise(
         Elementwise::Act(a) => a,
         _ => crate::bench::reference::Act::Relu,
     };
-    let src = specialize(
-        ELEMENTWISE,
-        precision,
-        &[("OP", op.body()), ("ACT", act_body(act).to_string())],
-    );
+    let src = specialize(ELEMENTWISE, precision, &[("OP", op.body()), ("ACT", act_body(act).to_string())]);
     let pipe = k.pipeline("elementwise", src)?;
-    let (gx, gy) = grid(
-        n.div_ceil(256),
-        k.gpu.limits.max_compute_workgroups_per_dimension,
-    );
+    let (gx, gy) = grid(n.div_ceil(256), k.gpu.limits.max_compute_workgroups_per_dimension);
     let params = words(&[n as u32, gx, 0, 0]);
     let mut buffers = vec![(1, x), (3, out)];
     match (op.binary(), y) {
         (false, _) => {}
         (true, Some(y)) => buffers.push((2, y)),
         (true, None) => {
-            return Err(device_error(
-                "internal: binary element-wise operation without its second input",
-                "",
-            ))
+            return Err(device_error("internal: binary element-wise operation without its second input", ""))
         }
     }
     k.dispatch("elementwise", &pipe, &params, &buffers, [gx, gy, 1])
@@ -834,8 +701,7 @@ mod tests {
     use wgpu::naga;
 
     fn validate(src: &str, caps: naga::valid::Capabilities) {
-        let module = naga::front::wgsl::parse_str(src)
-            .unwrap_or_else(|e| panic!("{}\n{src}", e.emit_to_string(src)));
+        let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{}\n{src}", e.emit_to_string(src)));
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .validate(&module)
             .unwrap_or_else(|e| panic!("{e:?}\n{src}"));
@@ -865,21 +731,10 @@ mod tests {
                 validate(&s, caps());
             }
             validate(&specialize(ATTENTION_SCORES, p, &[]), caps());
-            validate(
-                &specialize(ATTENTION_SOFTMAX, p, &[("WG", "64".into())]),
-                caps(),
-            );
+            validate(&specialize(ATTENTION_SOFTMAX, p, &[("WG", "64".into())]), caps());
             validate(&specialize(ATTENTION_PV, p, &[]), caps());
             validate(
-                &specialize(
-                    ATTENTION_FLASH,
-                    p,
-                    &[
-                        ("HD", "64".into()),
-                        ("BQ", "64".into()),
-                        ("BKV", "32".into()),
-                    ],
-                ),
+                &specialize(ATTENTION_FLASH, p, &[("HD", "64".into()), ("BQ", "64".into()), ("BKV", "32".into())]),
                 caps(),
             );
             for (rms, x32) in [(false, false), (true, false), (true, true)] {
@@ -899,19 +754,8 @@ mod tests {
                 Elementwise::Sigmoid1702,
             ];
             for op in ops {
-                let act = if let Elementwise::Act(a) = op {
-                    a
-                } else {
-                    Act::Relu
-                };
-                validate(
-                    &specialize(
-                        ELEMENTWISE,
-                        p,
-                        &[("OP", op.body()), ("ACT", act_body(act).into())],
-                    ),
-                    caps(),
-                );
+                let act = if let Elementwise::Act(a) = op { a } else { Act::Relu };
+                validate(&specialize(ELEMENTWISE, p, &[("OP", op.body()), ("ACT", act_body(act).into())]), caps());
             }
         }
     }
