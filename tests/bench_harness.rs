@@ -242,14 +242,21 @@ fn adapter_names_match_the_gpu_presets() {
 fn fraction_of_peak_and_throughput_estimate_with_a_matched_preset() {
     let h200 = memplan::hw::GpuSpec::preset("h200").unwrap();
     let mut backend = MockBackend { preset: Some(h200.clone()), ..MockBackend::new() };
-    let case = CaseSpec::Matmul { shape: MatmulShape::new(512, 512, 512), precision: Precision::Fp32, variant: MatmulVariant::Auto };
+    let case = CaseSpec::Matmul {
+        shape: MatmulShape::new(512, 512, 512),
+        precision: Precision::Fp32,
+        variant: MatmulVariant::Auto,
+    };
     let r = backend.run(&case, &RunOptions::default(), &mut |_, _, _| {}).unwrap();
     let peak = r.peak.unwrap();
     assert_eq!(peak.preset, "h200");
     assert_eq!(peak.dtype, "fp32");
     assert!((peak.fraction_of_peak_flops - 1e12 / h200.peak_flops.fp32).abs() < 1e-9);
     // validate: the time row now has an estimate; it only counts with --check-throughput.
-    let parsed = Validate::try_parse_from(["validate", "--model", "gpt2", "--seq", "64", "--reps", "2", "--format", "json", "--mock"]).unwrap();
+    let parsed = Validate::try_parse_from([
+        "validate", "--model", "gpt2", "--seq", "64", "--reps", "2", "--format", "json", "--mock",
+    ])
+    .unwrap();
     let mut out = Vec::new();
     let code = cli::run_validate_with(&mut backend, &parsed.args, &mut out).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -258,7 +265,18 @@ fn fraction_of_peak_and_throughput_estimate_with_a_matched_preset() {
     assert!(time["estimate"].as_f64().unwrap() > 0.0);
     assert_eq!(time["checked"], false);
     assert_eq!(code, 0);
-    let parsed = Validate::try_parse_from(["validate", "--model", "gpt2", "--seq", "64", "--reps", "2", "--check-throughput", "--mock"]).unwrap();
+    let parsed = Validate::try_parse_from([
+        "validate",
+        "--model",
+        "gpt2",
+        "--seq",
+        "64",
+        "--reps",
+        "2",
+        "--check-throughput",
+        "--mock",
+    ])
+    .unwrap();
     let code = cli::run_validate_with(&mut backend, &parsed.args, &mut Vec::new()).unwrap();
     assert_eq!(code, 1, "the mock's 1 TFLOP/s is far from an H200's fp32 estimate");
 }

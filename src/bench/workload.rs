@@ -300,7 +300,16 @@ pub fn build(k: &Kernels, case: &CaseSpec, seed: u64) -> Result<Built> {
     let planned = plan(case);
     // Check every binding before allocating anything.
     for b in &planned {
-        gpu.check_binding(&format!("buffer `{}`", b.label), b.bytes)?;
+        gpu.check_binding(&format!("buffer `{}`", b.label), b.bytes).map_err(|e| match (e, b.role, p) {
+            (crate::Error::Device { message, .. }, Role::Weight, Precision::Fp32) => device_error(
+                message,
+                "one weight matrix of this layer is over the limit: --dtype fp16 halves it, or use a GPU with larger bindings",
+            ),
+            (crate::Error::Device { message, .. }, Role::Weight, Precision::Fp16) => {
+                device_error(message, "one weight matrix of this layer is over the limit: use a GPU with larger bindings")
+            }
+            (e, _, _) => e,
+        })?;
     }
     let layer_shape = match case {
         CaseSpec::Layer { shape, .. } => Some(shape.as_ref()),
