@@ -250,6 +250,9 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
             }
         }
     }
+    // A family is rejected only when none of its variants fits.
+    let fitting_families: std::collections::HashSet<String> = fitting.iter().map(|c| family(&c.plan)).collect();
+    misses.retain(|f, _| !fitting_families.contains(f));
     let fitting_count = fitting.len() as u64;
     fitting
         .sort_by(|a, b| a.time.total_s.total_cmp(&b.time.total_s).then(a.worst_total_bytes.cmp(&b.worst_total_bytes)));
