@@ -293,3 +293,39 @@ fn shard_sizes_add_up() {
         assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
     }
 }
+
+#[test]
+fn expert_parallel_splits_experts_and_capacity_pads_routed_tokens() {
+    // Mixtral-8x7B layer (h 4096, 32 heads, 8 KV heads of 128, ffn 14336, 8 experts, top-2),
+    // written out: attention 4096·4096 + 2·4096·1024 + 4096·4096 = 41,943,040; one SwiGLU expert
+    // 3·4096·14336 = 176,160,768; router 4096·8 = 32,768; two RMSNorms 8,192.
+    let m = presets::model("mixtral-8x7b").unwrap();
+    let layer = &m.stacks[0].layer;
+    assert_eq!(layer_params(layer, 1, 8), 41_943_040 + 176_160_768 + 32_768 + 8_192);
+    assert_eq!(layer_params(layer, 1, 1), 41_943_040 + 8 * 176_160_768 + 32_768 + 8_192);
+    let run = |cf: &str| {
+        let (code, stdout, stderr) = memplan(&[
+            "estimate",
+            "--model",
+            "mixtral-8x7b",
+            "--dp",
+            "8",
+            "--ep",
+            "8",
+            "--zero",
+            "1",
+            "--seq",
+            "4096",
+            "--capacity-factor",
+            cf,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["per_gpu"]["activations_bytes"].as_u64().unwrap()
+    };
+    assert!(run("1.25") > run("1.0"));
+    let (code, _, stderr) = memplan(&["estimate", "--model", "mixtral-8x7b", "--ep", "3", "--dp", "3"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("a divisor of the 8 experts"), "{stderr}");
+}

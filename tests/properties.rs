@@ -138,3 +138,40 @@ mod parallel {
         }
     }
 }
+
+mod planner_fast_path {
+    use memplan::memory::estimate::{estimate_plan, estimate_stages, rank_shapes, Prepared};
+    use memplan::memory::{states::ParamInfo, OverheadConfig, Recompute, Setup};
+    use memplan::model::derive::decoder_for_params;
+    use memplan::parallel::{layout, ParallelPlan, Schedule};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// The planner evaluates only the first and last stage of single-stack models; the worst
+        /// rank must be the same as when every stage is evaluated.
+        #[test]
+        fn first_and_last_stage_contain_the_worst(
+            params in 100_000_000u64..100_000_000_000, pp in 1u64..24, tp_pow in 0u32..3, m_mult in 1u64..4,
+            interleaved in any::<bool>(), zero in 0u8..=3, mb in 1u64..4, recompute in 0usize..3,
+        ) {
+            let m = decoder_for_params(params);
+            let layers = m.total_layers();
+            let pp = pp.min(layers);
+            let tp = 2u64.pow(tp_pow).min(m.stacks[0].layer.attention.heads);
+            let (schedule, vpp) = if interleaved && pp > 1 && layers.is_multiple_of(pp * 2) { (Schedule::Interleaved, 2) } else { (Schedule::OneFOneB, 1) };
+            let plan = ParallelPlan { tp, pp, dp: 4, zero, schedule, vpp, microbatches: pp * m_mult, ..ParallelPlan::single() };
+            prop_assume!(plan.validate(&m, 2048).is_ok());
+            let setup = Setup { micro_batch: mb, recompute: [Recompute::None, Recompute::Selective, Recompute::Full][recompute], ..Setup::default() };
+            let info = ParamInfo::of(&m);
+            let o = OverheadConfig::default();
+            let full = estimate_plan(&m, &info, &setup, &plan, &o);
+            let prep = Prepared::new(&m, &rank_shapes(&m, &setup, &plan), &setup, tp);
+            let stages = layout::stages(&m, &plan);
+            let ends: Vec<u64> = if pp == 1 { vec![0] } else { vec![0, pp - 1] };
+            let fast = estimate_stages(&m, &info, &setup, &plan, &o, &prep, &stages, &ends, false);
+            prop_assert_eq!(fast.worst().total, full.worst().total);
+        }
+    }
+}

@@ -98,6 +98,9 @@ pub struct SetupArgs {
     /// masks and runs SDPA's math path under attention dropout).
     #[arg(long, value_enum, default_value = "cuda")]
     pub runtime: RuntimeArg,
+    /// MoE expert capacity factor: routed-token buffers are sized for this multiple of a balanced load.
+    #[arg(long, default_value = "1.0")]
+    pub capacity_factor: f64,
     /// CUDA context size (e.g. 512MiB, 1GiB).
     #[arg(long, default_value = "512MiB")]
     pub cuda_context: String,
@@ -485,6 +488,9 @@ impl SetupArgs {
             Some(s) => parse_count("--tgt-seq", s)?,
             None => (seq / 4).max(1).min(tgt_max.unwrap_or(u64::MAX)),
         };
+        if !(self.capacity_factor.is_finite() && (1.0..=16.0).contains(&self.capacity_factor)) {
+            return Err(Error::invalid("--capacity-factor", self.capacity_factor, "a factor between 1.0 and 16"));
+        }
         if !(0.0..1.0).contains(&self.fragmentation) {
             return Err(Error::invalid("--fragmentation", self.fragmentation, "a fraction in [0, 1), e.g. 0.05"));
         }
@@ -509,6 +515,7 @@ impl SetupArgs {
             },
             kv_cache: if self.no_kv_cache { false } else { self.kv_cache || has_decoder },
             runtime: self.runtime.into(),
+            capacity_factor: self.capacity_factor,
         })
     }
 

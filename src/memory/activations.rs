@@ -207,7 +207,9 @@ fn attention_core(
 fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
     let m = &layer.mlp;
     let tokens = sh.tokens();
-    let routed = tokens * m.top_k; // tokens processed by experts
+    // Tokens processed by experts: top_k per token, padded to the expert capacity.
+    let capacity = if m.experts > 1 { cx.setup.capacity_factor.max(1.0) } else { 1.0 };
+    let routed = ((tokens * m.top_k) as f64 * capacity).ceil() as u64;
     let f = routed * m.ffn.div_ceil(sh.tp);
     let (saves_input, extra) = match m.activation {
         Activation::Gelu | Activation::Silu => (true, 0),

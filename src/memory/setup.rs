@@ -163,7 +163,7 @@ pub enum OptimizerImpl {
     ForLoop,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Recompute {
     #[default]
@@ -215,6 +215,9 @@ pub struct Setup {
     /// Inference: keep the KV cache of the whole sequence (as generation does).
     pub kv_cache: bool,
     pub runtime: Runtime,
+    /// MoE: expert capacity as a multiple of the balanced share (tokens × top_k / experts);
+    /// routed-token buffers are sized for it (Switch Transformer, Fedus et al. 2021 §2.1).
+    pub capacity_factor: f64,
 }
 
 impl Default for Setup {
@@ -232,6 +235,7 @@ impl Default for Setup {
             dropout: None,
             kv_cache: true,
             runtime: Runtime::Cuda,
+            capacity_factor: 1.0,
         }
     }
 }

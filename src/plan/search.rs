@@ -3,9 +3,13 @@
 //! sequence parallelism and offloading; the memory model decides what fits, the step-time model
 //! ranks what does, and the closest misses explain what does not.
 
-use super::time::{step_time, StepTime, TimeConfig};
+use super::flops::{step_flops, StepFlops};
+use super::time::{step_time_with_flops, StepTime, TimeConfig};
 use crate::hw::GpuSpec;
-use crate::memory::estimate::estimate_plan;
+use crate::memory::estimate::{estimate_stages, rank_shapes, Prepared};
+use crate::parallel::layout::StageParams;
+use std::collections::HashMap;
+
 use crate::memory::states::ParamInfo;
 use crate::memory::{AttentionKernel, OverheadConfig, Precision, Recompute, Setup};
 use crate::model::spec::ModelSpec;
@@ -88,6 +92,15 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
     let mut fitting = Vec::new();
     let mut misses: std::collections::BTreeMap<String, (u64, String)> = std::collections::BTreeMap::new();
     let node = cfg.gpus_per_node.min(cfg.gpus);
+    // Caches: ledger-derived quantities per (micro-batch, recompute, tp, sp, cp), stage layouts
+    // per (tp, pp, ep), FLOPs per recompute policy.
+    let mut prepared: HashMap<(u64, Recompute, u64, bool, u64), Prepared> = HashMap::new();
+    let mut layouts: HashMap<(u64, u64, u64), Vec<StageParams>> = HashMap::new();
+    let mut flops: HashMap<Recompute, StepFlops> = HashMap::new();
+    // With one stack, stage 0 dominates every middle stage (as many or more layers, at least as
+    // many microbatches in flight, plus the embeddings), so only the first and last stages can
+    // be the worst; models with several stacks evaluate every stage.
+    let single_stack = model.stacks.len() == 1;
     for tp in divisors(node).into_iter().filter(|&t| t <= cfg.max_tp) {
         for pp in divisors(cfg.gpus / tp).into_iter().filter(|&p| p <= layers.min(cfg.max_pp)) {
             for cp in [1u64, 2, 4, 8, 16]
@@ -157,10 +170,39 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
                                             }
                                             evaluated += 1;
                                             let setup = Setup { micro_batch: mb, recompute, ..base.clone() };
-                                            let est = estimate_plan(model, info, &setup, &plan, &cfg.overhead);
+                                            let prep =
+                                                prepared.entry((mb, recompute, tp, sp, cp)).or_insert_with(|| {
+                                                    Prepared::new(model, &rank_shapes(model, &setup, &plan), &setup, tp)
+                                                });
+                                            let layout = layouts
+                                                .entry((tp, pp, ep))
+                                                .or_insert_with(|| crate::parallel::layout::stages(model, &plan));
+                                            let stages: Vec<u64> = if single_stack {
+                                                if pp == 1 {
+                                                    vec![0]
+                                                } else {
+                                                    vec![0, pp - 1]
+                                                }
+                                            } else {
+                                                (0..pp).collect()
+                                            };
+                                            let est = estimate_stages(
+                                                model,
+                                                info,
+                                                &setup,
+                                                &plan,
+                                                &cfg.overhead,
+                                                prep,
+                                                layout,
+                                                &stages,
+                                                false,
+                                            );
                                             let worst = est.worst();
                                             if worst.total <= usable {
-                                                let time = step_time(
+                                                let counted = *flops
+                                                    .entry(recompute)
+                                                    .or_insert_with(|| step_flops(model, &setup, cfg.global_batch));
+                                                let time = step_time_with_flops(
                                                     model,
                                                     &setup,
                                                     &plan,
@@ -168,6 +210,7 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
                                                     gpu,
                                                     cfg.global_batch,
                                                     &cfg.time,
+                                                    counted,
                                                 );
                                                 fitting.push(Candidate {
                                                     plan,
@@ -207,6 +250,9 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
             }
         }
     }
+    // A family is rejected only when none of its variants fits.
+    let fitting_families: std::collections::HashSet<String> = fitting.iter().map(|c| family(&c.plan)).collect();
+    misses.retain(|f, _| !fitting_families.contains(f));
     let fitting_count = fitting.len() as u64;
     fitting
         .sort_by(|a, b| a.time.total_s.total_cmp(&b.time.total_s).then(a.worst_total_bytes.cmp(&b.worst_total_bytes)));

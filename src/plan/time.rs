@@ -90,7 +90,22 @@ pub fn step_time(
     sequences: u64,
     cfg: &TimeConfig,
 ) -> StepTime {
-    let flops = step_flops(model, setup, sequences);
+    step_time_with_flops(model, setup, plan, est, gpu, sequences, cfg, step_flops(model, setup, sequences))
+}
+
+/// `step_time` with the step's FLOPs already counted (they depend only on the model, sequence,
+/// recomputation and global batch, so the planner counts them once per recompute policy).
+#[allow(clippy::too_many_arguments)]
+pub fn step_time_with_flops(
+    model: &ModelSpec,
+    setup: &Setup,
+    plan: &ParallelPlan,
+    est: &PlanEstimate,
+    gpu: &GpuSpec,
+    sequences: u64,
+    cfg: &TimeConfig,
+    flops: StepFlops,
+) -> StepTime {
     let gpus = plan.gpus() as f64;
     let peak = peak_flops(gpu, setup);
     let achieved = peak * cfg.efficiency.max(1e-6);
