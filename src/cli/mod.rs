@@ -25,6 +25,12 @@ pub enum Command {
     Plan(Box<plan_cmd::PlanArgs>),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
+    /// The local GPUs: wgpu adapters (features, limits) and NVML memory where available.
+    Devices(crate::bench::cli::DevicesArgs),
+    /// Run real matmul, attention and layer kernels (WGSL) on the local GPU.
+    Bench(crate::bench::cli::BenchArgs),
+    /// Run a layer at a model's shapes and compare measured bytes and throughput with the estimate.
+    Validate(crate::bench::cli::ValidateArgs),
 }
 
 /// Run a parsed command; returns the process exit code (0 ok/fits, 1 does not fit).
@@ -33,5 +39,25 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Estimate(a) => estimate::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
         Command::Plan(a) => plan_cmd::run(&a, out),
+        Command::Devices(a) => {
+            quiet_mesa_device_select();
+            crate::bench::cli::run_devices(&a, out)
+        }
+        Command::Bench(a) => {
+            quiet_mesa_device_select();
+            crate::bench::cli::run_bench(&a, out)
+        }
+        Command::Validate(a) => {
+            quiet_mesa_device_select();
+            crate::bench::cli::run_validate(&a, out)
+        }
+    }
+}
+
+/// Mesa's device-select Vulkan layer prints a harmless XDG_RUNTIME_DIR complaint on headless
+/// machines; `NODEVICE_SELECT=1` turns the layer off (set only when the user has not chosen).
+fn quiet_mesa_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
     }
 }
