@@ -323,3 +323,49 @@ fn eager_attention_and_dtype_reach_the_flops() {
     let b = Setup { attention: AttentionKernel::Flash, seq: 1024, ..Setup::default() };
     assert_eq!(step_flops(&m, &a, 2), step_flops(&m, &b, 2));
 }
+
+#[test]
+fn calibration_file_sets_the_efficiency() {
+    // A bench file measured on an H100 SXM at 494.7 TFLOP/s fp16: half the 989.4 dense peak.
+    let dir = std::env::temp_dir().join(format!("memplan-cal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bench.json");
+    std::fs::write(&path, r#"{"gpu_preset": "h100-sxm", "adapter": {"name": "NVIDIA H100 80GB HBM3"}, "calibration": {"matmul_tflops": {"fp32": 30.0, "fp16": 494.7}}}"#).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, stdout, stderr) = memplan(&[
+        "plan",
+        "--model",
+        "gpt2",
+        "--gpus",
+        "8xh100-sxm",
+        "--global-batch",
+        "64",
+        "--seq",
+        "1024",
+        "--calibration",
+        p,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert!((v["efficiency"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    assert!(v["calibration_note"].is_null());
+    // Measured elsewhere: the plan still runs and says so.
+    let (code, stdout, _) = memplan(&[
+        "plan",
+        "--model",
+        "gpt2",
+        "--gpus",
+        "8xa100-80gb",
+        "--global-batch",
+        "64",
+        "--seq",
+        "1024",
+        "--calibration",
+        p,
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("warning: calibration measured on h100-sxm"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}

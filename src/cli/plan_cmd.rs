@@ -112,7 +112,12 @@ pub fn parse_global_batch(text: &str, seq: u64) -> Result<u64> {
 
 /// The efficiency a calibration file implies: measured matmul TFLOP/s for the recipe's dtype
 /// over the preset's peak.
-fn calibrated_efficiency(path: &std::path::Path, gpu: &GpuSpec, setup: &crate::memory::Setup) -> Result<f64> {
+/// Also returns a note when the file was measured on another GPU than the one planned for.
+fn calibrated_efficiency(
+    path: &std::path::Path,
+    gpu: &GpuSpec,
+    setup: &crate::memory::Setup,
+) -> Result<(f64, Option<String>)> {
     let text = crate::model::presets::read(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
@@ -120,7 +125,11 @@ fn calibrated_efficiency(path: &std::path::Path, gpu: &GpuSpec, setup: &crate::m
         field: None,
         message: format!("not valid JSON: {e}"),
     })?;
-    let dtype = setup.precision.activation_dtype().name();
+    // bf16 matmuls run at the fp16 rate on every GPU preset; fp32 is the last resort.
+    let dtype = match setup.precision.activation_dtype().name() {
+        "bf16" => "fp16",
+        other => other,
+    };
     let tflops = v
         .pointer(&format!("/calibration/matmul_tflops/{dtype}"))
         .or_else(|| v.pointer("/calibration/matmul_tflops/fp32"))
@@ -132,7 +141,16 @@ fn calibrated_efficiency(path: &std::path::Path, gpu: &GpuSpec, setup: &crate::m
             message: "missing: write the file with `memplan bench suite -o FILE`".into(),
         })?;
     let peak = crate::plan::time::peak_flops(gpu, setup);
-    Ok((tflops * 1e12 / peak).clamp(1e-6, 1.0))
+    let measured_on = v.pointer("/gpu_preset").and_then(serde_json::Value::as_str);
+    let adapter = v.pointer("/adapter/name").and_then(serde_json::Value::as_str).unwrap_or("an unknown adapter");
+    let note = match measured_on {
+        Some(p) if p == gpu.name => None,
+        Some(p) => Some(format!("calibration measured on {p} ({adapter}), applied to {}", gpu.name)),
+        None => {
+            Some(format!("calibration measured on {adapter}, which matches no GPU preset; applied to {}", gpu.name))
+        }
+    };
+    Ok(((tflops * 1e12 / peak).clamp(1e-6, 1.0), note))
 }
 
 pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
@@ -161,13 +179,13 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
             format!("at least {min_dp} sequences: the global batch is smaller than the smallest data-parallel degree ({min_dp}) × micro-batch 1 on {gpus} GPUs"),
         ));
     }
-    let efficiency = match (args.efficiency, &args.calibration) {
+    let (efficiency, calibration_note) = match (args.efficiency, &args.calibration) {
         (Some(e), _) if !(e > 0.0 && e <= 1.0) => {
             return Err(Error::invalid("--efficiency", e, "a fraction in (0, 1]"))
         }
-        (Some(e), _) => e,
+        (Some(e), _) => (e, None),
         (None, Some(path)) => calibrated_efficiency(path, &gpu, &base)?,
-        (None, None) => gpu.default_efficiency,
+        (None, None) => (gpu.default_efficiency, None),
     };
     if !(0.0..=1.0).contains(&args.overlap) {
         return Err(Error::invalid("--overlap", args.overlap, "a fraction in [0, 1]"));
@@ -195,6 +213,7 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
         if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let result: SearchResult = search(&model.spec, &info, &base, &gpu, &cfg);
     let mut report = PlanReport::new(&model.spec, model.params, &base, &gpu, &cfg, &result, tokens, args.price);
+    report.calibration_note = calibration_note;
     if result.plans.is_empty() {
         report.suggestion = smallest_change(&model.spec, &info, &base, &gpu, &cfg);
     }

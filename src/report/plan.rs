@@ -43,6 +43,8 @@ pub struct PlanReport {
     pub price_per_gpu_hour: Option<f64>,
     /// When nothing fits: the smallest change that would.
     pub suggestion: Option<String>,
+    /// A warning about the calibration file (measured on another GPU).
+    pub calibration_note: Option<String>,
 }
 
 impl PlanReport {
@@ -98,6 +100,7 @@ impl PlanReport {
             tokens,
             price_per_gpu_hour: price,
             suggestion: None,
+            calibration_note: None,
         }
     }
 
@@ -125,6 +128,9 @@ impl PlanReport {
             self.efficiency * 100.0,
             self.overlap * 100.0
         ));
+        if let Some(note) = &self.calibration_note {
+            s.push_str(&format!("  warning: {note}\n"));
+        }
         s.push_str(&format!(
             "  fits when the worst rank's total ≤ {} ({})\n",
             u.format(self.usable_bytes_per_gpu),
