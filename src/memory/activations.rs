@@ -94,17 +94,11 @@ struct Ctx<'a> {
     setup: &'a Setup,
     act: DType,
     residual: DType,
-    mask: DType,
 }
 
 impl<'a> Ctx<'a> {
     fn new(setup: &'a Setup) -> Self {
-        Ctx {
-            setup,
-            act: setup.precision.activation_dtype(),
-            residual: setup.precision.residual_dtype(),
-            mask: setup.dropout_mask_dtype(),
-        }
+        Ctx { setup, act: setup.precision.activation_dtype(), residual: setup.precision.residual_dtype() }
     }
 }
 
@@ -140,9 +134,11 @@ fn norm_saved(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, norm: &Norm, what
     push(out, format!("{what} output"), r(cx.act.bytes(e)));
 }
 
-fn dropout(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, p: f64, what: &str, elements: u64) {
+/// A dropout's mask over a tensor of `dtype` (bool on CUDA, the tensor's dtype on CPU).
+fn dropout(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, p: f64, what: &str, elements: u64, dtype: DType) {
     if cx.setup.dropout_p(p) > 0.0 {
-        push(out, format!("{what} dropout mask ({})", cx.mask), sh.seq_split(cx.mask.bytes(elements)));
+        let mask = cx.setup.dropout_mask_dtype(dtype);
+        push(out, format!("{what} dropout mask ({mask})"), sh.seq_split(mask.bytes(elements)));
     }
 }
 
@@ -184,13 +180,16 @@ fn attention_core(
     let scores = batch * heads * q_len * kv_len;
     let p = cx.setup.dropout_p(a.dropout);
     if materialises_scores(cx.setup, a.dropout) {
+        // PyTorch's CPU math path for SDPA computes 16-bit inputs in fp32.
+        let core = if cx.setup.attention == AttentionKernel::Flash { DType::Fp32 } else { cx.act };
         // q·kᵀ and p·v run as batched matmuls on per-head copies; k and v are expanded to all
         // query heads first (repeat_kv), so each is the size of q.
-        push(out, format!("{what} q, k, v (per-head copies)"), 3 * cx.act.bytes(eq));
-        push_core(out, format!("{what} softmax output"), cx.act.bytes(scores));
+        push(out, format!("{what} q, k, v (per-head copies)"), 3 * core.bytes(eq));
+        push_core(out, format!("{what} softmax output"), core.bytes(scores));
         if p > 0.0 {
-            push_core(out, format!("{what} dropout mask ({})", cx.mask), cx.mask.bytes(scores));
-            push_core(out, format!("{what} dropped-out probabilities"), cx.act.bytes(scores));
+            let mask = cx.setup.dropout_mask_dtype(core);
+            push_core(out, format!("{what} dropout mask ({mask})"), mask.bytes(scores));
+            push_core(out, format!("{what} dropped-out probabilities"), core.bytes(scores));
         }
     } else {
         if fused_qkv {
@@ -231,7 +230,8 @@ fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
         push(out, "gated product", cx.act.bytes(f));
     }
     if cx.setup.dropout_p(m.inner_dropout) > 0.0 {
-        push(out, format!("inner dropout mask ({})", cx.mask), cx.mask.bytes(f));
+        let mask = cx.setup.dropout_mask_dtype(cx.act);
+        push(out, format!("inner dropout mask ({mask})"), mask.bytes(f));
         push(out, "inner dropout output (down-projection input)", cx.act.bytes(f));
     }
 }
@@ -245,17 +245,17 @@ pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Sav
     let mut out = Vec::new();
     norm_saved(&mut out, &cx, shape, &l.norm, "norm 1", tokens, l.hidden);
     attention_core(&mut out, &cx, l, "self-attention", shape, shape.seq, shape.kv_seq, l.attention.fused_qkv);
-    dropout(&mut out, &cx, shape, l.hidden_dropout, "attention", e);
+    dropout(&mut out, &cx, shape, l.hidden_dropout, "attention", e, cx.act);
     if l.cross_attention {
         norm_saved(&mut out, &cx, shape, &l.norm, "cross-attention norm", tokens, l.hidden);
         attention_core(&mut out, &cx, l, "cross-attention", shape, shape.seq, shape.cross_seq, false);
-        dropout(&mut out, &cx, shape, l.hidden_dropout, "cross-attention", e);
+        dropout(&mut out, &cx, shape, l.hidden_dropout, "cross-attention", e, cx.act);
     }
     if !l.parallel_attn_mlp {
         norm_saved(&mut out, &cx, shape, &l.norm, "norm 2", tokens, l.hidden);
     }
     mlp_saved(&mut out, &cx, l, shape);
-    dropout(&mut out, &cx, shape, l.hidden_dropout, "MLP", e);
+    dropout(&mut out, &cx, shape, l.hidden_dropout, "MLP", e, cx.act);
     out
 }
 
@@ -314,7 +314,9 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
     if stack.embedding_projection && width != h {
         push(&mut out, "embedding projection input", cx.act.bytes(tokens * width));
     }
-    dropout(&mut out, &cx, shape, stack.embedding_dropout, &format!("{} embedding", stack.name), tokens * width);
+    // Embeddings come out in the weights' dtype: fp32 under autocast.
+    let emb = cx.residual;
+    dropout(&mut out, &cx, shape, stack.embedding_dropout, &format!("{} embedding", stack.name), tokens * width, emb);
     if matches!(stack.positions, Positions::RelativeBias { .. }) {
         push(
             &mut out,

@@ -256,10 +256,11 @@ impl Setup {
 
     /// Bytes per element of a dropout mask: CUDA's fused dropout keeps a bool mask; PyTorch on
     /// CPU keeps a noise tensor of the activation dtype.
-    pub fn dropout_mask_dtype(&self) -> DType {
+    /// `dropped` is the dtype of the tensor the dropout applies to.
+    pub fn dropout_mask_dtype(&self, dropped: DType) -> DType {
         match self.runtime {
             Runtime::Cuda => DType::Bool,
-            Runtime::Cpu => self.precision.activation_dtype(),
+            Runtime::Cpu => dropped,
         }
     }
 }
