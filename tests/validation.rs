@@ -131,3 +131,73 @@ fn hf_config_errors_are_clear() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("llama"), "the hint lists supported types");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The 13 runs of `measure.py` that `measured.json` does not hold (gradient checkpointing, bf16,
+/// autocast, optimizer implementations, CUDA-like dropout, KV cache), measured by running
+/// `../shared/validation/measure.py --only 'gradckpt|bf16|forloop|fused|native|kvcache'` on this
+/// project's CPU machine with PyTorch 2.15 and transformers 5.23 (tests/data/measured_extra.json).
+/// Each uses the model config of a record in measured.json with the same overrides.
+#[test]
+fn extra_measured_runs_are_within_5_percent() {
+    let dir = validation_dir();
+    let data = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/measured_extra.json")).unwrap();
+    let records: Vec<Value> = serde_json::from_str(&data).unwrap();
+    assert_eq!(records.len(), 13);
+    for r in &records {
+        let id = r["id"].as_str().unwrap();
+        let model = r["model_name"].as_str().unwrap();
+        let attn = r["attn_implementation"].as_str().unwrap();
+        let overrides: Vec<String> =
+            r["config_overrides"].as_object().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut configs: Vec<String> = std::fs::read_dir(dir.join("configs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|f| {
+                f.starts_with(&format!("{model}__"))
+                    && f.contains(&format!("__{attn}__"))
+                    && overrides.iter().all(|o| f.contains(o.as_str()))
+            })
+            .filter(|f| !overrides.is_empty() || !f.contains('='))
+            .collect();
+        configs.sort();
+        let config = dir.join("configs").join(&configs[0]);
+        let train = r["phase"] == "train";
+        let precision = match (r["dtype"].as_str(), r["autocast"].as_str()) {
+            (_, Some("bf16")) => "amp-bf16",
+            (Some("bfloat16"), _) => "bf16",
+            _ => "fp32",
+        };
+        let mut args: Vec<String> =
+            ["estimate", "--hf-config", config.to_str().unwrap(), "--precision", precision, "--format", "json"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(["--batch".into(), r["batch_size"].to_string()]);
+        if r["src_len"].is_u64() {
+            args.extend(["--seq".into(), r["src_len"].to_string(), "--tgt-seq".into(), r["tgt_len"].to_string()]);
+        } else {
+            args.extend(["--seq".into(), r["seq_len"].to_string()]);
+        }
+        args.extend(["--attention".into(), (if attn == "eager" { "eager" } else { "flash" }).into()]);
+        args.extend(["--phase".into(), (if train { "train" } else { "inference" }).into()]);
+        if r["gradient_checkpointing"] == true {
+            args.extend(["--recompute".into(), "full".into()]);
+        }
+        match r["optimizer"]["implementation"].as_str() {
+            Some("forloop") => args.extend(["--optimizer-impl".into(), "for-loop".into()]),
+            Some("fused") => args.extend(["--optimizer-impl".into(), "fused".into()]),
+            _ => {}
+        }
+        if !train {
+            args.push(if r["use_cache"] == true { "--kv-cache".into() } else { "--no-kv-cache".into() });
+        } else if !id.ends_with("dropout-native") {
+            args.extend(["--runtime".into(), "cpu".into()]);
+        }
+        let est = run(&args);
+        assert_eq!(est["model"]["parameters"], r["hyperparameters"]["parameter_count"], "{id}");
+        let measured = r["measured"]["peak_total_bytes"].as_f64().unwrap();
+        let estimated = est["per_gpu"]["peak_allocated_bytes"].as_f64().unwrap();
+        let error = (estimated - measured) / measured;
+        assert!(error.abs() < 0.05, "{id}: estimated {estimated}, measured {measured}, error {:.2}%", error * 100.0);
+    }
+}

@@ -171,6 +171,13 @@ pub struct Prepared {
     pub input_bytes: u64,
     /// Parameters of the vocabulary projection on one rank: the first gradients of backward.
     pub head_grad_params: u64,
+    /// Parameters of one layer of each stack on one rank.
+    pub layer_params: Vec<u64>,
+    /// The token table on one rank (vocabulary split over tp), and which stacks read it.
+    pub token_table_params: u64,
+    pub reads_tokens: Vec<bool>,
+    /// The LM head reuses the token table (its gradient is the table's first partial gradient).
+    pub tied_head: bool,
 }
 
 impl Prepared {
@@ -214,6 +221,10 @@ impl Prepared {
             head,
             logits: act::logits_elements(model, shapes).div_ceil(tp),
             input_bytes: act::input_bytes(model, shapes, setup),
+            layer_params: model.stacks.iter().map(|s| crate::parallel::layout::layer_params(&s.layer, tp, 1)).collect(),
+            token_table_params: model.tokens.as_ref().map_or(0, |t| t.vocab.div_ceil(tp) * t.dim),
+            reads_tokens: model.stacks.iter().map(|s| matches!(s.input, StackInput::Tokens)).collect(),
+            tied_head: model.head.lm_head.as_ref().is_some_and(|h| h.tied),
             head_grad_params: match (&model.head.lm_head, model.last_stack()) {
                 (Some(_), Some(last)) => model.vocab().div_ceil(tp) * last.layer.hidden,
                 _ => 0,
@@ -430,6 +441,44 @@ fn training_peak(
             ..base
         },
     ));
+    // Between stacks (encoder-decoder): when a later stack's backward is done, the earlier
+    // stacks' activations are still saved while the later stacks' gradients exist. If that stack
+    // reads the shared token table and another user (a tied head, a later stack) already produced
+    // a partial gradient for it, autograd sums the two into a new tensor: three tables at once.
+    if grads_always == 0 && stage.layers.iter().filter(|n| **n > 0).count() > 1 {
+        let grad_bytes = setup.precision.grad_bytes_per_param();
+        let shard = |bytes: u64| if states.gradients == 0 { 0 } else { bytes.min(states.gradients) };
+        // A tied head's gradient is the token table's first partial gradient, counted with the table.
+        let untied_head = stage.last && !prepared.tied_head;
+        let mut later_grads = if untied_head { prepared.head_grad_params * grad_bytes } else { 0 };
+        let mut table_users = u64::from(stage.last && prepared.tied_head);
+        for k in (1..stage.layers.len()).rev() {
+            later_grads += prepared.layer_params[k] * stage.layers[k] * grad_bytes;
+            let earlier_saved = flight.apply((0..k).map(|j| stage.layers[j] * prepared.layer_saved[j]).sum());
+            let earlier_extras =
+                flight.apply((0..k).filter(|j| stage.starts_stack[*j]).map(|j| prepared.extras[j]).sum());
+            let table = prepared.token_table_params * grad_bytes;
+            let accumulate = match (prepared.reads_tokens[k], table_users) {
+                (true, 0) => table,
+                (true, _) => 3 * table,
+                (false, 0) => 0,
+                (false, _) => table,
+            };
+            if prepared.reads_tokens[k] {
+                table_users += 1;
+            }
+            candidates.push((
+                PeakPoint::Backward,
+                PeakComposition {
+                    gradients: shard(later_grads),
+                    activations: earlier_saved,
+                    other_activations: inputs + earlier_extras + autocast_copies,
+                    temporaries: accumulate + layer_transient,
+                    ..base
+                },
+            ));
+        }
+    }
     candidates.push((
         PeakPoint::OptimizerStep,
         PeakComposition {
