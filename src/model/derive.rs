@@ -91,6 +91,7 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
                     o_bias: false,
                     dropout: 0.0,
                     fused_qkv: false,
+                    sparse: None,
                 },
                 cross_attention: false,
                 mlp: Mlp {
@@ -115,6 +116,7 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
             ..Head::default()
         },
         buffer_bytes: 0,
+        modules: Vec::new(),
     }
 }
 

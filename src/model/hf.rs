@@ -383,6 +383,7 @@ fn attention(heads: u64, bias: bool, dropout: f64) -> Attention {
         o_bias: bias,
         dropout,
         fused_qkv: false,
+        sparse: None,
     }
 }
 
@@ -428,7 +429,16 @@ fn model(
     head: Head,
     buffer_bytes: u64,
 ) -> ModelSpec {
-    ModelSpec { name: String::new(), family: String::new(), architecture, tokens, stacks, head, buffer_bytes }
+    ModelSpec {
+        name: String::new(),
+        family: String::new(),
+        architecture,
+        tokens,
+        stacks,
+        head,
+        buffer_bytes,
+        modules: Vec::new(),
+    }
 }
 
 fn lm_head(tied: bool) -> Head {

@@ -69,6 +69,8 @@ pub struct ParamBreakdown {
     pub stack_extras: Vec<Count>,
     /// LM head, pooler, classifier, projections.
     pub head: Count,
+    /// Non-transformer modules (`model::modules`), trainable and frozen.
+    pub modules: Count,
     pub total: Count,
 }
 
@@ -235,12 +237,14 @@ pub fn breakdown(model: &ModelSpec) -> ParamBreakdown {
         .collect();
     let stack_extras: Vec<Count> = model.stacks.iter().map(stack_extras).collect();
     let head = head(model);
+    let modules = super::modules::total_params(model);
     let total = token_embedding
         + stack_embeddings.iter().copied().sum()
         + layers.iter().copied().sum()
         + stack_extras.iter().copied().sum()
-        + head;
-    ParamBreakdown { token_embedding, stack_embeddings, layer: layer_counts, layers, stack_extras, head, total }
+        + head
+        + modules;
+    ParamBreakdown { token_embedding, stack_embeddings, layer: layer_counts, layers, stack_extras, head, modules, total }
 }
 
 /// Total parameters (every expert counted), as `num_parameters()` reports it.

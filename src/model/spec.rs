@@ -36,13 +36,18 @@ pub struct ModelSpec {
     #[serde(default)]
     pub tokens: Option<TokenEmbedding>,
     /// Stacks in execution order; a decoder stack with cross-attention reads the output of the
-    /// encoder stack before it.
+    /// encoder stack before it. May be empty when `modules` describe the whole model (a CNN).
+    #[serde(default)]
     pub stacks: Vec<Stack>,
     #[serde(default)]
     pub head: Head,
     /// Non-parameter buffers that live on the device (e.g. BERT's int64 position-id tables), bytes.
     #[serde(default)]
     pub buffer_bytes: u64,
+    /// Parts that are not stacks of identical transformer layers (convolutional networks, UNets,
+    /// VAEs, LSTMs, separate text encoders), in execution order: see `model::modules`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<crate::model::modules::Module>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -225,6 +230,10 @@ pub struct Attention {
     /// the saved Q, K, V are views of one tensor.
     #[serde(default)]
     pub fused_qkv: bool,
+    /// Block-sparse attention (BigBird): each query block attends to global, window and random
+    /// key blocks instead of the whole sequence (`memory::blocks::block_sparse_saved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<crate::model::modules::BlockSparse>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,9 +4,13 @@ use crate::error::{Error, Result};
 use crate::model::spec::*;
 
 pub fn validate(m: &ModelSpec) -> Result<()> {
-    if m.stacks.is_empty() {
-        return Err(Error::shape(format!("model `{}` has no stacks", m.name), "add at least one [[stacks]] table"));
+    if m.stacks.is_empty() && m.modules.is_empty() {
+        return Err(Error::shape(
+            format!("model `{}` has no stacks and no modules", m.name),
+            "add at least one [[stacks]] or [[modules]] table",
+        ));
     }
+    crate::model::modules::validate(m)?;
     if let Some(t) = &m.tokens {
         if t.vocab == 0 || t.dim == 0 {
             return Err(Error::shape(
