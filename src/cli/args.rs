@@ -78,6 +78,10 @@ pub struct SetupArgs {
     /// Decoder length for encoder-decoder models. Default: seq / 4 (at most the model's maximum).
     #[arg(long)]
     pub tgt_seq: Option<String>,
+    /// Image resolution (square) of models that read images (ResNet; Stable Diffusion: the image
+    /// generated). Default: the model's own (224, 512, 1024).
+    #[arg(long)]
+    pub image_size: Option<u64>,
     #[arg(long, value_enum, default_value = "none")]
     pub recompute: RecomputeArg,
     /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
@@ -475,6 +479,7 @@ impl SetupArgs {
                 Positions::Learned { max, .. } => Some(max),
                 _ => None,
             });
+        let max_pos = max_pos.or_else(|| crate::model::modules::default_seq(model));
         let seq = match &self.seq {
             Some(s) => parse_count("--seq", s)?,
             None => max_pos.map_or(2048, |m| m.min(2048)),
@@ -517,6 +522,15 @@ impl SetupArgs {
             runtime: self.runtime.into(),
             capacity_factor: self.capacity_factor,
         })
+    }
+
+    /// Apply `--image-size` to the model: like Whisper's frames, an image input is part of the spec.
+    pub fn apply_image_size(&self, spec: &mut ModelSpec) -> Result<()> {
+        match self.image_size {
+            Some(0) => Err(Error::invalid("--image-size", 0, "a positive number of pixels, e.g. 224 or 512")),
+            Some(n) => crate::model::modules::set_image_size(spec, n),
+            None => Ok(()),
+        }
     }
 
     pub fn overheads(&self) -> Result<OverheadConfig> {

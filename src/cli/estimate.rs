@@ -8,7 +8,8 @@ use crate::report::estimate::EstimateReport;
 use std::io::Write;
 
 pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
-    let model = args.model.resolve()?;
+    let mut model = args.model.resolve()?;
+    args.setup.apply_image_size(&mut model.spec)?;
     let mut setup = args.setup.resolve(&model.spec)?;
     if let Some(path) = &args.plan.deepspeed_config {
         let ds = super::args::read_deepspeed_config(path)?;

@@ -155,6 +155,12 @@ fn calibrated_efficiency(
 
 pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
     let model = args.model.resolve()?;
+    if !model.spec.modules.is_empty() {
+        return Err(Error::conflict(
+            format!("model `{}` has convolutional, UNet or LSTM modules", model.spec.name),
+            "the planner's step-time model covers transformer stacks; use `memplan estimate` (with --dp/--zero)",
+        ));
+    }
     let base = args.setup.resolve(&model.spec)?;
     if base.phase != crate::memory::Phase::Train {
         return Err(Error::conflict("memplan plan searches training plans", "drop --phase inference"));

@@ -178,6 +178,24 @@ fn attention_core(
     let ekv =
         batch * kv_len.min(if sh.kv_seq > sh.seq && kv_len == sh.kv_seq { q_len } else { kv_len }) * kv_heads * hd;
     let scores = batch * heads * q_len * kv_len;
+    // BigBird: the block-sparse path (always materialised, no attention dropout); see blocks.rs.
+    if let Some(parts) =
+        (q_len == kv_len).then(|| super::blocks::block_sparse_saved(a, batch, heads, hd, q_len)).flatten()
+    {
+        for (i, (name, elements)) in parts.into_iter().enumerate() {
+            let bytes = cx.act.bytes(elements);
+            if i == 0 {
+                push(out, format!("{what} {name}"), bytes)
+            } else {
+                push_core(out, format!("{what} {name}"), bytes)
+            }
+        }
+        if let Some(bytes) = super::blocks::block_sparse_index_bytes(a, batch, heads, q_len, cx.act) {
+            push(out, format!("{what} block-sparse: masks and random-block indices"), bytes);
+        }
+        push(out, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+        return;
+    }
     let p = cx.setup.dropout_p(a.dropout);
     if materialises_scores(cx.setup, a.dropout) {
         // PyTorch's CPU math path for SDPA computes 16-bit inputs in fp32.

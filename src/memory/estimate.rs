@@ -178,6 +178,8 @@ pub struct Prepared {
     pub reads_tokens: Vec<bool>,
     /// The LM head reuses the token table (its gradient is the table's first partial gradient).
     pub tied_head: bool,
+    /// Non-transformer modules (CNNs, UNets, VAEs, LSTMs): see `blocks`.
+    pub modules: super::blocks::ModulesPrepared,
 }
 
 impl Prepared {
@@ -209,6 +211,7 @@ impl Prepared {
             layer_transient.push(recompute + 2 * largest.min(full) + 2 * input + ring);
             extras.push(total(&act::stack_extras_ledger(model, s, sh, setup)));
         }
+        let modules = super::blocks::prepare(model, setup);
         let head = act::head_ledger(model, shapes, setup)
             .iter()
             .map(|t| if t.name.contains("log-softmax") { t.bytes.div_ceil(tp) } else { t.bytes })
@@ -219,8 +222,8 @@ impl Prepared {
             layer_transient,
             extras,
             head,
-            logits: act::logits_elements(model, shapes).div_ceil(tp),
-            input_bytes: act::input_bytes(model, shapes, setup),
+            logits: act::logits_elements(model, shapes).div_ceil(tp) + modules.logits,
+            input_bytes: act::input_bytes(model, shapes, setup) + modules.inputs,
             layer_params: model.stacks.iter().map(|s| crate::parallel::layout::layer_params(&s.layer, tp, 1)).collect(),
             token_table_params: model.tokens.as_ref().map_or(0, |t| t.vocab.div_ceil(tp) * t.dim),
             reads_tokens: model.stacks.iter().map(|s| matches!(s.input, StackInput::Tokens)).collect(),
@@ -229,6 +232,7 @@ impl Prepared {
                 (Some(_), Some(last)) => model.vocab().div_ceil(tp) * last.layer.hidden,
                 _ => 0,
             },
+            modules,
         }
     }
 }
@@ -287,16 +291,16 @@ fn stage_estimate(
     with_ledger: bool,
 ) -> Estimate {
     let shapes = &prepared.shapes;
-    let states = rank.states;
-    let buffer_bytes = if stage.first { model.buffer_bytes } else { 0 };
+    let states = super::blocks::with_frozen_weights(rank.states, &prepared.modules, setup, stage.first);
+    let buffer_bytes = if stage.first { model.buffer_bytes + prepared.modules.buffers } else { 0 };
     let input_bytes = if stage.first || stage.last { prepared.input_bytes } else { 0 };
     let kv_cache = kv_cache_bytes(model, &stage.layers, shapes, setup);
     let ledger =
         if with_ledger && (stage.stage == 0 || plan.pp == 1) { ledger(model, shapes, setup) } else { Vec::new() };
     let (peak_point, at_peak, activations, other_activations) = if setup.training() {
-        training_peak(stage, rank, flight, prepared, setup, input_bytes + buffer_bytes)
+        training_peak(stage, &RankStates { states, ..*rank }, flight, prepared, setup, input_bytes + buffer_bytes)
     } else {
-        inference_peak(model, stage, shapes, setup, &states, input_bytes + buffer_bytes, kv_cache)
+        inference_peak(model, stage, shapes, setup, &states, input_bytes + buffer_bytes, kv_cache, &prepared.modules)
     };
     let peak_allocated = at_peak.total();
     let overheads = overheads(overhead, peak_allocated);
@@ -349,6 +353,7 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
         }
     }
     add(&mut out, "head", act::head_ledger(model, shapes, setup), 1, false);
+    out.extend(super::blocks::ledger_lines(model, setup));
     out
 }
 
@@ -362,7 +367,9 @@ fn training_peak(
 ) -> (PeakPoint, PeakComposition, u64, u64) {
     let states = &rank.states;
     let act_dtype = setup.precision.activation_dtype();
-    let layers_saved = flight.apply(stage.layers.iter().zip(&prepared.layer_saved).map(|(n, b)| n * b).sum());
+    let modules_saved = if stage.first { prepared.modules.saved } else { 0 };
+    let layers_saved =
+        flight.apply(stage.layers.iter().zip(&prepared.layer_saved).map(|(n, b)| n * b).sum::<u64>() + modules_saved);
     let extras =
         flight.apply(stage.starts_stack.iter().zip(&prepared.extras).filter(|(here, _)| **here).map(|(_, b)| b).sum());
     // The head sits on the last stage; vocabulary-sized tensors split over tp (Megatron's
@@ -383,6 +390,7 @@ fn training_peak(
     // largest saved tensors and of the residual stream, and ring attention's K/V blocks.
     let layer_transient =
         stage.layers.iter().zip(&prepared.layer_transient).filter(|(n, _)| **n > 0).map(|(_, t)| *t).max().unwrap_or(0);
+    let layer_transient = layer_transient.max(if stage.first { prepared.modules.transient } else { 0 });
 
     let grads_always = if setup.precision.grads_preallocated() || rank.grads_persist { states.gradients } else { 0 };
     let gathered = rank.gathered_bytes;
@@ -393,6 +401,11 @@ fn training_peak(
         ..PeakComposition::default()
     };
     let mut candidates = vec![(
+        // Frozen modules (a VAE encoder, text encoders) run without autograd before the rest.
+        PeakPoint::ForwardLayer,
+        PeakComposition { other_activations: inputs, temporaries: prepared.modules.frozen_forward + gathered, ..base },
+    )];
+    candidates.push((
         PeakPoint::ForwardEnd,
         PeakComposition {
             activations: layers_saved,
@@ -400,7 +413,7 @@ fn training_peak(
             temporaries: forward_temp + gathered,
             ..base
         },
-    )];
+    ));
     if logits > 0 {
         candidates.push((
             PeakPoint::LossBackward,
@@ -492,6 +505,7 @@ fn training_peak(
     (point, comp, layers_saved, other)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn inference_peak(
     model: &ModelSpec,
     stage: &StageParams,
@@ -500,11 +514,12 @@ fn inference_peak(
     states: &ModelStates,
     inputs: u64,
     kv_cache: u64,
+    modules: &super::blocks::ModulesPrepared,
 ) -> (PeakPoint, PeakComposition, u64, u64) {
     let act_dtype = setup.precision.activation_dtype();
     let res_dtype = setup.precision.residual_dtype();
     let mut encoder_out = 0;
-    let mut layer_peak = 0u64;
+    let mut layer_peak = if stage.first { modules.inference } else { 0 };
     for ((s, sh), &n) in model.stacks.iter().zip(shapes).zip(&stage.layers) {
         let l = &s.layer;
         let a = &l.attention;
@@ -515,7 +530,10 @@ fn inference_peak(
         if n > 0 {
             let qkv = act_dtype.bytes(tokens * (heads + 2 * kv) * hd);
             let attn_out = act_dtype.bytes(tokens * heads * hd);
-            let attention = if setup.attention == AttentionKernel::Eager {
+            let sparse = super::blocks::block_sparse_working(a, sh.batch, heads, hd, sh.seq);
+            let attention = if let Some(elements) = sparse {
+                qkv + act_dtype.bytes(elements)
+            } else if setup.attention == AttentionKernel::Eager {
                 // scores and their softmax exist together
                 qkv + 2 * act_dtype.bytes(sh.batch * heads * sh.seq * sh.kv_seq)
             } else {

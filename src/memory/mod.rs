@@ -2,6 +2,7 @@
 //! overheads, combined into the peak of a training step or a forward pass.
 
 pub mod activations;
+pub mod blocks;
 pub mod estimate;
 pub mod kv_cache;
 pub mod overhead;

@@ -245,15 +245,18 @@ pub enum Block {
     /// (`classes`), or the pooled features alone.
     Pool { features: u64, at: u64, classes: Option<u64> },
     /// diffusers `ResnetBlock2D`: GroupNorm, SiLU, 3×3 conv, + projected time embedding,
-    /// GroupNorm, SiLU, 3×3 conv, 1×1 shortcut when `cin != cout`.
-    ResnetBlock { cin: u64, cout: u64, temb: Option<u64>, groups: u64, at: u64 },
+    /// GroupNorm, SiLU, 3×3 conv, 1×1 shortcut when `cin != cout`. `strided_input`: the input has
+    /// channels-last strides (everything after a VAE attention, whose output is a reshaped
+    /// transpose), so training's `input_tensor.contiguous()` before the shortcut copies it.
+    ResnetBlock { cin: u64, cout: u64, temb: Option<u64>, groups: u64, at: u64, strided_input: bool },
     /// diffusers `Transformer2DModel`: GroupNorm, proj_in, `depth` BasicTransformerBlocks
     /// (self-attention, cross-attention over `context` states of width `cross`, GEGLU), proj_out.
     SpatialTransformer { c: u64, heads: u64, depth: u64, cross: u64, context: u64, groups: u64, at: u64 },
     /// The VAE's single-head attention (GroupNorm, q/k/v/out linear layers with bias, residual).
     VaeAttention { c: u64, groups: u64, at: u64 },
-    /// diffusers `Downsample2D`: 3×3 convolution with stride 2.
-    Downsample { c: u64, at: u64 },
+    /// diffusers `Downsample2D`: 3×3 convolution with stride 2; `padded`: the VAE's variant pads
+    /// one row and column first (a new tensor) and convolves without padding.
+    Downsample { c: u64, at: u64, padded: bool },
     /// diffusers `Upsample2D`: nearest 2× interpolation, then a 3×3 convolution.
     Upsample { c: u64, at: u64 },
     /// Sinusoid of width `input` → linear → SiLU → linear (diffusers `TimestepEmbedding`);
@@ -279,10 +282,13 @@ pub struct Step {
     pub block: Block,
     pub push: bool,
     pub pop: bool,
+    /// Reads the module's own input (a data-loader or scheduler tensor counted with the inputs,
+    /// not as a saved activation).
+    pub reads_input: bool,
 }
 
 fn step(label: impl Into<String>, block: Block) -> Step {
-    Step { label: label.into(), block, push: false, pop: false }
+    Step { label: label.into(), block, push: false, pop: false, reads_input: false }
 }
 
 impl Module {
@@ -385,10 +391,13 @@ fn unet_steps(u: &UNet) -> Vec<Step> {
     let levels = u.channels.len();
     let mut out = vec![step("time embedding", Block::TimeEmbedding { input: c0, dim: temb })];
     if let Some(a) = &u.add_embedding {
-        out.push(step("added time/text embedding", Block::TimeEmbedding { input: a.text_dim + a.time_ids * a.time_dim, dim: temb }));
+        out.push(step(
+            "added time/text embedding",
+            Block::TimeEmbedding { input: a.text_dim + a.time_ids * a.time_dim, dim: temb },
+        ));
     }
     let conv = |cin, cout, at, norm_groups| Block::Conv { cin, cout, k: 3, stride: 1, bias: true, at, norm_groups };
-    out.push(Step { push: true, ..step("conv_in", conv(u.in_channels, c0, 1, None)) });
+    out.push(Step { push: true, reads_input: true, ..step("conv_in", conv(u.in_channels, c0, 1, None)) });
     let transformer = |c: u64, level: usize, depth: u64, at: u64| Block::SpatialTransformer {
         c,
         heads: u.heads[level],
@@ -403,7 +412,10 @@ fn unet_steps(u: &UNet) -> Vec<Step> {
     for (i, &c) in u.channels.iter().enumerate() {
         let depth = u.transformer_depth[i];
         for j in 0..u.layers_per_block {
-            out.push(step(format!("down {i} resnet {j}"), Block::ResnetBlock { cin, cout: c, temb: Some(temb), groups: u.groups, at }));
+            out.push(step(
+                format!("down {i} resnet {j}"),
+                Block::ResnetBlock { cin, cout: c, temb: Some(temb), groups: u.groups, at, strided_input: false },
+            ));
             if depth > 0 {
                 out.push(step(format!("down {i} attention {j}"), transformer(c, i, depth, at)));
             }
@@ -411,13 +423,16 @@ fn unet_steps(u: &UNet) -> Vec<Step> {
             cin = c;
         }
         if i + 1 < levels {
-            out.push(Step { push: true, ..step(format!("down {i} downsample"), Block::Downsample { c, at }) });
+            out.push(Step {
+                push: true,
+                ..step(format!("down {i} downsample"), Block::Downsample { c, at, padded: false })
+            });
             at *= 2;
         }
     }
     let last = levels - 1;
     let cl = u.channels[last];
-    let res = |cin| Block::ResnetBlock { cin, cout: cl, temb: Some(temb), groups: u.groups, at };
+    let res = |cin| Block::ResnetBlock { cin, cout: cl, temb: Some(temb), groups: u.groups, at, strided_input: false };
     out.push(step("mid resnet 0", res(cl)));
     if u.mid_depth > 0 {
         out.push(step("mid attention", transformer(cl, last, u.mid_depth, at)));
@@ -435,7 +450,14 @@ fn unet_steps(u: &UNet) -> Vec<Step> {
                 pop: true,
                 ..step(
                     format!("up {i} resnet {j}"),
-                    Block::ResnetBlock { cin: input + skip, cout: c, temb: Some(temb), groups: u.groups, at },
+                    Block::ResnetBlock {
+                        cin: input + skip,
+                        cout: c,
+                        temb: Some(temb),
+                        groups: u.groups,
+                        at,
+                        strided_input: false,
+                    },
                 )
             });
             if u.transformer_depth[i] > 0 {
@@ -459,13 +481,13 @@ fn vae_steps(v: &Vae) -> Vec<Vec<Step>> {
     let g = v.groups;
     let z = v.latent_channels;
     let conv = |cin, cout, k, at, norm_groups| Block::Conv { cin, cout, k, stride: 1, bias: true, at, norm_groups };
-    let res = |cin, cout, at| Block::ResnetBlock { cin, cout, temb: None, groups: g, at };
+    let res = |cin, cout, at| Block::ResnetBlock { cin, cout, temb: None, groups: g, at, strided_input: false };
     let mid = |out: &mut Vec<Step>, part: &str, at: u64| {
         out.push(step(format!("{part} mid resnet 0"), res(cl, cl, at)));
         out.push(step(format!("{part} mid attention"), Block::VaeAttention { c: cl, groups: g, at }));
         out.push(step(format!("{part} mid resnet 1"), res(cl, cl, at)));
     };
-    let mut enc = vec![step("encoder conv_in", conv(v.in_channels, c0, 3, 1, None))];
+    let mut enc = vec![Step { reads_input: true, ..step("encoder conv_in", conv(v.in_channels, c0, 3, 1, None)) }];
     let mut cin = c0;
     let mut at = 1;
     for (i, &c) in v.channels.iter().enumerate() {
@@ -474,20 +496,29 @@ fn vae_steps(v: &Vae) -> Vec<Vec<Step>> {
             cin = c;
         }
         if i + 1 < levels {
-            enc.push(step(format!("encoder down {i} downsample"), Block::Downsample { c, at }));
+            enc.push(step(format!("encoder down {i} downsample"), Block::Downsample { c, at, padded: true }));
             at *= 2;
         }
     }
     mid(&mut enc, "encoder", at);
     enc.push(step("encoder conv_out", conv(cl, 2 * z, 3, at, Some(g))));
     enc.push(step("quant_conv", conv(2 * z, 2 * z, 1, at, None)));
-    let mut dec = vec![step("post_quant_conv", conv(z, z, 1, at, None)), step("decoder conv_in", conv(z, cl, 3, at, None))];
+    let mut dec = vec![
+        Step { reads_input: true, ..step("post_quant_conv", conv(z, z, 1, at, None)) },
+        step("decoder conv_in", conv(z, cl, 3, at, None)),
+    ];
     mid(&mut dec, "decoder", at);
     let mut prev = cl;
     for i in (0..levels).rev() {
         let c = v.channels[i];
         for j in 0..=v.layers_per_block {
-            dec.push(step(format!("decoder up {i} resnet {j}"), res(if j == 0 { prev } else { c }, c, at)));
+            let block = match res(if j == 0 { prev } else { c }, c, at) {
+                Block::ResnetBlock { cin, cout, temb, groups, at, .. } => {
+                    Block::ResnetBlock { cin, cout, temb, groups, at, strided_input: true }
+                }
+                other => other,
+            };
+            dec.push(step(format!("decoder up {i} resnet {j}"), block));
         }
         prev = c;
         if i > 0 {
@@ -660,6 +691,17 @@ pub fn split_params(model: &ModelSpec) -> (Count, Count) {
         }
     }
     (trainable, frozen)
+}
+
+/// Parameters of the largest trainable block (what ZeRO-3/FSDP gathers at once).
+pub fn largest_block(model: &ModelSpec) -> u64 {
+    model
+        .modules
+        .iter()
+        .filter(|m| m.trainable())
+        .flat_map(|m| m.steps().into_iter().map(move |s| block_params(&s.block, m).params))
+        .max()
+        .unwrap_or(0)
 }
 
 /// All module parameters.
@@ -838,7 +880,10 @@ pub fn validate(model: &ModelSpec) -> Result<()> {
                     return Err(Error::shape(ctx("a vocabulary or feature width of 0".into()), "use positive sizes"));
                 }
                 if !(0.0..1.0).contains(&l.dropout) {
-                    return Err(Error::shape(ctx(format!("dropout probability {}", l.dropout)), "dropout must be in [0, 1)"));
+                    return Err(Error::shape(
+                        ctx(format!("dropout probability {}", l.dropout)),
+                        "dropout must be in [0, 1)",
+                    ));
                 }
             }
         }
@@ -848,7 +893,11 @@ pub fn validate(model: &ModelSpec) -> Result<()> {
                 let below = image / multiple * multiple;
                 return Err(Error::shape(
                     ctx(format!("image size {image} is not a multiple of {multiple} (its total downsampling)")),
-                    format!("use an image size divisible by {multiple}, e.g. {} or {}", below.max(multiple), below + multiple),
+                    format!(
+                        "use an image size divisible by {multiple}, e.g. {} or {}",
+                        below.max(multiple),
+                        below + multiple
+                    ),
                 ));
             }
         }

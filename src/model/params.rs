@@ -244,7 +244,16 @@ pub fn breakdown(model: &ModelSpec) -> ParamBreakdown {
         + stack_extras.iter().copied().sum()
         + head
         + modules;
-    ParamBreakdown { token_embedding, stack_embeddings, layer: layer_counts, layers, stack_extras, head, modules, total }
+    ParamBreakdown {
+        token_embedding,
+        stack_embeddings,
+        layer: layer_counts,
+        layers,
+        stack_extras,
+        head,
+        modules,
+        total,
+    }
 }
 
 /// Total parameters (every expert counted), as `num_parameters()` reports it.

@@ -46,6 +46,20 @@ pub fn validate(m: &ModelSpec) -> Result<()> {
                 "kv_heads must divide heads (1 = MQA, heads = MHA)",
             ));
         }
+        if let Some(sp) = a.sparse {
+            if sp.block == 0 {
+                return Err(Error::shape(
+                    ctx("block-sparse attention with block 0".into()),
+                    "set sparse.block > 0 (BigBird: 64)",
+                ));
+            }
+            if l.cross_attention || s.causal {
+                return Err(Error::shape(
+                    ctx("block-sparse attention in a causal or cross-attending stack".into()),
+                    "BigBird's block-sparse attention is bidirectional self-attention: use it in encoder stacks",
+                ));
+            }
+        }
         if l.mlp.experts == 0 || l.mlp.top_k == 0 || l.mlp.top_k > l.mlp.experts {
             return Err(Error::shape(
                 ctx(format!("top_k {} with {} experts", l.mlp.top_k, l.mlp.experts)),

@@ -74,6 +74,11 @@ pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u64) -> Stage
     if first {
         total += token_table;
         largest = largest.max(token_table);
+        // Non-transformer modules live whole on the first stage; frozen ones are weights only
+        // and are added by the estimate (`memory::blocks`).
+        let (trainable, _) = crate::model::modules::split_params(model);
+        total += trainable.params;
+        largest = largest.max(crate::model::modules::largest_block(model));
     }
     for (i, s) in model.stacks.iter().enumerate() {
         let here = layers[i];

@@ -247,8 +247,17 @@ impl ParallelPlan {
                 format!("a divisor of dp·cp = {} (experts are spread over data-parallel ranks)", self.dp * self.cp),
             ));
         }
+        if !model.modules.is_empty() && (self.tp > 1 || self.pp > 1 || self.cp > 1) {
+            return Err(Error::conflict(
+                format!(
+                    "--tp {} --pp {} --cp {} with model `{}`: tensor, pipeline and context parallelism are modelled for transformer stacks only",
+                    self.tp, self.pp, self.cp, model.name
+                ),
+                "use data parallelism (--dp, --zero, --fsdp) for models with convolutional, UNet or LSTM modules",
+            ));
+        }
         let layers = model.total_layers();
-        if self.pp > layers {
+        if self.pp > layers.max(1) {
             return Err(Error::invalid("--pp", self.pp, format!("at most the model's {layers} layers")));
         }
         if self.schedule == Schedule::Interleaved {
