@@ -222,6 +222,22 @@ layers_per_block = 1
 """
     out.append(dict(id=f"vae-small/train/b{b}/{image}px/fp32", kind="modules", batch=b, seq=0, toml=toml,
                     saved_bytes=n, source="diffusers AutoencoderKL, small widths"))
+    # CLIP ViT-B/32 (the preset): both towers and the contrastive loss over b × b logits.
+    from transformers import CLIPConfig, CLIPModel
+    b = 32
+    cfg = CLIPConfig(text_config=dict(vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
+                                      num_attention_heads=8, max_position_embeddings=77, hidden_act="quick_gelu"),
+                     vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                        num_attention_heads=12, image_size=224, patch_size=32, hidden_act="quick_gelu"),
+                     projection_dim=512)
+    cfg._attn_implementation = "sdpa"
+    m = CLIPModel(cfg).train()
+    ids = torch.randint(0, 49408, (b, 77))
+    px = torch.randn(b, 3, 224, 224)
+    n = saved_bytes(m, [ids, px], lambda: m(input_ids=ids, pixel_values=px, return_loss=True).loss)
+    out.append(dict(id=f"clip-vit-base-patch32/train/b{b}/s77/fp32", kind="preset", preset="clip-vit-base-patch32",
+                    batch=b, seq=77, toml="", saved_bytes=n, source="transformers CLIPModel (sdpa), return_loss=True"))
+    del m
     # BigBird: one layer with block-sparse attention.
     for s in [1024, 2048]:
         cfg = BigBirdConfig(hidden_size=64, num_attention_heads=4, intermediate_size=256, block_size=16,
@@ -326,6 +342,9 @@ def peak_cases(validation_dir):
     peak, phase = train_peak(Tracker, m, [x, y], lambda: F.cross_entropy(m(x), y))
     out.append(dict(id=f"resnet-50/train/b{b}/224px/fp32", model="resnet-50", phase="train", batch=b, image=224,
                     peak_bytes=peak, peak_phase=phase, source="torchvision resnet50, AdamW foreach, second step"))
+    del m
+    gc.collect()
+    m = torchvision.models.resnet50()
     peak = forward_peak(Tracker, m, [x], lambda: m(x))
     out.append(dict(id=f"resnet-50/inference/b{b}/224px/fp32", model="resnet-50", phase="inference", batch=b,
                     image=224, peak_bytes=peak, source="torchvision resnet50, no_grad forward"))

@@ -741,8 +741,7 @@ fn strip_index(label: &str) -> String {
 /// Bytes of the frozen modules' weights: the compute dtype in training (diffusers keeps frozen
 /// models in `weight_dtype`), the weight dtype in inference.
 pub fn frozen_weight_bytes(prepared: &ModulesPrepared, setup: &Setup) -> u64 {
-    let dtype = if setup.training() { setup.precision.activation_dtype() } else { setup.precision.weight_dtype() };
-    dtype.bytes(prepared.frozen_params)
+    frozen_weight_dtype(setup).bytes(prepared.frozen_params)
 }
 
 /// Model states with the frozen modules' weights added (they are held whole on the first stage).
@@ -814,4 +813,75 @@ pub fn block_sparse_index_bytes(a: &Attention, batch: u64, heads: u64, seq: u64,
 /// point of the layer).
 pub fn block_sparse_working(a: &Attention, batch: u64, heads: u64, d: u64, seq: u64) -> Option<u64> {
     block_sparse_saved(a, batch, heads, d, seq).map(|parts| parts.iter().map(|(_, e)| e).sum())
+}
+
+/// One line per module for the report: what it is, whether it trains, the shape it runs at.
+pub fn describe(model: &ModelSpec, setup: &Setup) -> Vec<String> {
+    if model.modules.is_empty() {
+        return Vec::new();
+    }
+    let parts: Vec<String> = model
+        .modules
+        .iter()
+        .zip(module_shapes(model, setup))
+        .map(|(m, sh)| {
+            let role = if !setup.training() {
+                "inference"
+            } else if m.trainable() {
+                "trains"
+            } else {
+                "frozen, no autograd"
+            };
+            let count = crate::units::format_count(modules::module_params(m).params);
+            let runs = match m {
+                Module::Resnet(r) => format!("{}×{} images", r.image, r.image),
+                Module::Unet(u) => format!(
+                    "{}×{} latents of {}×{} images, batch {}{}",
+                    sh.resolution,
+                    sh.resolution,
+                    u.image,
+                    u.image,
+                    sh.batch,
+                    if !setup.training() && u.guidance { " (classifier-free guidance)" } else { "" }
+                ),
+                Module::Vae(v) => {
+                    let part = if setup.training() && !m.trainable() {
+                        "encoder"
+                    } else if setup.training() {
+                        "encoder and decoder"
+                    } else {
+                        "decoder"
+                    };
+                    format!("{part} at {}×{}", v.image, v.image)
+                }
+                Module::TextEncoder(t) => format!("{} tokens, {} layers", sh.seq, t.stack.layers),
+                Module::Lstm(l) => format!(
+                    "{} steps, {} layer{} of {}{}",
+                    sh.seq + u64::from(l.image_features.is_some()),
+                    l.layers,
+                    if l.layers == 1 { "" } else { "s" },
+                    l.hidden,
+                    if l.bidirectional { ", bidirectional" } else { "" }
+                ),
+            };
+            let label = if m.name() == m.kind() { m.name().to_string() } else { format!("{} {}", m.kind(), m.name()) };
+            format!("{label} ({role}, {count} params, {runs})")
+        })
+        .collect();
+    let mut out = vec![format!("modules: {}", parts.join("; "))];
+    if setup.training() && model.modules.iter().any(|m| !m.trainable()) {
+        out.push(format!(
+            "frozen modules: weights only, kept in the compute dtype ({}) as diffusers' training scripts do",
+            frozen_weight_dtype(setup)
+        ));
+    }
+    out
+}
+
+fn frozen_weight_dtype(setup: &Setup) -> DType {
+    if setup.training() {
+        setup.precision.activation_dtype()
+    } else {
+        setup.precision.weight_dtype()
+    }
 }

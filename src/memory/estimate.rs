@@ -305,7 +305,7 @@ fn stage_estimate(
     let peak_allocated = at_peak.total();
     let overheads = overheads(overhead, peak_allocated);
     Estimate {
-        parameters: stage.params,
+        parameters: stage.params + if stage.first { prepared.modules.frozen_params } else { 0 },
         states,
         buffer_bytes,
         activations,

@@ -470,9 +470,10 @@ fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate, 
             model.vocab(),
             shape.join("; ")
         ));
-    } else {
+    } else if !shape.is_empty() {
         out.push(format!("shape: {}", shape.join("; ")));
     }
+    out.extend(crate::memory::blocks::describe(model, setup));
     let phase = match setup.phase {
         Phase::Train => format!(
             "train: one step, optimizer {} ({}), precision {}, micro-batch {}, recompute {:?}, attention {:?}",
