@@ -198,6 +198,22 @@ const EXPECTED: &[(&str, u64)] = &[
     // HF WhisperForConditionalGeneration.num_parameters(), openai/whisper-small, large-v3.
     ("whisper-small", 241_734_912),
     ("whisper-large-v3", 1_543_490_560),
+    // Families beyond transformer stacks (tests/families.rs has the details and the hand counts).
+    // torchvision ResNet*_Weights.IMAGENET1K_V1.meta["num_params"] (torchvision/models/resnet.py).
+    ("resnet-18", 11_689_512),
+    ("resnet-50", 25_557_032),
+    ("resnet-152", 60_192_808),
+    // diffusers/transformers num_parameters() of the pipelines' models built from their configs:
+    // SD v1.5 UNet 859,520,964 + VAE 83,653,863 + CLIP ViT-L text 123,060,480; SDXL UNet
+    // 2,567,463,684 + VAE + CLIP ViT-L text + OpenCLIP bigG text with projection 694,659,840.
+    ("stable-diffusion-v1-5", 1_066_235_307),
+    ("stable-diffusion-xl-base-1.0", 3_468_837_867),
+    // HF BigBirdForPreTraining.num_parameters(), google/bigbird-roberta-base.
+    ("bigbird-roberta-base", 128_112_824),
+    // Sutskever et al. 2014 "384M parameters", as PyTorch modules (with LSTM and softmax biases).
+    ("lstm-seq2seq", 384_144_000),
+    // yunjey/pytorch-tutorial image_captioning EncoderCNN (ResNet-152) + DecoderRNN, vocabulary 10,000.
+    ("show-and-tell", 67_935_824),
     // Korthikanti et al. 2022 Table 3 models; Narayanan et al. 2021 Table 1 lists the same shapes
     // as 529.6B (h 20480, L 105) and 1008.0B (h 25600, L 128). Hand counts below.
     ("megatron-22b", 22_074_273_792),
@@ -461,4 +477,39 @@ fn buffer_bytes_are_the_registered_buffers() {
     assert_eq!(buffers("bart-base"), 50265 * 4);
     // CLIP: position_ids of both towers, int64 [1, 77] and [1, 50].
     assert_eq!(buffers("clip-vit-base-patch32"), 8 * (77 + 50));
+}
+
+#[test]
+fn families_beyond_stacks_by_hand() {
+    // BigBird-RoBERTa base: a BERT model (50358 tokens, 4096 positions, 2 types, pooler) with the
+    // MLM transform (dense + LayerNorm), the tied decoder's bias and the NSP classifier.
+    let bigbird = bert_model(50358, 4096, 2, 768, 12, 3072) + wb(768, 768) + ln(768) + 50358 + wb(768, 2);
+    assert_eq!(expected("bigbird-roberta-base"), bigbird);
+    // An nn.LSTM layer: 4H × (in + H) weights and two 4H biases.
+    let lstm = |i: u64, h: u64| 4 * h * (i + h) + 8 * h;
+    let s2s =
+        table(160_000, 1000) + 4 * lstm(1000, 1000) + table(80_000, 1000) + 4 * lstm(1000, 1000) + wb(1000, 80_000);
+    assert_eq!(expected("lstm-seq2seq"), s2s);
+    // ResNet-50 by hand: stem conv 7×7 (3 → 64) and BatchNorm; bottlenecks (1×1, 3×3, 1×1 with
+    // BatchNorms, a 1×1 downsample in each stage's first block); fc 2048 → 1000 with bias.
+    let conv = |i: u64, o: u64, k: u64| i * o * k * k;
+    let bn = |c: u64| 2 * c;
+    let bottleneck = |cin: u64, w: u64, down: bool| {
+        conv(cin, w, 1)
+            + bn(w)
+            + conv(w, w, 3)
+            + bn(w)
+            + conv(w, 4 * w, 1)
+            + bn(4 * w)
+            + if down { conv(cin, 4 * w, 1) + bn(4 * w) } else { 0 }
+    };
+    let stage = |cin: u64, w: u64, n: u64| bottleneck(cin, w, true) + (n - 1) * bottleneck(4 * w, w, false);
+    let resnet50 = conv(3, 64, 7)
+        + bn(64)
+        + stage(64, 64, 3)
+        + stage(256, 128, 4)
+        + stage(512, 256, 6)
+        + stage(1024, 512, 3)
+        + wb(2048, 1000);
+    assert_eq!(expected("resnet-50"), resnet50);
 }
