@@ -2,9 +2,11 @@
 //! configuration (`args`), the core computes, `crate::report` renders.
 
 pub mod args;
+pub mod compare_cmd;
 pub mod estimate;
 pub mod plan_cmd;
 pub mod presets_cmd;
+pub mod scenario;
 
 use crate::error::Result;
 use clap::{Parser, Subcommand};
@@ -23,6 +25,8 @@ pub enum Command {
     Estimate(Box<args::EstimateArgs>),
     /// Search the parallel plans that fit a cluster, rank them by step time, emit launch configs.
     Plan(Box<plan_cmd::PlanArgs>),
+    /// Several models or settings side by side; memory budgets and baselines for CI.
+    Compare(Box<compare_cmd::CompareArgs>),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
     /// The local GPUs: wgpu adapters (features, limits) and NVML memory where available.
@@ -37,6 +41,7 @@ pub enum Command {
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     match cli.command {
         Command::Estimate(a) => estimate::run(&a, out),
+        Command::Compare(a) => compare_cmd::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
         Command::Plan(a) => plan_cmd::run(&a, out),
         Command::Devices(a) => {
