@@ -2,6 +2,7 @@
 //! configuration (`args`), the core computes, `crate::report` renders.
 
 pub mod args;
+pub mod chart_cmd;
 pub mod compare_cmd;
 pub mod estimate;
 pub mod plan_cmd;
@@ -27,6 +28,8 @@ pub enum Command {
     Plan(Box<plan_cmd::PlanArgs>),
     /// Several models or settings side by side; memory budgets and baselines for CI.
     Compare(Box<compare_cmd::CompareArgs>),
+    /// Charts (SVG or PNG): memory breakdown, sweeps, largest micro-batch, plans, bench results.
+    Chart(chart_cmd::ChartArgs),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
     /// The local GPUs: wgpu adapters (features, limits) and NVML memory where available.
@@ -42,6 +45,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     match cli.command {
         Command::Estimate(a) => estimate::run(&a, out),
         Command::Compare(a) => compare_cmd::run(&a, out),
+        Command::Chart(a) => chart_cmd::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
         Command::Plan(a) => plan_cmd::run(&a, out),
         Command::Devices(a) => {
@@ -64,5 +68,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 fn quiet_mesa_device_select() {
     if std::env::var_os("NODEVICE_SELECT").is_none() {
         std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap's own checks (unique ids, valid defaults) for every subcommand.
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }
