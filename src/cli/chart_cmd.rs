@@ -322,9 +322,26 @@ pub fn default_gpus(min: u64, max: u64, below: usize) -> Vec<GpuSpec> {
     out
 }
 
+/// One reference line per GPU memory size; GPUs within 1% of each other share a line (e.g.
+/// h100-sxm and a100-80gb) so their labels do not overlap.
 fn ref_lines(gpus: &[GpuSpec], u: ByteUnits) -> Vec<RefLine> {
-    gpus.iter()
-        .map(|g| RefLine { label: format!("{} ({})", g.name, u.format(g.memory_bytes)), value: u.value(g.memory_bytes) })
+    let mut sorted = gpus.to_vec();
+    sorted.sort_by(|a, b| a.memory_bytes.cmp(&b.memory_bytes).then(a.name.cmp(&b.name)));
+    let mut groups: Vec<Vec<GpuSpec>> = Vec::new();
+    for g in sorted {
+        match groups.last_mut() {
+            Some(last) if (g.memory_bytes as f64) <= last[0].memory_bytes as f64 * 1.01 => last.push(g),
+            _ => groups.push(vec![g]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| {
+            let names: Vec<&str> = g.iter().map(|x| x.name.as_str()).collect();
+            let (lo, hi) = (g[0].memory_bytes, g[g.len() - 1].memory_bytes);
+            let size = if lo == hi { u.format(lo) } else { format!("{}–{}", u.format(lo), u.format(hi)) };
+            RefLine { label: format!("{} ({size})", names.join(", ")), value: u.value(lo) }
+        })
         .collect()
 }
 
@@ -608,6 +625,7 @@ pub struct Planned {
     pub parameters: u64,
     pub gpus: u64,
     pub gpu: GpuSpec,
+    pub gpus_per_node: u64,
     pub global_batch: u64,
     pub seq: u64,
     pub result: SearchResult,
@@ -664,6 +682,7 @@ pub fn plan_cluster(base: &ScenarioArgs, c: &ClusterArgs) -> Result<Planned> {
         parameters: model.params,
         gpus,
         gpu,
+        gpus_per_node: cfg.gpus_per_node,
         global_batch,
         seq: setup.seq,
         result,

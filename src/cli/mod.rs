@@ -7,6 +7,7 @@ pub mod compare_cmd;
 pub mod estimate;
 pub mod plan_cmd;
 pub mod presets_cmd;
+pub mod report_cmd;
 pub mod scenario;
 
 use crate::error::Result;
@@ -30,6 +31,8 @@ pub enum Command {
     Compare(Box<compare_cmd::CompareArgs>),
     /// Charts (SVG or PNG): memory breakdown, sweeps, largest micro-batch, plans, bench results.
     Chart(chart_cmd::ChartArgs),
+    /// A capacity report in one file (report.html with inline charts, or report.md with chart files).
+    Report(Box<report_cmd::ReportArgs>),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
     /// The local GPUs: wgpu adapters (features, limits) and NVML memory where available.
@@ -46,6 +49,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Estimate(a) => estimate::run(&a, out),
         Command::Compare(a) => compare_cmd::run(&a, out),
         Command::Chart(a) => chart_cmd::run(&a, out),
+        Command::Report(a) => report_cmd::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
         Command::Plan(a) => plan_cmd::run(&a, out),
         Command::Devices(a) => {

@@ -214,9 +214,17 @@ pub fn to_png_file(chart: &Chart, path: &Path) -> Result<()> {
 /// Write the chart to `path` in the format its extension names, whole or not at all.
 pub fn write(chart: &Chart, path: &Path) -> Result<()> {
     match ImageFormat::from_path(path)? {
-        ImageFormat::Svg => crate::plan::emit::write_atomic(path, &to_svg(chart)?),
+        ImageFormat::Svg => write_text(path, &to_svg(chart)?),
         ImageFormat::Png => write_atomic_with(path, |tmp| to_png_file(chart, tmp)),
     }
+}
+
+/// `plan::emit::write_atomic` (temporary file, then rename), with a write error that says so.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    crate::plan::emit::write_atomic(path, text).map_err(|e| match e {
+        Error::Io { path, message } => Error::Write { path, message },
+        other => other,
+    })
 }
 
 /// Like `plan::emit::write_atomic`, for a file another library writes: `produce` writes a
@@ -226,14 +234,17 @@ pub fn write_atomic_with(path: &Path, produce: impl FnOnce(&Path) -> Result<()>)
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
     let tmp = dir.join(format!(".{name}.tmp-{}.{ext}", std::process::id()));
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
+    let io = |e: std::io::Error| Error::Write { path: path.to_path_buf(), message: e.to_string() };
     // Check the directory first: plotters reports an unwritable path only as an encoder error.
     if !dir.is_dir() {
-        return Err(Error::Io { path: path.to_path_buf(), message: format!("directory {} does not exist", dir.display()) });
+        return Err(Error::Write {
+            path: path.to_path_buf(),
+            message: format!("directory {} does not exist", dir.display()),
+        });
     }
     std::fs::File::create(&tmp).map_err(io)?;
     let result = produce(&tmp).map_err(|e| match e {
-        Error::Io { message, .. } => Error::Io { path: path.to_path_buf(), message },
+        Error::Io { message, .. } | Error::Write { message, .. } => Error::Write { path: path.to_path_buf(), message },
         other => other,
     });
     if let Err(e) = result {
@@ -564,10 +575,25 @@ where
         let (px, py) = chart.backend_coord(&(0.0, y0 + 0.5));
         area.draw(&Text::new(b.categories[i].clone(), (px - 10 - area.get_base_pixel().0, py - area.get_base_pixel().1), label_style.clone()))?;
     }
-    for r in &b.refs {
+    // Labels above the plot, centred on their line; a label that would overlap the previous one
+    // goes one row higher.
+    let mut refs: Vec<&RefLine> = b.refs.iter().collect();
+    refs.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let mut row_ends: Vec<i32> = Vec::new();
+    let ref_style = text_style(13, &INK, HPos::Center, VPos::Bottom);
+    for r in refs {
         chart.draw_series(DashedLineSeries::new(vec![(r.value, 0.0), (r.value, n as f64)], 7, 5, INK.stroke_width(2)))?;
         let (px, py) = chart.backend_coord(&(r.value, n as f64));
-        area.draw(&Text::new(r.label.clone(), (px - area.get_base_pixel().0, py - 12 - area.get_base_pixel().1), text_style(13, &INK, HPos::Center, VPos::Bottom)))?;
+        let w = text_width(area, &r.label, &ref_style) as i32;
+        let (left, right) = (px - w / 2, px + w / 2);
+        let row = row_ends.iter().position(|end| left > end + 8).unwrap_or(row_ends.len());
+        if row == row_ends.len() {
+            row_ends.push(right);
+        } else {
+            row_ends[row] = right;
+        }
+        let at = (px - area.get_base_pixel().0, py - 6 - 16 * row as i32 - area.get_base_pixel().1);
+        area.draw(&Text::new(r.label.clone(), at, ref_style.clone()))?;
     }
     for (text, at, bold) in value_labels {
         let style = if bold { bold_style(14, &INK, HPos::Left, VPos::Center) } else { text_style(13, &INK, HPos::Left, VPos::Center) };
@@ -612,10 +638,20 @@ where
         chart.draw_series(std::iter::once(PathElement::new(vec![(i as f64, 0.0), (i as f64, y_max)], GRID)))?;
         area.draw(&Text::new(x.clone(), (px - base.0, py + 10 - base.1), text_style(15, &INK, HPos::Center, VPos::Top)))?;
     }
-    for r in &l.refs {
+    // Labels sit on their line at the left; one too close to the previous label moves right.
+    let mut refs: Vec<&RefLine> = l.refs.iter().collect();
+    refs.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let mut last: Option<(i32, i32)> = None; // (y, x offset) of the previous label
+    let ref_style = text_style(13, &INK, HPos::Left, VPos::Center);
+    for r in refs {
         chart.draw_series(DashedLineSeries::new(vec![(-0.25, r.value), (x_max + 0.25, r.value)], 7, 5, INK.stroke_width(2)))?;
         let (px, py) = chart.backend_coord(&(-0.2, r.value));
-        area.draw(&Text::new(r.label.clone(), (px - base.0, py - 4 - base.1), text_style(13, &INK, HPos::Left, VPos::Bottom)))?;
+        let shift = match last {
+            Some((y, shift)) if (y - py).abs() < 16 => shift + 260,
+            _ => 0,
+        };
+        last = Some((py, shift));
+        boxed_text(area, &r.label, (px + shift - base.0, py - 12 - base.1), ref_style.clone())?;
     }
     for (k, s) in l.series.iter().enumerate() {
         let color = PALETTE[LINE_ORDER[k % LINE_ORDER.len()]];

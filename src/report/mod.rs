@@ -2,6 +2,7 @@
 //! renderings. Display units are chosen here, at the edge.
 
 pub mod budget;
+pub mod capacity;
 pub mod chart;
 pub mod compare;
 pub mod estimate;
