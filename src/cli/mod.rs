@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod chart_cmd;
+pub mod completions_cmd;
 pub mod compare_cmd;
 pub mod estimate;
 pub mod plan_cmd;
@@ -17,6 +18,11 @@ use std::io::Write;
 #[derive(Parser, Debug)]
 #[command(name = "memplan", version, about = "GPU memory for training and serving transformer models: estimate, plan, benchmark", long_about = None)]
 pub struct Cli {
+    /// A directory of your own presets: DIR/models/*.toml and DIR/gpus/*.toml, in the built-in
+    /// schema (repeatable; also MEMPLAN_PRESET_DIR, `:`-separated). They shadow built-ins of
+    /// the same name.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub preset_dir: Vec<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,6 +41,8 @@ pub enum Command {
     Report(Box<report_cmd::ReportArgs>),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
+    /// Shell completions: `memplan completions bash > ~/.local/share/bash-completion/completions/memplan`.
+    Completions(completions_cmd::CompletionsArgs),
     /// The local GPUs: wgpu adapters (features, limits) and NVML memory where available.
     Devices(crate::bench::cli::DevicesArgs),
     /// Run real matmul, attention and layer kernels (WGSL) on the local GPU.
@@ -45,11 +53,16 @@ pub enum Command {
 
 /// Run a parsed command; returns the process exit code (0 ok/fits, 1 does not fit).
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
+    let dirs = crate::model::user_presets::dirs_from(&cli.preset_dir);
+    if !dirs.is_empty() {
+        crate::model::user_presets::load(&dirs)?;
+    }
     match cli.command {
         Command::Estimate(a) => estimate::run(&a, out),
         Command::Compare(a) => compare_cmd::run(&a, out),
         Command::Chart(a) => chart_cmd::run(&a, out),
         Command::Report(a) => report_cmd::run(&a, out),
+        Command::Completions(a) => completions_cmd::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
         Command::Plan(a) => plan_cmd::run(&a, out),
         Command::Devices(a) => {

@@ -7,6 +7,7 @@ pub mod hf;
 pub mod params;
 pub mod presets;
 pub mod spec;
+pub mod user_presets;
 pub mod validate;
 
 pub use spec::*;
