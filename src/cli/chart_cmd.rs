@@ -351,7 +351,8 @@ fn ref_lines(gpus: &[GpuSpec], u: ByteUnits) -> Vec<RefLine> {
 /// Stacked bars of what is alive at the peak (summing to the live peak), plus the runtime
 /// overheads on top (summing to the total), per scenario.
 pub fn build_breakdown(evals: &[(String, Evaluated)], gpus: &[GpuSpec], u: ByteUnits) -> Chart {
-    let terms: [(&str, usize, fn(&Evaluated) -> u64); 8] = [
+    type Term = (&'static str, usize, fn(&Evaluated) -> u64);
+    let terms: [Term; 8] = [
         ("weights", 4, |e| e.report.peak.alive.weights),
         ("gradients", 1, |e| e.report.peak.alive.gradients),
         ("optimizer states", 2, |e| e.report.peak.alive.optimizer_states),
@@ -409,7 +410,8 @@ pub struct SweepSpec {
 
 impl SweepSpec {
     pub fn new(base: &ScenarioArgs, over: &str, values: &[String], series: Option<&str>) -> Result<SweepSpec> {
-        let over = Setting::new(over, "1").map_err(|e| Error::invalid("--over", over, e.hint().unwrap_or_default()))?.key;
+        let over =
+            Setting::new(over, "1").map_err(|e| Error::invalid("--over", over, e.hint().unwrap_or_default()))?.key;
         let probe = base.evaluate(&[])?;
         let values: Vec<String> = if !values.is_empty() {
             values.iter().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect()
@@ -433,7 +435,9 @@ impl SweepSpec {
                     return Err(Error::invalid(
                         "--values",
                         "(none)",
-                        format!("the values of `{other}` to sweep, e.g. --values 1,2,4 (defaults exist for batch and seq)"),
+                        format!(
+                            "the values of `{other}` to sweep, e.g. --values 1,2,4 (defaults exist for batch and seq)"
+                        ),
                     ))
                 }
             }
@@ -445,21 +449,34 @@ impl SweepSpec {
             Some("none") => None,
             Some(text) => {
                 let (key, vals) = match text.split_once('=') {
-                    Some((k, v)) => (k.to_string(), v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+                    Some((k, v)) => {
+                        (k.to_string(), v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                    }
                     None => (text.to_string(), Vec::new()),
                 };
-                let key = Setting::new(&key, "x").map_err(|e| Error::invalid("--series", text, e.hint().unwrap_or_default()))?.key;
-                let vals = if vals.is_empty() { default_series_values(&key).ok_or_else(|| {
-                    Error::invalid("--series", text, format!("values for `{key}`, e.g. --series {key}=a,b"))
-                })? } else { vals };
+                let key = Setting::new(&key, "x")
+                    .map_err(|e| Error::invalid("--series", text, e.hint().unwrap_or_default()))?
+                    .key;
+                if key == over {
+                    return Err(Error::conflict(
+                        format!("--series and --over both vary `{over}`"),
+                        "choose another --series, or --series none",
+                    ));
+                }
+                let vals = if vals.is_empty() {
+                    default_series_values(&key).ok_or_else(|| {
+                        Error::invalid("--series", text, format!("values for `{key}`, e.g. --series {key}=a,b"))
+                    })?
+                } else {
+                    vals
+                };
                 Some((key, vals))
             }
-            None if probe.setup.training() => Some(("recompute".into(), default_series_values("recompute").unwrap_or_default())),
-            None => Some(("attention".into(), default_series_values("attention").unwrap_or_default())),
+            None => {
+                let key = if probe.setup.training() { "recompute" } else { "attention" };
+                (key != over).then(|| (key.to_string(), default_series_values(key).unwrap_or_default()))
+            }
         };
-        if series.as_ref().is_some_and(|(k, _)| *k == over) {
-            return Err(Error::conflict(format!("--series and --over both vary `{over}`"), "choose another --series, or --series none"));
-        }
         Ok(SweepSpec { over, values, series })
     }
 }
@@ -547,10 +564,21 @@ pub fn build_sweep(base: &ScenarioArgs, spec: &SweepSpec, gpus: &[GpuSpec], u: B
     }
     let setup = describe_common([&first], &skip);
     let chart = Chart {
-        title: format!("{}: memory per GPU against {}", first.report.model.name, if spec.over == "batch" { "micro-batch" } else { &spec.over }),
+        title: format!(
+            "{}: memory per GPU against {}",
+            first.report.model.name,
+            if spec.over == "batch" { "micro-batch" } else { &spec.over }
+        ),
         subtitle: vec![
-            format!("{} ({} parameters) · {setup}", first.report.model.name, format_count(first.report.model.parameters)),
-            format!("total per GPU = live peak + runtime overheads ({}); ● where a line crosses a GPU's memory", unit_title(u)),
+            format!(
+                "{} ({} parameters) · {setup}",
+                first.report.model.name,
+                format_count(first.report.model.parameters)
+            ),
+            format!(
+                "total per GPU = live peak + runtime overheads ({}); ● where a line crosses a GPU's memory",
+                unit_title(u)
+            ),
         ],
         width: 1200,
         height: 700,
@@ -596,7 +624,9 @@ pub fn build_max_batch(evals: &[(String, Evaluated)], gpus: &[GpuSpec], limit: u
         "largest micro-batch that fits (sequences)".to_string()
     };
     let mut subtitle = vec![describe_common(evals.iter().map(|(_, e)| e), &["batch"])];
-    subtitle.push("fits: the worst rank's total (live peak + CUDA context + workspace + fragmentation) ≤ the GPU's memory".into());
+    subtitle.push(
+        "fits: the worst rank's total (live peak + CUDA context + workspace + fragmentation) ≤ the GPU's memory".into(),
+    );
     let groups = evals.len().max(1) as u32;
     let height = (150 + gpus.len() as u32 * (22 * groups + 18) + 90).max(420);
     Chart {
@@ -605,7 +635,10 @@ pub fn build_max_batch(evals: &[(String, Evaluated)], gpus: &[GpuSpec], limit: u
         width: 1200,
         height,
         body: Body::Bars(Bars {
-            categories: gpus.iter().map(|g| format!("{} ({})", g.name, ByteUnits::Gib.format(g.memory_bytes))).collect(),
+            categories: gpus
+                .iter()
+                .map(|g| format!("{} ({})", g.name, ByteUnits::Gib.format(g.memory_bytes)))
+                .collect(),
             colors: (0..series.len()).map(|i| chart::LINE_ORDER[i % chart::LINE_ORDER.len()]).collect(),
             series,
             stacked: false,
@@ -639,7 +672,11 @@ pub fn plan_cluster(base: &ScenarioArgs, c: &ClusterArgs) -> Result<Planned> {
     }
     let (gpus, gpu) = parse_cluster(&c.gpus)?;
     if c.gpus_per_node == 0 || (gpus > c.gpus_per_node && gpus % c.gpus_per_node != 0) {
-        return Err(Error::invalid("--gpus-per-node", c.gpus_per_node, format!("a positive divisor of the {gpus} GPUs")));
+        return Err(Error::invalid(
+            "--gpus-per-node",
+            c.gpus_per_node,
+            format!("a positive divisor of the {gpus} GPUs"),
+        ));
     }
     let global_batch = match &c.global_batch {
         Some(b) => parse_global_batch(b, setup.seq)?,
@@ -765,13 +802,16 @@ pub fn build_plans(p: &Planned, u: ByteUnits) -> Chart {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BenchItem {
     pub label: String,
-    pub bytes: Option<(Option<f64>, Option<f64>)>,
-    pub tflops: Option<(Option<f64>, Option<f64>)>,
+    pub bytes: Option<Pair>,
+    pub tflops: Option<Pair>,
 }
 
 /// Items of a `memplan bench -o` file (kernels: harness-planned vs allocator bytes; preset
 /// peak × default efficiency vs measured TFLOP/s) or a `memplan validate --format json` file
 /// (analytic estimate vs measured bytes; throughput from the layer's FLOPs over each time).
+/// (estimate, measured).
+pub type Pair = (Option<f64>, Option<f64>);
+
 pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
     let text = crate::model::presets::read(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
@@ -787,8 +827,11 @@ pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
             .results
             .iter()
             .map(|r| {
-                let measured =
-                    r.memory.allocator.as_ref().map(|a| a.allocated_bytes.saturating_sub(a.baseline_allocated_bytes) as f64);
+                let measured = r
+                    .memory
+                    .allocator
+                    .as_ref()
+                    .map(|a| a.allocated_bytes.saturating_sub(a.baseline_allocated_bytes) as f64);
                 BenchItem {
                     label: kernel_label(r),
                     bytes: Some((Some(r.memory.harness.total_bytes as f64), measured)),
@@ -796,7 +839,10 @@ pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
                 }
             })
             .collect();
-        return Ok((format!("{} ({})", file.adapter.name, file.timing.describe().split(" (").next().unwrap_or("")), items));
+        return Ok((
+            format!("{} ({})", file.adapter.name, file.timing.describe().split(" (").next().unwrap_or("")),
+            items,
+        ));
     }
     if let (Some(rows), Some(bench)) = (v.get("rows").and_then(|r| r.as_array()), v.get("bench")) {
         let model = v.get("model").and_then(|m| m.as_str()).unwrap_or("layer");
@@ -806,11 +852,13 @@ pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
         for r in rows {
             let q = r.get("quantity").and_then(|q| q.as_str()).unwrap_or("?");
             match r.get("unit").and_then(|u| u.as_str()) {
-                Some("bytes") if num(r, "estimate").is_some() || num(r, "measured").is_some() => items.push(BenchItem {
-                    label: format!("{model}: {q}"),
-                    bytes: Some((num(r, "estimate"), num(r, "measured"))),
-                    tflops: None,
-                }),
+                Some("bytes") if num(r, "estimate").is_some() || num(r, "measured").is_some() => {
+                    items.push(BenchItem {
+                        label: format!("{model}: {q}"),
+                        bytes: Some((num(r, "estimate"), num(r, "measured"))),
+                        tflops: None,
+                    })
+                }
                 Some("seconds") if flops > 0.0 => {
                     let t = |x: Option<f64>| x.filter(|s| *s > 0.0).map(|s| flops / s / 1e12);
                     items.push(BenchItem {
@@ -869,9 +917,8 @@ pub fn build_bench(files: &[PathBuf]) -> Result<Chart> {
         sources.push(source);
         items.append(&mut it);
     }
-    let panel = |pick: fn(&BenchItem) -> Option<(Option<f64>, Option<f64>)>, scale: f64, title: &str, fmt: fn(f64) -> String| {
-        let rows: Vec<(&BenchItem, (Option<f64>, Option<f64>))> =
-            items.iter().filter_map(|i| pick(i).map(|p| (i, p))).collect();
+    let panel = |pick: fn(&BenchItem) -> Option<Pair>, scale: f64, title: &str, fmt: fn(f64) -> String| {
+        let rows: Vec<(&BenchItem, Pair)> = items.iter().filter_map(|i| pick(i).map(|p| (i, p))).collect();
         let est: Vec<Option<f64>> = rows.iter().map(|(_, (e, _))| e.map(|x| x / scale)).collect();
         let mea: Vec<Option<f64>> = rows.iter().map(|(_, (_, m))| m.map(|x| x / scale)).collect();
         let label =
@@ -879,7 +926,10 @@ pub fn build_bench(files: &[PathBuf]) -> Result<Chart> {
         Bars {
             categories: rows.iter().map(|(i, _)| i.label.clone()).collect(),
             labels: vec![label(&est, "no estimate"), label(&mea, "not measured")],
-            series: vec![Series { name: "estimate".into(), values: est }, Series { name: "measured".into(), values: mea }],
+            series: vec![
+                Series { name: "estimate".into(), values: est },
+                Series { name: "measured".into(), values: mea },
+            ],
             colors: vec![1, 5],
             stacked: false,
             value_title: title.to_string(),
@@ -887,7 +937,8 @@ pub fn build_bench(files: &[PathBuf]) -> Result<Chart> {
         }
     };
     let max_bytes = items.iter().filter_map(|i| i.bytes).flat_map(|(a, b)| [a, b]).flatten().fold(0.0, f64::max);
-    let (scale, unit) = if max_bytes >= (1u64 << 30) as f64 { ((1u64 << 30) as f64, "GiB") } else { ((1u64 << 20) as f64, "MiB") };
+    let (scale, unit) =
+        if max_bytes >= (1u64 << 30) as f64 { ((1u64 << 30) as f64, "GiB") } else { ((1u64 << 20) as f64, "MiB") };
     let fmt_bytes: fn(f64) -> String = |v| format!("{v:.2}");
     let fmt_tf: fn(f64) -> String = |v| if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.3}") };
     let mut panels = Vec::new();
@@ -900,7 +951,11 @@ pub fn build_bench(files: &[PathBuf]) -> Result<Chart> {
         panels.push(("throughput (TFLOP/s)".to_string(), tf));
     }
     if panels.is_empty() {
-        return Err(Error::invalid("bench files", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "), "files with byte or time measurements"));
+        return Err(Error::invalid(
+            "bench files",
+            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            "files with byte or time measurements",
+        ));
     }
     let rows = panels.iter().map(|(_, b)| b.categories.len()).sum::<usize>().max(1) as u32;
     sources.dedup();

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-pub const SETTINGS_HELP: &str = "Settings (--set, --vary, --variant, budget files) use the long flags' names without dashes: \
+pub const SETTINGS_HELP: &str =
+    "Settings (--set, --vary, --variant, budget files) use the long flags' names without dashes: \
 model, params, model-file, hf-config, layers, hidden, heads, kv-heads, ffn, vocab, phase, precision, optimizer, \
 optimizer-impl, batch, seq, tgt-seq, recompute, attention, dropout (on/off/model), kv-cache (on/off), runtime, \
 capacity-factor, cuda-context, fragmentation, dp, tp, sp (on/off), pp, schedule, vpp, microbatches, global-batch, \
@@ -74,7 +75,8 @@ pub fn shared_assumptions(rows: &[CompareRow]) -> Vec<String> {
     let Some(first) = rows.first() else { return Vec::new() };
     let same = |f: &dyn Fn(&CompareRow) -> String| rows.iter().all(|r| f(r) == f(first)).then(|| f(first));
     let mut parts = Vec::new();
-    let fields: [(&str, &dyn Fn(&CompareRow) -> String); 7] = [
+    type Field<'a> = (&'a str, &'a dyn Fn(&CompareRow) -> String);
+    let fields: [Field; 7] = [
         ("phase", &|r| r.phase.clone()),
         ("precision", &|r| format!("precision {}", r.precision)),
         ("micro-batch", &|r| format!("micro-batch {}", r.micro_batch)),
@@ -123,8 +125,7 @@ fn scenarios(args: &CompareArgs, budget: Option<&Budget>) -> Result<Vec<Named>> 
             if let Some(m) = &s.model {
                 a.apply(&Setting::new("model", m)?, dir.as_deref())?;
             }
-            let settings: Vec<Setting> =
-                s.settings.iter().map(|(k, v)| Setting::new(k, v)).collect::<Result<_>>()?;
+            let settings: Vec<Setting> = s.settings.iter().map(|(k, v)| Setting::new(k, v)).collect::<Result<_>>()?;
             a.apply_all(&settings, dir.as_deref())?;
             Ok(Named { name: Some(s.name.clone()), settings, args: a })
         })
@@ -173,6 +174,7 @@ pub fn run(args: &CompareArgs, out: &mut dyn Write) -> Result<i32> {
         Format::Markdown => report.to_markdown(units),
     };
     write_out(out, &text)?;
-    let failed = report.budget.as_ref().is_some_and(|b| !b.passed) || report.baseline.as_ref().is_some_and(|d| !d.passed);
+    let failed =
+        report.budget.as_ref().is_some_and(|b| !b.passed) || report.baseline.as_ref().is_some_and(|d| !d.passed);
     Ok(if failed { 1 } else { 0 })
 }

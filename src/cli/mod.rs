@@ -3,8 +3,8 @@
 
 pub mod args;
 pub mod chart_cmd;
-pub mod completions_cmd;
 pub mod compare_cmd;
+pub mod completions_cmd;
 pub mod estimate;
 pub mod plan_cmd;
 pub mod presets_cmd;

@@ -46,11 +46,8 @@ pub fn run(args: &PresetsArgs, out: &mut dyn Write) -> Result<i32> {
                 let mut t = crate::report::printer::table(header);
                 for name in presets::model_names() {
                     let m = presets::model(name)?;
-                    let mut row = vec![
-                        name.to_string(),
-                        m.architecture.name().to_string(),
-                        format_count(params::count(&m)),
-                    ];
+                    let mut row =
+                        vec![name.to_string(), m.architecture.name().to_string(), format_count(params::count(&m))];
                     if user {
                         row.push(source(name));
                     }

@@ -64,7 +64,9 @@ fn doc_kind(path: &Path) -> Result<Doc> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("html" | "htm") => Ok(Doc::Html),
         Some("md" | "markdown") => Ok(Doc::Markdown),
-        _ => Err(Error::invalid("-o", path.display(), "a path ending in .html or .md (the extension picks the format)")),
+        _ => {
+            Err(Error::invalid("-o", path.display(), "a path ending in .html or .md (the extension picks the format)"))
+        }
     }
 }
 
@@ -124,7 +126,8 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
     let ev = base.evaluate(&gpus)?;
     if clusters.is_empty() && ev.setup.training() {
         let first = if listed {
-            parse_gpu_entry(args.gpus.iter().find(|g| !g.trim().is_empty()).map(String::as_str).unwrap_or("h100-sxm"))?.1
+            parse_gpu_entry(args.gpus.iter().find(|g| !g.trim().is_empty()).map(String::as_str).unwrap_or("h100-sxm"))?
+                .1
         } else {
             GpuSpec::preset("h100-sxm")?
         };
@@ -152,7 +155,9 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
             a.apply(&Setting::new("recompute", r)?, None)?;
             let v = a.evaluate(&gpus)?;
             // Only policies that change the peak are worth a bar.
-            if v.report.per_gpu.total_bytes != total && !variants.iter().any(|(_, o)| o.report.per_gpu.total_bytes == v.report.per_gpu.total_bytes) {
+            if v.report.per_gpu.total_bytes != total
+                && !variants.iter().any(|(_, o)| o.report.per_gpu.total_bytes == v.report.per_gpu.total_bytes)
+            {
                 variants.push((format!("{name} recompute {r}"), v));
             }
         }
@@ -175,7 +180,11 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
     ));
     for (i, p) in plans.iter().enumerate() {
         let id = if i == 0 { "plans".to_string() } else { format!("plans-{}", i + 1) };
-        charts.push((id, format!("planner: step time against memory, {} × {}", p.gpus, p.gpu.name), chart_cmd::build_plans(p, u)));
+        charts.push((
+            id,
+            format!("planner: step time against memory, {} × {}", p.gpus, p.gpu.name),
+            chart_cmd::build_plans(p, u),
+        ));
     }
 
     let doc = document(&ev, &gpus, &plans, &charts, u);
@@ -252,8 +261,16 @@ fn document(
     ]];
     if training {
         rows.push(vec!["gradients".into(), u.format(p.gradients_bytes), String::new()]);
-        rows.push(vec!["optimizer states".into(), u.format(p.optimizer_states_bytes), ev.setup.optimizer.name().into()]);
-        rows.push(vec!["activations (layer stacks)".into(), u.format(p.activations_bytes), "saved for backward".into()]);
+        rows.push(vec![
+            "optimizer states".into(),
+            u.format(p.optimizer_states_bytes),
+            ev.setup.optimizer.name().into(),
+        ]);
+        rows.push(vec![
+            "activations (layer stacks)".into(),
+            u.format(p.activations_bytes),
+            "saved for backward".into(),
+        ]);
     } else {
         rows.push(vec!["activations (largest layer)".into(), u.format(p.activations_bytes), "working set".into()]);
         rows.push(vec!["KV cache".into(), u.format(p.kv_cache_bytes), String::new()]);
@@ -426,6 +443,9 @@ fn document(
         ),
         sections,
         charts: charts.iter().map(|(id, alt, _)| (id.clone(), alt.clone())).collect(),
-        footer: format!("memplan {} — estimates, not measurements; see the README's accuracy table.", env!("CARGO_PKG_VERSION")),
+        footer: format!(
+            "memplan {} — estimates, not measurements; see the README's accuracy table.",
+            env!("CARGO_PKG_VERSION")
+        ),
     }
 }

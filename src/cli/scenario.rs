@@ -161,8 +161,11 @@ pub fn variants(vary: &[String], variant: &[String]) -> Result<Vec<Vec<Setting>>
 
 fn enum_value<T: ValueEnum>(key: &str, value: &str) -> Result<T> {
     T::from_str(value, true).map_err(|_| {
-        let names: Vec<String> =
-            T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|p| p.get_name().to_string())
+            .collect();
         Error::invalid(key, value, format!("one of {}", names.join(", ")))
     })
 }

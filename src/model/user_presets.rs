@@ -61,13 +61,19 @@ pub fn read_dirs(dirs: &[PathBuf]) -> Result<UserPresets> {
         let meta = std::fs::metadata(dir)
             .map_err(|e| Error::Io { path: dir.clone(), message: format!("{e} (--preset-dir / {ENV})") })?;
         if !meta.is_dir() {
-            return Err(Error::Io { path: dir.clone(), message: "not a directory (--preset-dir / MEMPLAN_PRESET_DIR)".into() });
+            return Err(Error::Io {
+                path: dir.clone(),
+                message: "not a directory (--preset-dir / MEMPLAN_PRESET_DIR)".into(),
+            });
         }
         let (models, gpus) = (dir.join("models"), dir.join("gpus"));
         if !models.is_dir() && !gpus.is_dir() {
             return Err(Error::conflict(
                 format!("preset directory {} has neither a models/ nor a gpus/ folder", dir.display()),
-                format!("put model presets in {0}/models/NAME.toml and GPU presets in {0}/gpus/NAME.toml", dir.display()),
+                format!(
+                    "put model presets in {0}/models/NAME.toml and GPU presets in {0}/gpus/NAME.toml",
+                    dir.display()
+                ),
             ));
         }
         for path in toml_files(&models)? {
@@ -118,8 +124,12 @@ pub fn locate(text: &str, stack: Option<&str>, section: Option<&str>, key: &str)
     // The range of lines to search.
     let (mut start, mut end) = (0, lines.len());
     if let Some(stack) = stack {
-        let starts: Vec<usize> =
-            lines.iter().enumerate().filter(|(_, l)| l.trim_start().starts_with("[[stacks]]")).map(|(i, _)| i).collect();
+        let starts: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("[[stacks]]"))
+            .map(|(i, _)| i)
+            .collect();
         for (k, s) in starts.iter().enumerate() {
             let e = starts.get(k + 1).copied().unwrap_or(lines.len());
             let named = lines[*s..e].iter().any(|l| {
@@ -163,7 +173,15 @@ pub fn locate(text: &str, stack: Option<&str>, section: Option<&str>, key: &str)
     None
 }
 
-fn semantic(path: &Path, text: &str, stack: Option<&str>, section: Option<&str>, key: &str, field: String, message: String) -> Error {
+fn semantic(
+    path: &Path,
+    text: &str,
+    stack: Option<&str>,
+    section: Option<&str>,
+    key: &str,
+    field: String,
+    message: String,
+) -> Error {
     Error::Parse { path: path.to_path_buf(), line: locate(text, stack, section, key), field: Some(field), message }
 }
 
@@ -171,6 +189,12 @@ fn semantic(path: &Path, text: &str, stack: Option<&str>, section: Option<&str>,
 /// library's span points elsewhere (an unknown key is reported at its table's start).
 fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     super::presets::parse_toml(path, text).map_err(|e| match e {
+        // A "field" that is not a key (the TOML library's span text) says nothing: drop it.
+        Error::Parse { path, line, field: Some(field), message }
+            if !field.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) =>
+        {
+            Error::Parse { path, line, field: None, message }
+        }
         Error::Parse { path, line, field: Some(field), message } => {
             let leaf = field.rsplit('.').next().unwrap_or(&field);
             let written_on = |l: usize| text.lines().nth(l.wrapping_sub(1)).is_some_and(|t| t.contains(leaf));
@@ -248,13 +272,34 @@ pub fn parse_gpu(path: &Path, text: &str) -> Result<GpuSpec> {
             return Err(semantic(path, text, None, section, key, field, format!("must be positive, found {v}")));
         }
     }
-    for (key, v) in [("bf16", g.peak_flops.bf16), ("tf32", g.peak_flops.tf32), ("fp8", g.peak_flops.fp8), ("int8", g.peak_flops.int8)] {
+    for (key, v) in [
+        ("bf16", g.peak_flops.bf16),
+        ("tf32", g.peak_flops.tf32),
+        ("fp8", g.peak_flops.fp8),
+        ("int8", g.peak_flops.int8),
+    ] {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(semantic(path, text, None, Some("peak_flops"), key, format!("peak_flops.{key}"), format!("must be positive, found {v}")));
+            return Err(semantic(
+                path,
+                text,
+                None,
+                Some("peak_flops"),
+                key,
+                format!("peak_flops.{key}"),
+                format!("must be positive, found {v}"),
+            ));
         }
     }
     if let Some(v) = g.interconnect.inter_node_bandwidth.filter(|v| !(v.is_finite() && *v > 0.0)) {
-        return Err(semantic(path, text, None, Some("interconnect"), "inter_node_bandwidth", "interconnect.inter_node_bandwidth".into(), format!("must be positive, found {v}")));
+        return Err(semantic(
+            path,
+            text,
+            None,
+            Some("interconnect"),
+            "inter_node_bandwidth",
+            "interconnect.inter_node_bandwidth".into(),
+            format!("must be positive, found {v}"),
+        ));
     }
     if !(g.default_efficiency > 0.0 && g.default_efficiency <= 1.0) {
         return Err(semantic(

@@ -113,15 +113,18 @@ impl Budget {
                 .iter()
                 .map(|(k, v)| {
                     let field = format!("{prefix}.{}", k.get_ref());
-                    let value = value_text(v.get_ref()).ok_or_else(|| {
-                        err(v.span(), field.clone(), "expected a string, number or boolean".into())
-                    })?;
+                    let value = value_text(v.get_ref())
+                        .ok_or_else(|| err(v.span(), field.clone(), "expected a string, number or boolean".into()))?;
                     let setting = crate::cli::scenario::Setting::new(k.get_ref(), &value)
                         .map_err(|e| err(k.span(), field.clone(), format!("{e}; {}", e.hint().unwrap_or_default())))?;
                     // Check the value now, so the error points at this line.
                     let mut probe = crate::cli::scenario::ScenarioArgs::probe();
                     probe.apply(&setting, base.as_deref()).map_err(|e| {
-                        err(v.span(), field.clone(), format!("{e}{}", e.hint().map(|h| format!(" ({h})")).unwrap_or_default()))
+                        err(
+                            v.span(),
+                            field.clone(),
+                            format!("{e}{}", e.hint().map(|h| format!(" ({h})")).unwrap_or_default()),
+                        )
                     })?;
                     Ok((setting.key, setting.value))
                 })
@@ -130,7 +133,11 @@ impl Budget {
         let defaults = settings(&raw.defaults, "defaults")?;
         let gpu = |s: &Spanned<String>, field: &str| {
             crate::hw::GpuSpec::preset(s.get_ref()).map_err(|e| {
-                err(s.span(), field.to_string(), format!("{e}{}", e.hint().map(|h| format!(" ({h})")).unwrap_or_default()))
+                err(
+                    s.span(),
+                    field.to_string(),
+                    format!("{e}{}", e.hint().map(|h| format!(" ({h})")).unwrap_or_default()),
+                )
             })
         };
         let gpus = raw.gpus.iter().map(|g| gpu(g, "gpus")).collect::<Result<Vec<_>>>()?;
@@ -150,7 +157,13 @@ impl Budget {
                 return Err(err(s.name.span(), at("name"), "empty scenario name".into()));
             }
             if scenarios.iter().any(|o| o.name == name) {
-                return Err(err(s.name.span(), at("name"), format!("scenario name `{name}` is used twice (names must be unique: --baseline matches rows by name)")));
+                return Err(err(
+                    s.name.span(),
+                    at("name"),
+                    format!(
+                        "scenario name `{name}` is used twice (names must be unique: --baseline matches rows by name)"
+                    ),
+                ));
             }
             let size = |v: &Option<Spanned<String>>, f: &str| -> Result<Option<u64>> {
                 v.as_ref()

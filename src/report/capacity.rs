@@ -79,7 +79,11 @@ impl CapacityReport {
         let mut s = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         s.push_str(&format!("<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n", escape(&self.title)));
-        s.push_str(&format!("<h1>{}</h1>\n<p class=\"summary\">{}</p>\n", escape(&self.title), inline_html(&self.summary)));
+        s.push_str(&format!(
+            "<h1>{}</h1>\n<p class=\"summary\">{}</p>\n",
+            escape(&self.title),
+            inline_html(&self.summary)
+        ));
         for sec in &self.sections {
             s.push_str(&format!("<h2>{}</h2>\n", escape(&sec.heading)));
             for p in &sec.paragraphs {
@@ -172,7 +176,8 @@ mod tests {
             charts: vec![("c1".into(), "alt".into())],
             footer: String::new(),
         };
-        let html = r.to_html(&|id| (id == "c1").then(|| "<?xml version=\"1.0\"?>\n<svg><text>t</text></svg>".to_string()));
+        let html =
+            r.to_html(&|id| (id == "c1").then(|| "<?xml version=\"1.0\"?>\n<svg><text>t</text></svg>".to_string()));
         assert!(html.contains("<h1>a &lt;b&gt; &amp; &quot;c&quot;</h1>"));
         assert!(html.contains("<code>x&lt;y</code>"));
         assert_eq!(html.matches("<svg>").count(), 1);

@@ -59,7 +59,11 @@ impl ImageFormat {
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("svg") => Ok(ImageFormat::Svg),
             Some("png") => Ok(ImageFormat::Png),
-            _ => Err(Error::invalid("output file", path.display(), "a path ending in .svg or .png (the extension picks the format)")),
+            _ => Err(Error::invalid(
+                "output file",
+                path.display(),
+                "a path ending in .svg or .png (the extension picks the format)",
+            )),
         }
     }
 }
@@ -272,7 +276,12 @@ fn bold_style(size: u32, color: &'static RGBColor, h: HPos, v: VPos) -> TextStyl
 }
 
 /// Text on a white box, so reference lines and grid do not run through it.
-fn boxed_text<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, at: (i32, i32), style: TextStyle) -> DrawResult
+fn boxed_text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    at: (i32, i32),
+    style: TextStyle,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -411,7 +420,8 @@ where
     let (_, body) = root.split_vertically(top);
     match &chart.body {
         Body::Bars(b) => {
-            let names: Vec<String> = b.series.iter().map(|s| s.name.clone()).chain(b.refs.iter().map(|r| r.label.clone())).collect();
+            let names: Vec<String> =
+                b.series.iter().map(|s| s.name.clone()).chain(b.refs.iter().map(|r| r.label.clone())).collect();
             let lw = legend_width(root, &names);
             let (plot, legend) = body.split_horizontally(chart.width - lw);
             draw_bars(&plot, b)?;
@@ -477,8 +487,12 @@ where
 }
 
 fn bar_legend(b: &Bars) -> Vec<(String, Mark)> {
-    let mut e: Vec<(String, Mark)> =
-        b.series.iter().enumerate().map(|(i, s)| (s.name.clone(), Mark::Box(PALETTE[b.colors.get(i).copied().unwrap_or(i) % 8]))).collect();
+    let mut e: Vec<(String, Mark)> = b
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), Mark::Box(PALETTE[b.colors.get(i).copied().unwrap_or(i) % 8])))
+        .collect();
     e.extend(b.refs.iter().map(|r| (r.label.clone(), Mark::Dashed(INK))));
     e
 }
@@ -573,7 +587,11 @@ where
             }
         }
         let (px, py) = chart.backend_coord(&(0.0, y0 + 0.5));
-        area.draw(&Text::new(b.categories[i].clone(), (px - 10 - area.get_base_pixel().0, py - area.get_base_pixel().1), label_style.clone()))?;
+        area.draw(&Text::new(
+            b.categories[i].clone(),
+            (px - 10 - area.get_base_pixel().0, py - area.get_base_pixel().1),
+            label_style.clone(),
+        ))?;
     }
     // Labels above the plot, centred on their line; a label that would overlap the previous one
     // goes one row higher.
@@ -582,7 +600,12 @@ where
     let mut row_ends: Vec<i32> = Vec::new();
     let ref_style = text_style(13, &INK, HPos::Center, VPos::Bottom);
     for r in refs {
-        chart.draw_series(DashedLineSeries::new(vec![(r.value, 0.0), (r.value, n as f64)], 7, 5, INK.stroke_width(2)))?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(r.value, 0.0), (r.value, n as f64)],
+            7,
+            5,
+            INK.stroke_width(2),
+        ))?;
         let (px, py) = chart.backend_coord(&(r.value, n as f64));
         let w = text_width(area, &r.label, &ref_style) as i32;
         let (left, right) = (px - w / 2, px + w / 2);
@@ -596,7 +619,11 @@ where
         area.draw(&Text::new(r.label.clone(), at, ref_style.clone()))?;
     }
     for (text, at, bold) in value_labels {
-        let style = if bold { bold_style(14, &INK, HPos::Left, VPos::Center) } else { text_style(13, &INK, HPos::Left, VPos::Center) };
+        let style = if bold {
+            bold_style(14, &INK, HPos::Left, VPos::Center)
+        } else {
+            text_style(13, &INK, HPos::Left, VPos::Center)
+        };
         boxed_text(area, &text, at, style)?;
     }
     Ok(())
@@ -607,8 +634,7 @@ where
     DB::ErrorType: 'static,
 {
     let n = l.x_values.len().max(1);
-    let data_max =
-        l.series.iter().flat_map(|s| s.values.iter().flatten().copied()).fold(0.0, f64::max);
+    let data_max = l.series.iter().flat_map(|s| s.values.iter().flatten().copied()).fold(0.0, f64::max);
     let ref_max = l.refs.iter().map(|r| r.value).fold(0.0, f64::max);
     let y_max = nice_max(data_max.max(ref_max));
     let x_max = (n - 1).max(1) as f64;
@@ -636,7 +662,11 @@ where
     for (i, x) in l.x_values.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(i as f64, 0.0));
         chart.draw_series(std::iter::once(PathElement::new(vec![(i as f64, 0.0), (i as f64, y_max)], GRID)))?;
-        area.draw(&Text::new(x.clone(), (px - base.0, py + 10 - base.1), text_style(15, &INK, HPos::Center, VPos::Top)))?;
+        area.draw(&Text::new(
+            x.clone(),
+            (px - base.0, py + 10 - base.1),
+            text_style(15, &INK, HPos::Center, VPos::Top),
+        ))?;
     }
     // Labels sit on their line at the left; one too close to the previous label moves right.
     let mut refs: Vec<&RefLine> = l.refs.iter().collect();
@@ -644,7 +674,12 @@ where
     let mut last: Option<(i32, i32)> = None; // (y, x offset) of the previous label
     let ref_style = text_style(13, &INK, HPos::Left, VPos::Center);
     for r in refs {
-        chart.draw_series(DashedLineSeries::new(vec![(-0.25, r.value), (x_max + 0.25, r.value)], 7, 5, INK.stroke_width(2)))?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(-0.25, r.value), (x_max + 0.25, r.value)],
+            7,
+            5,
+            INK.stroke_width(2),
+        ))?;
         let (px, py) = chart.backend_coord(&(-0.2, r.value));
         let shift = match last {
             Some((y, shift)) if (y - py).abs() < 16 => shift + 260,
@@ -709,7 +744,15 @@ where
         .x_labels(8)
         .y_labels(8)
         .x_label_formatter(&|v| axis_label(*v, x_max))
-        .y_label_formatter(&|v| if y_span < 0.5 { format!("{v:.3}") } else if y_span < 5.0 { format!("{v:.2}") } else { format!("{v:.1}") })
+        .y_label_formatter(&|v| {
+            if y_span < 0.5 {
+                format!("{v:.3}")
+            } else if y_span < 5.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.1}")
+            }
+        })
         .x_desc(s.x_title.clone())
         .y_desc(s.y_title.clone())
         .axis_desc_style((FONT, 17))
@@ -720,9 +763,18 @@ where
         .draw()?;
     let base = area.get_base_pixel();
     for r in &s.refs {
-        chart.draw_series(DashedLineSeries::new(vec![(r.value, y_min), (r.value, y_max)], 7, 5, INK.stroke_width(2)))?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(r.value, y_min), (r.value, y_max)],
+            7,
+            5,
+            INK.stroke_width(2),
+        ))?;
         let (px, py) = chart.backend_coord(&(r.value, y_max));
-        area.draw(&Text::new(r.label.clone(), (px - 6 - base.0, py + 6 - base.1), text_style(13, &INK, HPos::Right, VPos::Top)))?;
+        area.draw(&Text::new(
+            r.label.clone(),
+            (px - 6 - base.0, py + 6 - base.1),
+            text_style(13, &INK, HPos::Right, VPos::Top),
+        ))?;
     }
     for (k, (_, points)) in s.series.iter().enumerate() {
         let color = PALETTE[LINE_ORDER[k % LINE_ORDER.len()]];
@@ -731,7 +783,11 @@ where
             let at = (at.0 - base.0, at.1 - base.1);
             draw_marker(area, at, k, &color)?;
             if !p.label.is_empty() {
-                area.draw(&Text::new(p.label.clone(), (at.0 + 8, at.1 - 6), text_style(13, &INK, HPos::Left, VPos::Bottom)))?;
+                area.draw(&Text::new(
+                    p.label.clone(),
+                    (at.0 + 8, at.1 - 6),
+                    text_style(13, &INK, HPos::Left, VPos::Bottom),
+                ))?;
             }
         }
     }

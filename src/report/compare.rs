@@ -126,6 +126,9 @@ impl CompareRow {
     }
 }
 
+/// A setup field of a row, as text.
+type RowText = fn(&CompareRow) -> String;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompareReport {
     pub schema_version: u32,
@@ -162,7 +165,9 @@ impl CompareReport {
         TERMS
             .iter()
             .copied()
-            .filter(|(f, _)| matches!(*f, "peak_allocated_bytes" | "total_bytes") || self.rows.iter().any(|r| r.term(f) > 0))
+            .filter(|(f, _)| {
+                matches!(*f, "peak_allocated_bytes" | "total_bytes") || self.rows.iter().any(|r| r.term(f) > 0)
+            })
             .collect()
     }
 
@@ -181,12 +186,26 @@ impl CompareReport {
 
     /// Setup fields that differ between rows and are not already in the row names (settings):
     /// shown as columns so every row is explained.
-    fn setup_columns(&self) -> Vec<(&'static str, fn(&CompareRow) -> String)> {
+    fn setup_columns(&self) -> Vec<(&'static str, RowText)> {
         const PLAN_KEYS: &[&str] = &[
-            "dp", "tp", "sp", "pp", "schedule", "vpp", "microbatches", "global-batch", "cp", "ep", "zero", "fsdp",
-            "distributed-optimizer", "offload", "gpus", "gpus-per-node",
+            "dp",
+            "tp",
+            "sp",
+            "pp",
+            "schedule",
+            "vpp",
+            "microbatches",
+            "global-batch",
+            "cp",
+            "ep",
+            "zero",
+            "fsdp",
+            "distributed-optimizer",
+            "offload",
+            "gpus",
+            "gpus-per-node",
         ];
-        let fields: [(&'static str, &[&str], fn(&CompareRow) -> String); 7] = [
+        let fields: [(&'static str, &[&str], RowText); 7] = [
             ("phase", &["phase"], |r| r.phase.clone()),
             ("precision", &["precision"], |r| r.precision.clone()),
             ("micro-batch", &["batch"], |r| r.micro_batch.to_string()),
@@ -200,7 +219,10 @@ impl CompareReport {
             .into_iter()
             .filter(|(_, keys, f)| {
                 let varies = self.rows.iter().any(|r| f(r) != f(first));
-                let named = self.rows.iter().all(|r| keys.iter().any(|k| r.settings.contains_key(*k)));
+                // Already in every row's name (`gpt2 batch=4`)?
+                let named = self.rows.iter().all(|r| {
+                    keys.iter().any(|k| r.settings.get(*k).is_some_and(|v| r.name.contains(&format!("{k}={v}"))))
+                });
                 varies && !named
             })
             .map(|(name, _, f)| (name, f))
@@ -314,7 +336,9 @@ impl CompareReport {
         let mut header: Vec<String> = vec!["name".into(), "model".into(), "parameters".into()];
         header.extend(keys.iter().cloned());
         header.extend(
-            ["phase", "precision", "micro_batch", "seq", "recompute", "attention", "plan"].iter().map(|s| s.to_string()),
+            ["phase", "precision", "micro_batch", "seq", "recompute", "attention", "plan"]
+                .iter()
+                .map(|s| s.to_string()),
         );
         header.extend(TERMS.iter().map(|(f, _)| f.to_string()));
         header.push("peak_point".into());
@@ -335,9 +359,9 @@ impl CompareReport {
             ]);
             v.extend(TERMS.iter().map(|(f, _)| r.term(f).to_string()));
             v.push(r.peak_point.clone());
-            v.extend(
-                gpus.iter().map(|g| r.fits.iter().find(|f| &f.gpu == g).map_or("", |f| if f.fits { "yes" } else { "no" }).to_string()),
-            );
+            v.extend(gpus.iter().map(|g| {
+                r.fits.iter().find(|f| &f.gpu == g).map_or("", |f| if f.fits { "yes" } else { "no" }).to_string()
+            }));
             s.push_str(&v.iter().map(|x| csv_field(x)).collect::<Vec<_>>().join(","));
             s.push('\n');
         }
