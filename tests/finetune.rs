@@ -243,3 +243,81 @@ fn bad_combinations_are_rejected() {
         assert!(stderr.contains(needle), "{args:?}: `{needle}` not in {stderr}");
     }
 }
+
+#[test]
+fn mla_caches_the_latent_and_the_rotary_key() {
+    // DeepSeek-V2 §2.1.2: MLA caches (d_c + d_R^h) = 512 + 64 elements per token per layer,
+    // whatever the heads or tensor parallelism. DeepSeek-V2-Lite: 27 layers, bf16, 32768 tokens.
+    let (code, v, err) = memplan(&[
+        "estimate",
+        "--model",
+        "deepseek-v2-lite",
+        "--phase",
+        "inference",
+        "--precision",
+        "bf16",
+        "--seq",
+        "1024",
+        "--context",
+        "32768",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["serving"]["kv_bytes_per_sequence"].as_u64().unwrap(), 27 * (512 + 64) * 2 * 32768);
+    let (_, tp2, _) = memplan(&[
+        "estimate",
+        "--model",
+        "deepseek-v2-lite",
+        "--phase",
+        "inference",
+        "--precision",
+        "bf16",
+        "--seq",
+        "1024",
+        "--context",
+        "32768",
+        "--tp",
+        "2",
+    ]);
+    assert_eq!(tp2["serving"]["kv_bytes_per_sequence"], v["serving"]["kv_bytes_per_sequence"]);
+    // The same model with ordinary multi-head attention would cache 2 · 16 heads · 128 per token.
+    assert!(v["serving"]["kv_bytes_per_sequence"].as_u64().unwrap() * 3 < 27 * 2 * 16 * 128 * 2 * 32768);
+}
+
+#[test]
+fn deepseek_parameter_counts_by_hand() {
+    // DeepSeek-V2-Lite (config.json): embeddings and untied head 2 × 102400·2048; per layer MLA
+    // q 2048·16·192 + kv_a 2048·576 + kv_a norm 512 + kv_b 512·16·256 + o 16·128·2048 and two
+    // RMSNorms; layer 0 a dense SwiGLU of 10944; 26 MoE layers of 64 experts × 3·2048·1408, shared
+    // experts 3·2048·2816 and a 64 × 2048 router; the final norm. Published: 15.7B.
+    let attn = 2048 * 16 * 192 + 2048 * 576 + 512 + 512 * 16 * 256 + 16 * 128 * 2048;
+    let moe = 64 * 3 * 2048 * 1408 + 3 * 2048 * 2816 + 64 * 2048;
+    let v2_lite: u64 = 2 * 102400 * 2048 + 27 * (attn + 2 * 2048) + 3 * 2048 * 10944 + 26 * moe + 2048;
+    assert_eq!(memplan::model::params::count(&presets::model("deepseek-v2-lite").unwrap()), v2_lite);
+    assert_eq!(v2_lite, 15_706_484_224);
+    // DeepSeek-V3: q_a 7168·1536 + its norm + q_b 1536·128·192, kv_a 7168·576 + norm 512,
+    // kv_b 512·128·256, o 128·128·7168; 3 dense layers of 18432; 58 MoE layers of 256 × 3·7168·2048,
+    // one shared expert 3·7168·2048 and a 256 × 7168 router. Published: 671B.
+    let attn = 7168 * 1536 + 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 + 512 * 128 * 256 + 128 * 128 * 7168;
+    let moe = 256 * 3 * 7168 * 2048 + 3 * 7168 * 2048 + 256 * 7168;
+    let v3: u64 = 2 * 129280 * 7168 + 61 * (attn + 2 * 7168) + 3 * 3 * 7168 * 18432 + 58 * moe + 7168;
+    assert_eq!(memplan::model::params::count(&presets::model("deepseek-v3").unwrap()), v3);
+    assert_eq!(v3 / 1_000_000_000, 671);
+}
+
+#[test]
+fn moe_inference_holds_every_expert() {
+    // Mixtral-8x7B serves with all 8 experts resident: weights are the full 46.7B parameters.
+    let (code, v, err) = memplan(&[
+        "estimate",
+        "--model",
+        "mixtral-8x7b",
+        "--phase",
+        "inference",
+        "--precision",
+        "bf16",
+        "--no-kv-cache",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["per_gpu"]["weights_bytes"].as_u64().unwrap(), 2 * v["model"]["parameters"].as_u64().unwrap());
+    assert!(v["model"]["active_parameters"].as_u64().unwrap() < v["model"]["parameters"].as_u64().unwrap() / 3);
+}

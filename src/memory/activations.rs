@@ -106,7 +106,7 @@ pub fn stack_seq(stack: &Stack, setup: &Setup) -> u64 {
         StackInput::Patches { patch, image, class_token, .. } => (image / patch).pow(2) + u64::from(*class_token),
         // Whisper: the second convolution has stride 2.
         StackInput::AudioConv { frames, .. } => frames.div_ceil(2),
-        StackInput::Tokens => match stack.length {
+        StackInput::Tokens | StackInput::Hidden => match stack.length {
             StackLength::Seq => setup.seq,
             StackLength::Tgt => setup.tgt_seq,
         },
@@ -237,6 +237,18 @@ fn attention_core(
     let ekv =
         batch * kv_len.min(if sh.kv_seq > sh.seq && kv_len == sh.kv_seq { q_len } else { kv_len }) * kv_heads * hd;
     let scores = batch * heads * q_len * kv_len;
+    if let Some(mla) = &a.mla {
+        // The compressed latent (and query latent) and their normed copies feed the up projections.
+        let tokens = batch * q_len;
+        push(
+            out,
+            format!("{what} MLA latent and its norm"),
+            2 * cx.act.bytes(tokens * (mla.kv_lora_rank + mla.rope_head_dim)),
+        );
+        if let Some(r) = mla.q_lora_rank {
+            push(out, format!("{what} MLA query latent and its norm"), 2 * cx.act.bytes(tokens * r));
+        }
+    }
     let p = cx.setup.dropout_p(a.dropout);
     if materialises_scores(cx.setup, a.dropout) {
         // PyTorch's CPU math path for SDPA computes 16-bit inputs in fp32.
@@ -300,6 +312,11 @@ fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
     } else {
         push(out, "activation output", cx.act.bytes(f));
     }
+    if m.shared_ffn > 0 {
+        // DeepSeekMoE's shared experts: a gated MLP every token goes through.
+        let sf = tokens * m.shared_ffn.div_ceil(sh.tp);
+        push(out, "shared experts: gate, activation, up, product", 4 * cx.act.bytes(sf));
+    }
     if cx.setup.dropout_p(m.inner_dropout) > 0.0 {
         let mask = cx.setup.dropout_mask_dtype(cx.act);
         push(out, format!("inner dropout mask ({mask})"), mask.bytes(f));
@@ -345,19 +362,7 @@ fn lora_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
     let inner = layer.attention.heads * layer.attention.head_dim(h);
     let ffn = layer.mlp.ffn;
     for (name, rows, elements) in super::finetune::layer_matrices(layer) {
-        let t = &lora.targets;
-        let on = match name {
-            "qkv" => t.qkv(),
-            "q" => t.q,
-            "k" => t.k,
-            "v" => t.v,
-            "o" => t.o,
-            "gate" => t.gate,
-            "up" => t.up,
-            "down" => t.down,
-            _ => false,
-        };
-        if !on {
+        if !super::finetune::targeted(&lora.targets, name) {
             continue;
         }
         let d_in = elements / rows;
@@ -405,6 +410,7 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
     let width = crate::model::params::input_width(model, stack);
     let h = stack.layer.hidden;
     match &stack.input {
+        StackInput::Hidden => {}
         StackInput::Tokens => {
             if matches!(stack.positions, Positions::Learned { .. }) {
                 push(&mut out, format!("{} position ids (int64)", stack.name), DType::Int64.bytes(shape.seq));

@@ -181,6 +181,21 @@ pub fn layer_matrices(layer: &Layer) -> Vec<(&'static str, u64, u64)> {
     let mut m = Vec::new();
     let attn_copies = 1 + u64::from(layer.cross_attention);
     for _ in 0..attn_copies {
+        if let Some(mla) = &a.mla {
+            let qk = mla.nope_head_dim + mla.rope_head_dim;
+            match mla.q_lora_rank {
+                Some(r) => {
+                    m.push(("q_a", r, h * r));
+                    m.push(("q", a.heads * qk, r * a.heads * qk));
+                }
+                None => m.push(("q", a.heads * qk, h * a.heads * qk)),
+            }
+            m.push(("kv_a", mla.kv_lora_rank + mla.rope_head_dim, h * (mla.kv_lora_rank + mla.rope_head_dim)));
+            let kv_b = a.heads * (mla.nope_head_dim + mla.v_head_dim);
+            m.push(("kv_b", kv_b, mla.kv_lora_rank * kv_b));
+            m.push(("o", h, a.heads * mla.v_head_dim * h));
+            continue;
+        }
         if a.fused_qkv {
             m.push(("qkv", q + 2 * kv, h * (q + 2 * kv)));
         } else {
@@ -191,6 +206,15 @@ pub fn layer_matrices(layer: &Layer) -> Vec<(&'static str, u64, u64)> {
         m.push(("o", h, q * h));
     }
     let f = layer.mlp.ffn;
+    if layer.mlp.shared_ffn > 0 {
+        let sf = layer.mlp.shared_ffn;
+        m.push(("gate", sf, h * sf));
+        m.push(("up", sf, h * sf));
+        m.push(("down", h, sf * h));
+    }
+    if layer.mlp.experts > 1 {
+        m.push(("router", layer.mlp.experts, h * layer.mlp.experts));
+    }
     for _ in 0..layer.mlp.experts {
         if layer.mlp.gated {
             m.push(("gate", f, h * f));
@@ -225,12 +249,14 @@ pub fn quantized_matrix_bytes(model: &ModelSpec, q: &WeightQuant) -> u64 {
 }
 
 /// Whether a target applies to this layer (and to which matrix name).
-fn targeted(t: &LoraTargets, name: &str) -> bool {
+pub fn targeted(t: &LoraTargets, name: &str) -> bool {
     match name {
         "qkv" => t.qkv(),
         "q" => t.q,
         "k" => t.k,
         "v" => t.v,
+        // MLA: the latent's projections carry the keys and values.
+        "kv_a" | "kv_b" => t.k || t.v,
         "o" => t.o,
         "gate" => t.gate,
         "up" => t.up,
@@ -263,7 +289,11 @@ pub fn validate_lora(model: &ModelSpec, lora: &LoraConfig) -> Result<(), (String
     let t = &lora.targets;
     for s in &model.stacks {
         let names: Vec<&str> = layer_matrices(&s.layer).iter().map(|(n, _, _)| *n).collect();
-        let has = |n: &str| names.contains(&n) || (names.contains(&"qkv") && matches!(n, "q" | "k" | "v"));
+        let has = |n: &str| {
+            names.contains(&n)
+                || (names.contains(&"qkv") && matches!(n, "q" | "k" | "v"))
+                || (names.contains(&"kv_b") && matches!(n, "k" | "v"))
+        };
         let valid: Vec<&str> = ["q", "k", "v", "o", "gate", "up", "down"].into_iter().filter(|n| has(n)).collect();
         for (name, on) in
             [("gate", t.gate), ("up", t.up), ("down", t.down), ("q", t.q), ("k", t.k), ("v", t.v), ("o", t.o)]

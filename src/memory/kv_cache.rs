@@ -21,7 +21,11 @@ pub fn kv_cache_bytes(model: &ModelSpec, layers: &[u64], shapes: &[StackShape], 
         .map(|((s, sh), &layers)| {
             let a = &s.layer.attention;
             let (_, kv) = heads_per_rank(a, sh.tp);
-            let per_token = 2 * kv * a.head_dim(s.layer.hidden);
+            // MLA caches one latent and one rotary key per token, shared by all heads (and ranks).
+            let per_token = match &a.mla {
+                Some(mla) => mla.cache_per_token(),
+                None => 2 * kv * a.head_dim(s.layer.hidden),
+            };
             let cross = if s.layer.cross_attention { sh.cross_seq } else { 0 };
             dtype.bytes(layers * sh.batch * (cached_tokens(sh.seq, setup) + cross) * per_token)
         })
