@@ -272,17 +272,6 @@ impl EstimateReport {
         if !training {
             rows.push(("KV cache".into(), p.kv_cache_bytes, String::new()));
         }
-        if training && self.model.trainable_parameters < self.model.parameters {
-            rows.push((
-                "trainable (adapters)".into(),
-                0,
-                format!(
-                    "{} trainable parameters ({:.3}%)",
-                    self.model.trainable_parameters,
-                    100.0 * self.model.trainable_parameters as f64 / self.model.parameters.max(1) as f64
-                ),
-            ));
-        }
         let _ = u;
         rows
     }
@@ -571,6 +560,42 @@ fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate, 
             format!("per GPU of {} GPUs: {}", plan.gpus(), plan.describe())
         }
     ));
+    if let Some(l) = setup.finetune.lora() {
+        let trainable = crate::memory::finetune::lora_params(model, l);
+        out.push(format!(
+            "fine-tuning: {}, rank {} on {}: {} trainable parameters ({:.3}%), adapters in {}{}",
+            setup.finetune.name(),
+            l.rank,
+            l.targets.names(),
+            trainable,
+            100.0 * trainable as f64 / est.parameters.max(1) as f64,
+            l.adapter_dtype,
+            match setup.finetune {
+                crate::memory::finetune::Finetune::Qlora { double_quant, .. } => {
+                    format!("; NF4 base weights ({} bits per parameter)", if double_quant { "4.127" } else { "4.5" })
+                }
+                _ => String::new(),
+            }
+        ));
+    }
+    if let Some(q) = setup.weights.filter(|_| setup.phase == Phase::Inference) {
+        out.push(
+            format!(
+                "weights: {:?} layer matrices (group {}, {} scales); embeddings, norms and the LM head in {}",
+                q.format,
+                if q.group_size == 0 {
+                    "per channel".to_string()
+                } else if q.group_size == u64::MAX {
+                    "per tensor".to_string()
+                } else {
+                    q.group_size.to_string()
+                },
+                q.scale_dtype,
+                setup.precision.activation_dtype()
+            )
+            .to_lowercase(),
+        );
+    }
     out.push("bytes are exact; shown in GiB = 2^30 unless --units gb".into());
     out
 }
