@@ -3,6 +3,7 @@
 
 pub mod activations;
 pub mod estimate;
+pub mod finetune;
 pub mod kv_cache;
 pub mod overhead;
 pub mod setup;
