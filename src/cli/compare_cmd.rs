@@ -16,7 +16,9 @@ pub const SETTINGS_HELP: &str =
     "Settings (--set, --vary, --variant, budget files) use the long flags' names without dashes: \
 model, params, model-file, hf-config, layers, hidden, heads, kv-heads, ffn, vocab, phase, precision, optimizer, \
 optimizer-impl, batch, seq, tgt-seq, recompute, attention, dropout (on/off/model), kv-cache (on/off), runtime, \
-capacity-factor, cuda-context, fragmentation, dp, tp, sp (on/off), pp, schedule, vpp, microbatches, global-batch, \
+capacity-factor, finetune, lora-rank, lora-alpha, lora-targets, lora-dropout, double-quant (on/off), \
+paged-optimizer (on/off), weights (none/int8/int4/nf4/fp8), group-size, scale-dtype, kv-dtype, max-batch, context, \
+block-size, cuda-context, fragmentation, dp, tp, sp (on/off), pp, schedule, vpp, microbatches, global-batch, \
 cp, ep, zero, fsdp (none/full/grad-op/hybrid), distributed-optimizer (on/off), offload, gpus, gpus-per-node.";
 
 #[derive(Args, Debug, Clone)]

@@ -8,8 +8,8 @@
 //! validation path: the settings end up in the same `resolve` functions as the flags.
 
 use super::args::{
-    AttentionArg, FsdpArg, ModelArgs, OffloadArg, OptimizerArg, OptimizerImplArg, PhaseArg, PlanArgs, PrecisionArg,
-    RecomputeArg, RuntimeArg, ScheduleArg, SetupArgs,
+    AttentionArg, FinetuneArg, FsdpArg, KvDtypeArg, ModelArgs, OffloadArg, OptimizerArg, OptimizerImplArg, PhaseArg,
+    PlanArgs, PrecisionArg, RecomputeArg, RuntimeArg, ScaleDtypeArg, ScheduleArg, SetupArgs, WeightsArg,
 };
 use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
@@ -46,6 +46,20 @@ pub const KEYS: &[&str] = &[
     "kv-cache",
     "runtime",
     "capacity-factor",
+    "finetune",
+    "lora-rank",
+    "lora-alpha",
+    "lora-targets",
+    "lora-dropout",
+    "double-quant",
+    "paged-optimizer",
+    "weights",
+    "group-size",
+    "scale-dtype",
+    "kv-dtype",
+    "max-batch",
+    "context",
+    "block-size",
     "cuda-context",
     "fragmentation",
     "dp",
@@ -271,6 +285,23 @@ impl ScenarioArgs {
             }
             "runtime" => st.runtime = enum_value::<RuntimeArg>(flag, v)?,
             "capacity-factor" => st.capacity_factor = float(flag, v)?,
+            "finetune" => st.finetune = enum_value::<FinetuneArg>(flag, v)?,
+            "lora-rank" => st.lora_rank = int(flag, v)?,
+            "lora-alpha" => st.lora_alpha = float(flag, v)?,
+            "lora-targets" => st.lora_targets = v.to_string(),
+            "lora-dropout" => st.lora_dropout = float(flag, v)?,
+            "double-quant" => st.double_quant = switch(flag, v)?,
+            "paged-optimizer" => st.paged_optimizer = switch(flag, v)?,
+            "weights" => {
+                st.weights =
+                    if v.eq_ignore_ascii_case("none") { None } else { Some(enum_value::<WeightsArg>(flag, v)?) }
+            }
+            "group-size" => st.group_size = Some(int(flag, v)?),
+            "scale-dtype" => st.scale_dtype = Some(enum_value::<ScaleDtypeArg>(flag, v)?),
+            "kv-dtype" => st.kv_dtype = Some(enum_value::<KvDtypeArg>(flag, v)?),
+            "max-batch" => st.max_batch = Some(int(flag, v)?.to_string()),
+            "context" => st.context = Some(int(flag, v)?.to_string()),
+            "block-size" => st.block_size = Some(int(flag, v)?),
             "cuda-context" => {
                 super::args::parse_bytes(flag, v)?;
                 st.cuda_context = v.to_string();

@@ -803,7 +803,7 @@ mod tests {
         assert_eq!(nice_max(0.0), 1.0);
         assert_eq!(nice_max(95.0), 100.0);
         assert_eq!(nice_max(80.0), 100.0);
-        assert_eq!(nice_max(3.1), 4.0);
+        assert_eq!(nice_max(3.1), 3.5);
         assert!(nice_max(123.0) >= 123.0 * 1.04);
     }
 
