@@ -567,7 +567,11 @@ pub fn build_sweep(base: &ScenarioArgs, spec: &SweepSpec, gpus: &[GpuSpec], u: B
         title: format!(
             "{}: memory per GPU against {}",
             first.report.model.name,
-            if spec.over == "batch" { "micro-batch" } else { &spec.over }
+            match spec.over.as_str() {
+                "batch" => "micro-batch",
+                "seq" => "sequence length",
+                other => other,
+            }
         ),
         subtitle: vec![
             format!(
@@ -781,7 +785,7 @@ pub fn build_plans(p: &Planned, u: ByteUnits) -> Chart {
         title: "Planner: step time against memory per GPU".into(),
         subtitle,
         width: 1300,
-        height: 720,
+        height: 720 + 22 * notes.len() as u32,
         body: Body::Scatter(Scatter {
             x_title: format!("memory per GPU, worst rank ({})", u.label()),
             y_title: "step time (s)".into(),
@@ -840,7 +844,7 @@ pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
             })
             .collect();
         return Ok((
-            format!("{} ({})", file.adapter.name, file.timing.describe().split(" (").next().unwrap_or("")),
+            format!("{}; timing: {}", file.adapter.name, file.timing.describe().split(" (").next().unwrap_or("")),
             items,
         ));
     }
@@ -940,7 +944,7 @@ pub fn build_bench(files: &[PathBuf]) -> Result<Chart> {
     let (scale, unit) =
         if max_bytes >= (1u64 << 30) as f64 { ((1u64 << 30) as f64, "GiB") } else { ((1u64 << 20) as f64, "MiB") };
     let fmt_bytes: fn(f64) -> String = |v| format!("{v:.2}");
-    let fmt_tf: fn(f64) -> String = |v| if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.3}") };
+    let fmt_tf: fn(f64) -> String = chart::sig3;
     let mut panels = Vec::new();
     let bytes = panel(|i| i.bytes, scale, &format!("bytes ({unit})"), fmt_bytes);
     if !bytes.categories.is_empty() {
@@ -958,7 +962,11 @@ pub fn build_bench(files: &[PathBuf]) -> Result<Chart> {
         ));
     }
     let rows = panels.iter().map(|(_, b)| b.categories.len()).sum::<usize>().max(1) as u32;
+    sources.sort();
     sources.dedup();
+    // An adapter named once with its timing does not need a second mention.
+    let with_timing: Vec<String> = sources.iter().filter(|s| s.contains("; timing: ")).cloned().collect();
+    sources.retain(|s| s.contains("; timing: ") || !with_timing.iter().any(|t| t.starts_with(&format!("{s};"))));
     Ok(Chart {
         title: "Measured against estimated".into(),
         subtitle: vec![

@@ -304,7 +304,6 @@ enum Mark {
     Dashed(RGBColor),
     Dot(RGBColor),
     Point(RGBColor, usize),
-    Text,
 }
 
 fn draw_marker<DB: DrawingBackend>(
@@ -354,12 +353,9 @@ where
                 area.draw(&Circle::new(c, 5, color.filled()))?;
             }
             Mark::Point(color, shape) => draw_marker(area, c, *shape, color)?,
-            Mark::Text => {}
         }
-        let x = if matches!(mark, Mark::Text) { 12 } else { 44 };
-        let size = if matches!(mark, Mark::Text) { 14 } else { 16 };
-        area.draw(&Text::new(label.clone(), (x, y), text_style(size, &INK, HPos::Left, VPos::Center)))?;
-        y += if matches!(mark, Mark::Text) { 22 } else { 28 };
+        area.draw(&Text::new(label.clone(), (44, y), text_style(16, &INK, HPos::Left, VPos::Center)))?;
+        y += 28;
     }
     Ok(())
 }
@@ -400,15 +396,25 @@ fn nice_max(max: f64) -> f64 {
     10.0 * mag
 }
 
+/// A tick label: as many decimals as a tenth of the axis span needs (0–6).
 fn axis_label(v: f64, max: f64) -> String {
-    if max >= 20.0 {
-        format!("{v:.0}")
-    } else if max >= 2.0 {
-        let s = format!("{v:.1}");
-        s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+    let step = (max / 10.0).abs();
+    let decimals = if step > 0.0 && step.is_finite() { (-step.log10()).ceil().clamp(0.0, 6.0) as usize } else { 0 };
+    let s = format!("{v:.decimals$}");
+    if decimals > 0 {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        format!("{v:.2}")
+        s
     }
+}
+
+/// A value with three significant digits (`0.00213`, `1.25`, `1250`).
+pub fn sig3(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    format!("{v:.decimals$}")
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult
@@ -474,13 +480,21 @@ where
                 .map(|(i, (n, _))| (n.clone(), Mark::Point(PALETTE[LINE_ORDER[i % LINE_ORDER.len()]], i)))
                 .collect();
             entries.extend(s.refs.iter().map(|r| (r.label.clone(), Mark::Dashed(INK))));
-            let mut names: Vec<String> = entries.iter().map(|(n, _)| n.clone()).collect();
-            names.extend(s.notes.iter().cloned());
-            entries.extend(s.notes.iter().map(|n| (n.clone(), Mark::Text)));
+            let names: Vec<String> = entries.iter().map(|(n, _)| n.clone()).collect();
             let lw = legend_width(root, &names);
-            let (plot, legend) = body.split_horizontally(chart.width - lw);
+            // Notes (long lines such as plan descriptions) run under the plot, full width.
+            let notes_h = if s.notes.is_empty() { 0 } else { 16 + 22 * s.notes.len() as u32 };
+            let (upper, lower) = body.split_vertically(body.dim_in_pixel().1.saturating_sub(notes_h));
+            let (plot, legend) = upper.split_horizontally(chart.width - lw);
             draw_scatter(&plot, s)?;
             draw_legend(&legend, "legend", &entries)?;
+            for (i, n) in s.notes.iter().enumerate() {
+                lower.draw(&Text::new(
+                    n.clone(),
+                    (20, 8 + 22 * i as i32),
+                    text_style(15, &INK, HPos::Left, VPos::Top),
+                ))?;
+            }
         }
     }
     Ok(())
@@ -805,6 +819,17 @@ mod tests {
         assert_eq!(nice_max(80.0), 100.0);
         assert_eq!(nice_max(3.1), 3.5);
         assert!(nice_max(123.0) >= 123.0 * 1.04);
+    }
+
+    #[test]
+    fn labels_keep_the_digits_that_differ() {
+        assert_eq!(axis_label(50.0, 200.0), "50");
+        assert_eq!(axis_label(2.5, 4.0), "2.5");
+        assert_eq!(axis_label(2.0, 4.0), "2");
+        assert_eq!(axis_label(0.002, 0.01), "0.002");
+        assert_eq!(sig3(0.002134), "0.00213");
+        assert_eq!(sig3(38.6449), "38.6");
+        assert_eq!(sig3(1250.4), "1250");
     }
 
     #[test]
