@@ -767,7 +767,7 @@ pub fn build_plans(p: &Planned, u: ByteUnits) -> Chart {
         .map(|(i, c)| format!("#{} {}, mb {}, {:.2} s", i + 1, c.plan.describe(), c.micro_batch, c.time.total_s))
         .collect();
     let mut subtitle = vec![format!(
-        "{} ({} parameters) on {} × {} · global batch {} × {} tokens · {} plans evaluated, {} fit, best {} shown",
+        "{} ({} parameters) on {} × {} · global batch {} × {} tokens · {} plans evaluated, {} fit{}",
         p.model,
         format_count(p.parameters),
         p.gpus,
@@ -776,7 +776,7 @@ pub fn build_plans(p: &Planned, u: ByteUnits) -> Chart {
         p.seq,
         p.result.evaluated,
         p.result.fitting,
-        p.result.plans.len()
+        if p.result.plans.is_empty() { String::new() } else { format!(", best {} shown", p.result.plans.len()) }
     )];
     if p.result.plans.is_empty() {
         subtitle.push("no plan fits: see `memplan plan --explain` for the closest misses".into());

@@ -200,7 +200,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
         }
         Doc::Markdown => {
             let stem = args.output.file_stem().and_then(|s| s.to_str()).unwrap_or("report").to_string();
-            let dir = args.output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = args.output.parent().unwrap_or(Path::new(""));
             let ext = match args.charts {
                 ChartFiles::Svg => "svg",
                 ChartFiles::Png => "png",
