@@ -608,6 +608,8 @@ pub fn build_max_batch(evals: &[(String, Evaluated)], gpus: &[GpuSpec], limit: u
     gpus.sort_by(|a, b| a.memory_bytes.cmp(&b.memory_bytes).then(a.name.cmp(&b.name)));
     let mut series = Vec::new();
     let mut labels = Vec::new();
+    let seqs: Vec<u64> = evals.iter().map(|(_, e)| e.setup.seq).collect();
+    let same_seq = seqs.windows(2).all(|w| w[0] == w[1]);
     for (name, ev) in evals {
         let v: Vec<u64> = gpus.iter().map(|g| ev.max_micro_batch(g.memory_bytes, limit)).collect();
         labels.push(
@@ -619,10 +621,11 @@ pub fn build_max_batch(evals: &[(String, Evaluated)], gpus: &[GpuSpec], limit: u
                 })
                 .collect(),
         );
-        series.push(Series { name: name.clone(), values: v.iter().map(|b| Some(*b as f64)).collect() });
+        // Rows with different sequence lengths say theirs.
+        let name = if same_seq { name.clone() } else { format!("{name} (seq {})", ev.setup.seq) };
+        series.push(Series { name, values: v.iter().map(|b| Some(*b as f64)).collect() });
     }
-    let seqs: Vec<u64> = evals.iter().map(|(_, e)| e.setup.seq).collect();
-    let value_title = if seqs.windows(2).all(|w| w[0] == w[1]) && !seqs.is_empty() {
+    let value_title = if same_seq && !seqs.is_empty() {
         format!("largest micro-batch that fits (sequences of {} tokens)", seqs[0])
     } else {
         "largest micro-batch that fits (sequences)".to_string()
