@@ -14,6 +14,8 @@ pub enum Error {
     UnknownPreset { kind: &'static str, name: String, suggestions: Vec<String> },
     /// A file that could not be read.
     Io { path: PathBuf, message: String },
+    /// A file that could not be written (charts, reports): nothing half-written is left behind.
+    Write { path: PathBuf, message: String },
     /// A file whose contents are malformed (TOML/JSON), with line and field where known.
     Parse { path: PathBuf, line: Option<usize>, field: Option<String>, message: String },
     /// A Hugging Face `model_type` that memplan does not read.
@@ -52,6 +54,10 @@ impl Error {
             Error::UnsupportedModelType { supported, .. } => {
                 Some(format!("supported model_type values: {}", supported.join(", ")))
             }
+            Error::Write { path, .. } => Some(format!(
+                "check that {} exists and is writable",
+                path.parent().filter(|p| !p.as_os_str().is_empty()).map_or(".".into(), |p| p.display().to_string())
+            )),
             Error::Io { .. } | Error::Parse { .. } => None,
         }
     }
@@ -64,6 +70,7 @@ impl fmt::Display for Error {
             Error::InvalidShape { reason, .. } => write!(f, "invalid model shape: {reason}"),
             Error::UnknownPreset { kind, name, .. } => write!(f, "unknown {kind} preset `{name}`"),
             Error::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
+            Error::Write { path, message } => write!(f, "cannot write {}: {message}", path.display()),
             Error::Parse { path, line, field, message } => {
                 write!(f, "{}", path.display())?;
                 if let Some(line) = line {

@@ -486,6 +486,10 @@ fn cli_estimates_resnet_at_an_image_size() {
     let (_, table) =
         cli(&["estimate", "--model", "stable-diffusion-v1-5", "--phase", "inference", "--image-size", "768"]).unwrap();
     assert!(table.contains("96×96 latents of 768×768 images, batch 2 (classifier-free guidance)"), "{table}");
+    // `compare` varies the image size like any other setting.
+    let (code, table) = cli(&["compare", "resnet-50", "--vary", "image-size=224,448", "--batch", "32"]).unwrap();
+    assert_eq!(code, 0);
+    assert!(table.contains("resnet-50 image-size=448"), "{table}");
     // Data parallelism with ZeRO works for module models.
     let (code, _) = cli(&["estimate", "--model", "resnet-50", "--dp", "4", "--zero", "2"]).unwrap();
     assert_eq!(code, 0);
@@ -508,6 +512,8 @@ fn bad_inputs_are_clear_errors() {
     assert!(e.contains("transformer stacks only") && e.contains("data parallelism"), "{e}");
     let e = err(&["plan", "--model", "stable-diffusion-v1-5", "--gpus", "8xh100-sxm", "--global-batch", "64"]);
     assert!(e.contains("memplan estimate"), "{e}");
+    let e = err(&["estimate", "--model", "stable-diffusion-v1-5", "--finetune", "lora"]);
+    assert!(e.contains("LoRA is modelled for transformer stacks"), "{e}");
 }
 
 #[test]

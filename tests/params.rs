@@ -177,6 +177,10 @@ const EXPECTED: &[(&str, u64)] = &[
     ("llama-3.1-405b", 405_853_388_800),
     // HF MistralForCausalLM.num_parameters(), mistralai/Mistral-7B-v0.1 config.
     ("mistral-7b", 7_241_732_096),
+    // Hand calculations from the configs, written out in tests/finetune.rs
+    // (deepseek_parameter_counts_by_hand): DeepSeek-V2-Lite "15.7B", DeepSeek-V3 "671B".
+    ("deepseek-v2-lite", 15_706_484_224),
+    ("deepseek-v3", 671_026_404_352),
     // HF MixtralForCausalLM.num_parameters(), mistralai/Mixtral-8x7B-v0.1 config (46.7B total).
     ("mixtral-8x7b", 46_702_792_704),
     // HF T5ForConditionalGeneration.num_parameters(): t5-small, t5-base from their configs;

@@ -1,6 +1,7 @@
 //! Raw flags for `memplan estimate` and their validation into a model and a `Setup`.
 
 use crate::error::{Error, Result};
+use crate::memory::finetune::{Finetune, LoraConfig, LoraTargets, WeightFormat, WeightQuant};
 use crate::memory::{
     AttentionKernel, Optimizer, OptimizerImpl, OverheadConfig, Phase, Precision, Recompute, Runtime, Setup,
 };
@@ -105,6 +106,49 @@ pub struct SetupArgs {
     /// MoE expert capacity factor: routed-token buffers are sized for this multiple of a balanced load.
     #[arg(long, default_value = "1.0")]
     pub capacity_factor: f64,
+    /// Fine-tuning mode: full (every parameter trains), lora (frozen base, low-rank adapters),
+    /// qlora (frozen NF4 base, adapters).
+    #[arg(long, value_enum, default_value = "full")]
+    pub finetune: FinetuneArg,
+    /// LoRA rank r (adapter parameters r·(d_in + d_out) per adapted matrix).
+    #[arg(long, default_value = "8")]
+    pub lora_rank: u64,
+    /// LoRA alpha (scaling α/r; accepted, changes no memory).
+    #[arg(long, default_value = "16")]
+    pub lora_alpha: f64,
+    /// Adapted projections, comma-separated from q,k,v,o,gate,up,down (or `all`).
+    #[arg(long, default_value = "q,k,v,o")]
+    pub lora_targets: String,
+    /// LoRA dropout (PEFT `lora_dropout`).
+    #[arg(long, default_value = "0.0")]
+    pub lora_dropout: f64,
+    /// QLoRA: double quantization of the NF4 constants (0.127 instead of 0.5 bits per parameter).
+    #[arg(long)]
+    pub double_quant: bool,
+    /// QLoRA: paged optimizer (optimizer states in paged host memory).
+    #[arg(long)]
+    pub paged_optimizer: bool,
+    /// Inference: quantized weights for the layer matrices.
+    #[arg(long, value_enum)]
+    pub weights: Option<WeightsArg>,
+    /// Values per quantization scale (default: int8 per channel, int4 128, nf4 64, fp8 per tensor).
+    #[arg(long)]
+    pub group_size: Option<u64>,
+    /// dtype of the quantization scales (default fp16; fp32 for nf4 and fp8).
+    #[arg(long, value_enum)]
+    pub scale_dtype: Option<ScaleDtypeArg>,
+    /// Inference: KV cache dtype (default: the activation dtype).
+    #[arg(long, value_enum)]
+    pub kv_dtype: Option<KvDtypeArg>,
+    /// Inference: concurrent sequences (the batch of the KV cache); same as --batch.
+    #[arg(long)]
+    pub max_batch: Option<String>,
+    /// Inference: tokens per sequence kept in the KV cache, prompt + generated (default: --seq).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Inference: paged KV cache block size in tokens (vLLM uses 16); sequences round up to blocks.
+    #[arg(long)]
+    pub block_size: Option<u64>,
     /// CUDA context size (e.g. 512MiB, 1GiB).
     #[arg(long, default_value = "512MiB")]
     pub cuda_context: String,
@@ -378,6 +422,10 @@ value_enum!(RuntimeArg => Runtime { Cuda => Runtime::Cuda, Cpu => Runtime::Cpu }
 value_enum!(ScheduleArg => crate::parallel::Schedule { Gpipe => crate::parallel::Schedule::Gpipe, #[value(name = "1f1b")] OneFOneB => crate::parallel::Schedule::OneFOneB, Interleaved => crate::parallel::Schedule::Interleaved });
 value_enum!(FsdpArg => crate::parallel::Fsdp { Full => crate::parallel::Fsdp::Full, GradOp => crate::parallel::Fsdp::GradOp, Hybrid => crate::parallel::Fsdp::Hybrid });
 value_enum!(OffloadArg => crate::parallel::Offload { None => crate::parallel::Offload::None, Optimizer => crate::parallel::Offload::Optimizer, Params => crate::parallel::Offload::Params });
+value_enum!(FinetuneArg => &'static str { Full => "full", Lora => "lora", Qlora => "qlora" });
+value_enum!(WeightsArg => WeightFormat { Int8 => WeightFormat::Int8, Int4 => WeightFormat::Int4, Nf4 => WeightFormat::Nf4, Fp8 => WeightFormat::Fp8 });
+value_enum!(ScaleDtypeArg => crate::dtype::DType { Fp16 => crate::dtype::DType::Fp16, Bf16 => crate::dtype::DType::Bf16, Fp32 => crate::dtype::DType::Fp32 });
+value_enum!(KvDtypeArg => crate::dtype::DType { Fp16 => crate::dtype::DType::Fp16, Bf16 => crate::dtype::DType::Bf16, Fp32 => crate::dtype::DType::Fp32, Fp8 => crate::dtype::DType::Fp8, Int8 => crate::dtype::DType::Int8 });
 value_enum!(UnitsArg => ByteUnits { Gib => ByteUnits::Gib, Gb => ByteUnits::Gb });
 
 /// Where the model came from, for the report.
@@ -501,9 +549,101 @@ impl SetupArgs {
         }
         let phase: Phase = self.phase.into();
         let has_decoder = model.stacks.iter().any(|s| s.causal);
+        let precision: Precision = self.precision.into();
+        let batch = match &self.max_batch {
+            Some(m) if phase == Phase::Inference => parse_count("--max-batch", m)?,
+            Some(m) => {
+                return Err(Error::conflict(
+                    format!("--max-batch {m} applies to --phase inference"),
+                    "use --batch for training",
+                ))
+            }
+            None => batch,
+        };
+        let inference_only = [
+            ("--weights", self.weights.is_some()),
+            ("--kv-dtype", self.kv_dtype.is_some()),
+            ("--context", self.context.is_some()),
+            ("--block-size", self.block_size.is_some()),
+        ];
+        if phase == Phase::Train {
+            if let Some((flag, _)) = inference_only.iter().find(|(_, on)| *on) {
+                return Err(Error::conflict(
+                    format!("{flag} applies to --phase inference"),
+                    "add --phase inference, or use --finetune qlora for quantized training",
+                ));
+            }
+        }
+        let context = self.context.as_deref().map(|c| parse_count("--context", c)).transpose()?;
+        if let Some(c) = context {
+            if c < seq {
+                return Err(Error::invalid("--context", c, format!("at least the prompt length --seq {seq}")));
+            }
+        }
+        if self.block_size == Some(0) {
+            return Err(Error::invalid("--block-size", 0, "a positive number of tokens (vLLM: 16)"));
+        }
+        let weights = match self.weights {
+            None => {
+                if self.group_size.is_some() || self.scale_dtype.is_some() {
+                    return Err(Error::conflict(
+                        "--group-size/--scale-dtype need --weights",
+                        "add --weights int4 (or int8, nf4, fp8)",
+                    ));
+                }
+                None
+            }
+            Some(w) => {
+                let mut q = WeightQuant::default_for(w.into());
+                if let Some(g) = self.group_size {
+                    if g == 0 {
+                        return Err(Error::invalid("--group-size", 0, "a positive number of values per scale"));
+                    }
+                    q.group_size = g;
+                }
+                if let Some(d) = self.scale_dtype {
+                    q.scale_dtype = d.into();
+                }
+                q.double_quant = self.double_quant;
+                Some(q)
+            }
+        };
+        let lora = LoraConfig {
+            rank: self.lora_rank,
+            alpha: self.lora_alpha,
+            targets: LoraTargets::parse(&self.lora_targets)
+                .map_err(|e| Error::invalid("--lora-targets", &self.lora_targets, e))?,
+            dropout: self.lora_dropout,
+            adapter_dtype: crate::dtype::DType::Fp32,
+        };
+        let finetune = match self.finetune {
+            FinetuneArg::Full => Finetune::Full,
+            FinetuneArg::Lora => Finetune::Lora(lora),
+            FinetuneArg::Qlora => {
+                if !matches!(precision.activation_dtype(), crate::dtype::DType::Bf16 | crate::dtype::DType::Fp16) {
+                    return Err(Error::conflict(
+                        format!("QLoRA with --precision {} (fp32 base weights)", precision.name()),
+                        "QLoRA keeps NF4 base weights and computes in 16 bits: use --precision bf16 or fp16",
+                    ));
+                }
+                Finetune::Qlora { lora, double_quant: self.double_quant, paged_optimizer: self.paged_optimizer }
+            }
+        };
+        if let Some(l) = finetune.lora() {
+            if phase == Phase::Inference {
+                return Err(Error::conflict("--finetune applies to training", "drop --finetune for --phase inference"));
+            }
+            crate::memory::finetune::validate_lora(model, l).map_err(|(reason, hint)| Error::conflict(reason, hint))?;
+            if !model.modules.is_empty() {
+                return Err(Error::conflict(
+                    format!("--finetune {} with model `{}`: LoRA is modelled for transformer stacks", finetune.name(), model.name),
+                    "its convolutional, UNet or LSTM modules can train fully (--finetune full) or stay frozen (trainable = false)",
+                ));
+            }
+        }
         Ok(Setup {
             phase,
-            precision: self.precision.into(),
+            precision,
             optimizer: self.optimizer.into(),
             optimizer_impl: self.optimizer_impl.into(),
             micro_batch: batch,
@@ -521,6 +661,11 @@ impl SetupArgs {
             kv_cache: if self.no_kv_cache { false } else { self.kv_cache || has_decoder },
             runtime: self.runtime.into(),
             capacity_factor: self.capacity_factor,
+            finetune,
+            weights,
+            kv_dtype: self.kv_dtype.map(Into::into),
+            context,
+            kv_block: self.block_size,
         })
     }
 

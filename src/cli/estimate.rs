@@ -4,7 +4,7 @@ use super::args::{EstimateArgs, Format};
 use crate::error::Result;
 use crate::hw::GpuSpec;
 use crate::memory::{estimate::estimate_plan, states::ParamInfo};
-use crate::report::estimate::EstimateReport;
+use crate::report::estimate::{EstimateReport, Serving};
 use std::io::Write;
 
 pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
@@ -25,7 +25,26 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         None => GpuSpec::all()?,
     };
     let est = estimate_plan(&model.spec, &info, &setup, &plan, &overheads);
-    let report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &est, &gpus);
+    let mut report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &est, &gpus);
+    if !setup.training() && setup.kv_cache && est.worst().kv_cache > 0 {
+        // Capacity: the total with one sequence, less that sequence's KV cache, is the base; each
+        // more sequence adds its KV cache and the fragmentation margin on it.
+        let one = crate::memory::Setup { micro_batch: 1, ..setup.clone() };
+        let single = estimate_plan(&model.spec, &info, &one, &plan, &overheads);
+        let w = single.worst();
+        let per_seq = w.kv_cache;
+        let step = per_seq + (per_seq as f64 * overheads.fragmentation).round() as u64;
+        let serving = Serving {
+            context_tokens: crate::memory::kv_cache::cached_tokens(one.seq, &one),
+            kv_bytes_per_sequence: per_seq,
+            base_bytes: w.total.saturating_sub(step),
+            bytes_per_sequence: step,
+        };
+        for f in &mut report.fits {
+            f.max_concurrent_sequences = Some(serving.max_sequences(f.memory_bytes));
+        }
+        report.serving = Some(serving);
+    }
     let units = args.output.units.into();
     let text = match args.output.format {
         Format::Table => report.to_table(units, args.output.ledger),

@@ -54,8 +54,11 @@ pub struct Interconnect {
 }
 
 impl GpuSpec {
-    /// A built-in GPU preset by name.
+    /// A GPU preset by name: a user preset (`--preset-dir`) first, then the built-in ones.
     pub fn preset(name: &str) -> Result<GpuSpec> {
+        if let Some(g) = crate::model::user_presets::gpu(name) {
+            return Ok(g);
+        }
         let (file, text) = gpu_text(name).ok_or_else(|| Error::UnknownPreset {
             kind: "gpu",
             name: name.to_string(),
@@ -64,7 +67,7 @@ impl GpuSpec {
         parse_toml(Path::new(&format!("presets/gpus/{file}.toml")), text)
     }
 
-    /// All built-in GPU presets, in name order.
+    /// All GPU presets (built-in and `--preset-dir`), in name order.
     pub fn all() -> Result<Vec<GpuSpec>> {
         gpu_names().into_iter().map(GpuSpec::preset).collect()
     }

@@ -24,6 +24,43 @@ pub struct Saved {
     pub bytes: u64,
     /// Part of the attention core that selective recomputation recomputes.
     pub attention_core: bool,
+    /// Kept only as the input of these projections, for their weight gradient: a frozen
+    /// projection (LoRA's base) needs only its weight in backward, so the tensor is not saved.
+    #[serde(skip)]
+    pub linear_input: Option<Proj>,
+}
+
+/// The projections whose weight gradient needs their input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proj {
+    Qkv,
+    O,
+    GateUp,
+    Down,
+    Head,
+}
+
+impl Proj {
+    /// Whether this projection's input is kept: its weights train (full fine-tuning), or a LoRA
+    /// adapter on it saves the very same tensor (adapter in the activation dtype, no dropout).
+    pub fn trains(self, setup: &Setup) -> bool {
+        match setup.finetune.lora() {
+            None => true,
+            Some(l) => {
+                let shares_input =
+                    l.adapter_dtype == setup.precision.activation_dtype() && setup.dropout_p(l.dropout) == 0.0;
+                let t = &l.targets;
+                shares_input
+                    && match self {
+                        Proj::Qkv => t.qkv(),
+                        Proj::O => t.o,
+                        Proj::GateUp => t.gate || t.up,
+                        Proj::Down => t.down,
+                        Proj::Head => false,
+                    }
+            }
+        }
+    }
 }
 
 /// Token-level shapes a stack runs at, for one micro-batch.
@@ -69,7 +106,7 @@ pub fn stack_seq(stack: &Stack, setup: &Setup) -> u64 {
         StackInput::Patches { patch, image, class_token, .. } => (image / patch).pow(2) + u64::from(*class_token),
         // Whisper: the second convolution has stride 2.
         StackInput::AudioConv { frames, .. } => frames.div_ceil(2),
-        StackInput::Tokens => match stack.length {
+        StackInput::Tokens | StackInput::Hidden => match stack.length {
             StackLength::Seq => setup.seq,
             StackLength::Tgt => setup.tgt_seq,
         },
@@ -104,19 +141,41 @@ impl<'a> Ctx<'a> {
 
 fn push(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
     if bytes > 0 {
-        out.push(Saved { name: name.into(), bytes, attention_core: false });
+        out.push(Saved { name: name.into(), bytes, attention_core: false, linear_input: None });
     }
 }
 
 fn push_core(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
     if bytes > 0 {
-        out.push(Saved { name: name.into(), bytes, attention_core: true });
+        out.push(Saved { name: name.into(), bytes, attention_core: true, linear_input: None });
     }
+}
+
+/// A tensor saved only as the input of `proj`.
+fn push_input(out: &mut Vec<Saved>, proj: Proj, name: impl Into<String>, bytes: u64) {
+    if bytes > 0 {
+        out.push(Saved { name: name.into(), bytes, attention_core: false, linear_input: Some(proj) });
+    }
+}
+
+/// Drop the tensors kept only for the weight gradients of frozen projections.
+fn keep_trainable(out: &mut Vec<Saved>, setup: &Setup) {
+    out.retain(|t| t.linear_input.is_none_or(|p| p.trains(setup)));
 }
 
 /// A norm and the linear input it feeds: input, statistics, output. Norms sit outside the
 /// tensor-parallel regions: replicated under TP, split along the sequence under SP.
-fn norm_saved(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, norm: &Norm, what: &str, tokens: u64, width: u64) {
+#[allow(clippy::too_many_arguments)]
+fn norm_saved(
+    out: &mut Vec<Saved>,
+    cx: &Ctx,
+    sh: &StackShape,
+    norm: &Norm,
+    what: &str,
+    tokens: u64,
+    width: u64,
+    feeds: Proj,
+) {
     let e = tokens * width;
     let r = |b: u64| sh.seq_split(b);
     match norm.kind {
@@ -131,7 +190,7 @@ fn norm_saved(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, norm: &Norm, what
             push(out, format!("{what} normalised"), r(cx.act.bytes(e)));
         }
     }
-    push(out, format!("{what} output"), r(cx.act.bytes(e)));
+    push_input(out, feeds, format!("{what} output"), r(cx.act.bytes(e)));
 }
 
 /// A dropout's mask over a tensor of `dtype` (bool on CUDA, the tensor's dtype on CPU).
@@ -193,8 +252,20 @@ fn attention_core(
         if let Some(bytes) = super::blocks::block_sparse_index_bytes(a, batch, heads, q_len, cx.act) {
             push(out, format!("{what} block-sparse: masks and random-block indices"), bytes);
         }
-        push(out, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+        push_input(out, Proj::O, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
         return;
+    }
+    if let Some(mla) = &a.mla {
+        // The compressed latent (and query latent) and their normed copies feed the up projections.
+        let tokens = batch * q_len;
+        push(
+            out,
+            format!("{what} MLA latent and its norm"),
+            2 * cx.act.bytes(tokens * (mla.kv_lora_rank + mla.rope_head_dim)),
+        );
+        if let Some(r) = mla.q_lora_rank {
+            push(out, format!("{what} MLA query latent and its norm"), 2 * cx.act.bytes(tokens * r));
+        }
     }
     let p = cx.setup.dropout_p(a.dropout);
     if materialises_scores(cx.setup, a.dropout) {
@@ -217,7 +288,12 @@ fn attention_core(
         }
         push_core(out, format!("{what} log-sum-exp (fp32)"), DType::Fp32.bytes(batch * heads * q_len));
     }
-    push(out, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+    if materialises_scores(cx.setup, a.dropout) {
+        push_input(out, Proj::O, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+    } else {
+        // The fused kernel saves its output itself; the out-projection reads the same tensor.
+        push(out, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+    }
 }
 
 /// The MLP between the norm output and the residual add.
@@ -242,15 +318,27 @@ fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
         push(out, "activation input", cx.act.bytes(f));
     }
     push(out, "activation intermediates", extra * cx.act.bytes(f));
-    push(out, "activation output", cx.act.bytes(f));
     if m.gated {
+        // act(gate) ⊙ up: the product saves both factors; the product feeds the down projection.
+        push(out, "activation output", cx.act.bytes(f));
         push(out, "up projection", cx.act.bytes(f));
-        push(out, "gated product", cx.act.bytes(f));
+        if cx.setup.dropout_p(m.inner_dropout) == 0.0 {
+            push_input(out, Proj::Down, "gated product", cx.act.bytes(f));
+        }
+    } else if cx.setup.dropout_p(m.inner_dropout) == 0.0 {
+        push_input(out, Proj::Down, "activation output", cx.act.bytes(f));
+    } else {
+        push(out, "activation output", cx.act.bytes(f));
+    }
+    if m.shared_ffn > 0 {
+        // DeepSeekMoE's shared experts: a gated MLP every token goes through.
+        let sf = tokens * m.shared_ffn.div_ceil(sh.tp);
+        push(out, "shared experts: gate, activation, up, product", 4 * cx.act.bytes(sf));
     }
     if cx.setup.dropout_p(m.inner_dropout) > 0.0 {
         let mask = cx.setup.dropout_mask_dtype(cx.act);
         push(out, format!("inner dropout mask ({mask})"), mask.bytes(f));
-        push(out, "inner dropout output (down-projection input)", cx.act.bytes(f));
+        push_input(out, Proj::Down, "inner dropout output (down-projection input)", cx.act.bytes(f));
     }
 }
 
@@ -261,20 +349,53 @@ pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Sav
     let tokens = shape.tokens();
     let e = tokens * l.hidden;
     let mut out = Vec::new();
-    norm_saved(&mut out, &cx, shape, &l.norm, "norm 1", tokens, l.hidden);
+    norm_saved(&mut out, &cx, shape, &l.norm, "norm 1", tokens, l.hidden, Proj::Qkv);
     attention_core(&mut out, &cx, l, "self-attention", shape, shape.seq, shape.kv_seq, l.attention.fused_qkv);
     dropout(&mut out, &cx, shape, l.hidden_dropout, "attention", e, cx.act);
     if l.cross_attention {
-        norm_saved(&mut out, &cx, shape, &l.norm, "cross-attention norm", tokens, l.hidden);
+        norm_saved(&mut out, &cx, shape, &l.norm, "cross-attention norm", tokens, l.hidden, Proj::Qkv);
         attention_core(&mut out, &cx, l, "cross-attention", shape, shape.seq, shape.cross_seq, false);
         dropout(&mut out, &cx, shape, l.hidden_dropout, "cross-attention", e, cx.act);
     }
     if !l.parallel_attn_mlp {
-        norm_saved(&mut out, &cx, shape, &l.norm, "norm 2", tokens, l.hidden);
+        norm_saved(&mut out, &cx, shape, &l.norm, "norm 2", tokens, l.hidden, Proj::GateUp);
     }
     mlp_saved(&mut out, &cx, l, shape);
     dropout(&mut out, &cx, shape, l.hidden_dropout, "MLP", e, cx.act);
+    keep_trainable(&mut out, setup);
+    lora_saved(&mut out, &cx, l, shape);
     out
+}
+
+/// What LoRA adapters save (PEFT's `lora_B(lora_A(dropout(x)))`): the adapter's input in the
+/// adapter dtype (a cast copy when it differs from the activations, a dropped copy and its mask
+/// under `lora_dropout`; otherwise the base projection's input, kept above) and the rank-r
+/// output of A. Row-parallel projections (o, down) see their input split over tp.
+fn lora_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
+    let Some(lora) = cx.setup.finetune.lora() else { return };
+    let tokens = sh.tokens();
+    let adapter = lora.adapter_dtype;
+    let dropped = cx.setup.dropout_p(lora.dropout) > 0.0;
+    let h = layer.hidden;
+    let inner = layer.attention.heads * layer.attention.head_dim(h);
+    let ffn = layer.mlp.ffn;
+    for (name, rows, elements) in super::finetune::layer_matrices(layer) {
+        if !super::finetune::targeted(&lora.targets, name) {
+            continue;
+        }
+        let d_in = elements / rows;
+        let d_in =
+            if (name == "o" && d_in == inner) || (name == "down" && d_in == ffn) { d_in.div_ceil(sh.tp) } else { d_in };
+        if adapter != cx.act {
+            push(out, format!("LoRA {name}: input cast to {adapter}"), adapter.bytes(tokens * d_in));
+        }
+        if dropped {
+            let mask = cx.setup.dropout_mask_dtype(adapter);
+            push(out, format!("LoRA {name}: dropout mask ({mask})"), mask.bytes(tokens * d_in));
+            push(out, format!("LoRA {name}: dropped input"), adapter.bytes(tokens * d_in));
+        }
+        push(out, format!("LoRA {name}: A output (rank {})", lora.rank), adapter.bytes(tokens * lora.rank));
+    }
 }
 
 /// Bytes one layer keeps for backward under the recompute policy.
@@ -307,6 +428,7 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
     let width = crate::model::params::input_width(model, stack);
     let h = stack.layer.hidden;
     match &stack.input {
+        StackInput::Hidden => {}
         StackInput::Tokens => {
             if matches!(stack.positions, Positions::Learned { .. }) {
                 push(&mut out, format!("{} position ids (int64)", stack.name), DType::Int64.bytes(shape.seq));
@@ -326,7 +448,7 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
         }
     }
     if let Some(norm) = &stack.embedding_norm {
-        norm_saved(&mut out, &cx, shape, norm, &format!("{} embedding norm", stack.name), tokens, width);
+        norm_saved(&mut out, &cx, shape, norm, &format!("{} embedding norm", stack.name), tokens, width, Proj::Qkv);
         out.pop(); // its output is the first layer's input, counted there
     }
     if stack.embedding_projection && width != h {
@@ -343,16 +465,27 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
         );
     }
     if let Some(norm) = &stack.final_norm {
-        norm_saved(&mut out, &cx, shape, norm, &format!("{} final norm", stack.name), tokens, h);
+        norm_saved(&mut out, &cx, shape, norm, &format!("{} final norm", stack.name), tokens, h, Proj::Head);
         out.pop(); // the output is the head's or the cross-attention's input
         if stack.causal || model.architecture != Architecture::EncoderDecoder {
             // counted by the head ledger as the head input
         } else {
-            push(&mut out, format!("{} output (read by cross-attention K/V)", stack.name), cx.act.bytes(tokens * h));
+            push_input(
+                &mut out,
+                Proj::Qkv,
+                format!("{} output (read by cross-attention K/V)", stack.name),
+                cx.act.bytes(tokens * h),
+            );
         }
     } else if !stack.causal && model.architecture == Architecture::EncoderDecoder {
-        push(&mut out, format!("{} output (read by cross-attention K/V)", stack.name), cx.act.bytes(tokens * h));
+        push_input(
+            &mut out,
+            Proj::Qkv,
+            format!("{} output (read by cross-attention K/V)", stack.name),
+            cx.act.bytes(tokens * h),
+        );
     }
+    keep_trainable(&mut out, setup);
     out
 }
 
@@ -368,13 +501,13 @@ pub fn head_ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> V
     let e = tokens * h;
     if let Some(lm) = &model.head.lm_head {
         if lm.transform {
-            push(&mut out, "MLM transform input", cx.act.bytes(e));
+            push_input(&mut out, Proj::Head, "MLM transform input", cx.act.bytes(e));
             push(&mut out, "MLM transform GELU input", cx.act.bytes(e));
             push(&mut out, "MLM transform norm input", cx.residual.bytes(e));
             push(&mut out, "MLM transform norm mean/rstd (fp32)", 2 * DType::Fp32.bytes(tokens));
         }
         // With `rescale` (T5) the head input is the rescaled copy; the norm output is not kept.
-        push(&mut out, "LM head input", cx.act.bytes(e));
+        push_input(&mut out, Proj::Head, "LM head input", cx.act.bytes(e));
         // The loss upcasts logits to fp32 and log_softmax saves its fp32 output; nll saves targets.
         push(&mut out, "log-softmax output (fp32)", DType::Fp32.bytes(tokens * model.vocab()));
         push(&mut out, "loss targets (int64)", DType::Int64.bytes(tokens));
@@ -394,6 +527,7 @@ pub fn head_ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> V
     if model.head.pooler {
         push(&mut out, "pooler tanh output", cx.act.bytes(shape.batch * h));
     }
+    keep_trainable(&mut out, setup);
     out
 }
 

@@ -163,6 +163,7 @@ fn unet_layer(c: u64, heads: u64) -> Stack {
                 dropout: 0.0,
                 fused_qkv: false,
                 sparse: None,
+                mla: None,
             },
             cross_attention: true,
             mlp: Mlp {
@@ -173,6 +174,7 @@ fn unet_layer(c: u64, heads: u64) -> Stack {
                 experts: 1,
                 top_k: 1,
                 inner_dropout: 0.0,
+                shared_ffn: 0,
             },
             norm,
             norm_placement: NormPlacement::Pre,

@@ -180,11 +180,41 @@ pub struct Prepared {
     pub tied_head: bool,
     /// Non-transformer modules (CNNs, UNets, VAEs, LSTMs): see `blocks`.
     pub modules: super::blocks::ModulesPrepared,
+    /// Per stack, one layer on one rank: parameters in its weight matrices, their bytes when
+    /// quantized (QLoRA's NF4 base, or `--weights` for inference), and LoRA adapter parameters.
+    pub layer_matrix_params: Vec<u64>,
+    pub layer_quantized_bytes: Vec<u64>,
+    pub layer_adapter_params: Vec<u64>,
+    /// A dequantized 16-bit copy of the largest weight matrix (bitsandbytes NF4 kernels), bytes.
+    pub dequant_bytes: u64,
+}
+
+/// The weight format of the frozen or served layer matrices, when quantized.
+pub fn quantization(setup: &Setup) -> Option<super::finetune::WeightQuant> {
+    use super::finetune::{Finetune, WeightFormat, WeightQuant};
+    match setup.finetune {
+        Finetune::Qlora { double_quant, .. } => {
+            Some(WeightQuant { double_quant, ..WeightQuant::default_for(WeightFormat::Nf4) })
+        }
+        _ if !setup.training() => setup.weights,
+        _ => None,
+    }
 }
 
 impl Prepared {
     pub fn new(model: &ModelSpec, shapes: &[StackShape], setup: &Setup, tp: u64) -> Prepared {
         let act_dtype = setup.precision.activation_dtype();
+        // bitsandbytes dequantizes each NF4 matrix to 16 bits around its matmul.
+        let dequant = match quantization(setup) {
+            Some(q) if q.format == super::finetune::WeightFormat::Nf4 => model
+                .stacks
+                .iter()
+                .flat_map(|s| super::finetune::layer_matrices(&s.layer))
+                .map(|(_, _, e)| act_dtype.bytes(e.div_ceil(tp)))
+                .max()
+                .unwrap_or(0),
+            _ => 0,
+        };
         let mut layer_saved = Vec::new();
         let mut layer_transient = Vec::new();
         let mut extras = Vec::new();
@@ -208,7 +238,7 @@ impl Prepared {
                 0
             };
             layer_saved.push(saved);
-            layer_transient.push(recompute + 2 * largest.min(full) + 2 * input + ring);
+            layer_transient.push(recompute + 2 * largest.min(full) + 2 * input + ring + dequant);
             extras.push(total(&act::stack_extras_ledger(model, s, sh, setup)));
         }
         let modules = super::blocks::prepare(model, setup);
@@ -225,6 +255,31 @@ impl Prepared {
             logits: act::logits_elements(model, shapes).div_ceil(tp) + modules.logits,
             input_bytes: act::input_bytes(model, shapes, setup) + modules.inputs,
             layer_params: model.stacks.iter().map(|s| crate::parallel::layout::layer_params(&s.layer, tp, 1)).collect(),
+            layer_matrix_params: model
+                .stacks
+                .iter()
+                .map(|s| super::finetune::layer_matrices(&s.layer).iter().map(|(_, _, e)| e).sum::<u64>().div_ceil(tp))
+                .collect(),
+            layer_quantized_bytes: model
+                .stacks
+                .iter()
+                .map(|s| match quantization(setup) {
+                    Some(q) => super::finetune::layer_matrices(&s.layer)
+                        .iter()
+                        .map(|(_, r, e)| q.bytes(*e, *r))
+                        .sum::<u64>()
+                        .div_ceil(tp),
+                    None => 0,
+                })
+                .collect(),
+            layer_adapter_params: model
+                .stacks
+                .iter()
+                .map(|s| {
+                    setup.finetune.lora().map_or(0, |l| super::finetune::lora_layer_params(&s.layer, l).div_ceil(tp))
+                })
+                .collect(),
+            dequant_bytes: dequant,
             token_table_params: model.tokens.as_ref().map_or(0, |t| t.vocab.div_ceil(tp) * t.dim),
             reads_tokens: model.stacks.iter().map(|s| matches!(s.input, StackInput::Tokens)).collect(),
             tied_head: model.head.lm_head.as_ref().is_some_and(|h| h.tied),
@@ -261,7 +316,23 @@ pub fn estimate_stages(
             st.largest_unit = (st.largest_unit as u128 * info.params as u128 / spec_params as u128) as u64;
         }
         let flight = in_flight(plan, st.stage);
-        let rank = rank_states(&st, info, setup, plan);
+        // Quantized or adapter-trained layers change what the stage's parameters cost.
+        let mut info = *info;
+        let count = |per_layer: &[u64]| -> u64 {
+            st.layers
+                .iter()
+                .zip(per_layer)
+                .zip(&model.stacks)
+                .map(|((n, b), s)| if s.shared_layers { b * u64::from(*n > 0) } else { n * b })
+                .sum()
+        };
+        info.adapter_params = count(&prepared.layer_adapter_params);
+        if quantization(setup).is_some() {
+            let matrices = count(&prepared.layer_matrix_params).min(st.params);
+            let rest = setup.precision.activation_dtype().bytes(st.params - matrices);
+            info.frozen_weight_bytes = Some(rest + count(&prepared.layer_quantized_bytes));
+        }
+        let rank = rank_states(&st, &info, setup, plan);
         let est = stage_estimate(model, &st, &rank, flight, prepared, setup, plan, overhead, with_ledger);
         out.push(StageEstimate { stage: st.stage, layers: st.layers.clone(), in_flight: flight, estimate: est });
     }
@@ -300,7 +371,17 @@ fn stage_estimate(
     let (peak_point, at_peak, activations, other_activations) = if setup.training() {
         training_peak(stage, &RankStates { states, ..*rank }, flight, prepared, setup, input_bytes + buffer_bytes)
     } else {
-        inference_peak(model, stage, shapes, setup, &states, input_bytes + buffer_bytes, kv_cache, &prepared.modules)
+        inference_peak(
+            model,
+            stage,
+            shapes,
+            setup,
+            &states,
+            input_bytes + buffer_bytes,
+            kv_cache,
+            &prepared.modules,
+            prepared.dequant_bytes,
+        )
     };
     let peak_allocated = at_peak.total();
     let overheads = overheads(overhead, peak_allocated);
@@ -515,6 +596,7 @@ fn inference_peak(
     inputs: u64,
     kv_cache: u64,
     modules: &super::blocks::ModulesPrepared,
+    dequant: u64,
 ) -> (PeakPoint, PeakComposition, u64, u64) {
     let act_dtype = setup.precision.activation_dtype();
     let res_dtype = setup.precision.residual_dtype();
@@ -560,12 +642,19 @@ fn inference_peak(
         };
         end = encoder_out + hidden + head_copy + logits;
     }
+    // A dequantized NF4 matrix exists around each matmul inside the layers.
     let base =
         PeakComposition { weights: states.weights, kv_cache, other_activations: inputs, ..PeakComposition::default() };
+    let layer_peak = layer_peak + dequant;
     if end >= layer_peak {
         (PeakPoint::ForwardLogits, PeakComposition { other_activations: inputs + end, ..base }, 0, inputs + end)
     } else {
-        (PeakPoint::ForwardLayer, PeakComposition { activations: layer_peak, ..base }, layer_peak, inputs)
+        (
+            PeakPoint::ForwardLayer,
+            PeakComposition { activations: layer_peak - dequant, temporaries: dequant, ..base },
+            layer_peak - dequant,
+            inputs,
+        )
     }
 }
 

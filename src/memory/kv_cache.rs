@@ -11,7 +11,7 @@ pub fn kv_cache_bytes(model: &ModelSpec, layers: &[u64], shapes: &[StackShape], 
     if setup.training() || !setup.kv_cache {
         return 0;
     }
-    let dtype = setup.precision.activation_dtype();
+    let dtype = setup.kv_dtype.unwrap_or_else(|| setup.precision.activation_dtype());
     model
         .stacks
         .iter()
@@ -21,9 +21,23 @@ pub fn kv_cache_bytes(model: &ModelSpec, layers: &[u64], shapes: &[StackShape], 
         .map(|((s, sh), &layers)| {
             let a = &s.layer.attention;
             let (_, kv) = heads_per_rank(a, sh.tp);
-            let per_token = 2 * kv * a.head_dim(s.layer.hidden);
+            // MLA caches one latent and one rotary key per token, shared by all heads (and ranks).
+            let per_token = match &a.mla {
+                Some(mla) => mla.cache_per_token(),
+                None => 2 * kv * a.head_dim(s.layer.hidden),
+            };
             let cross = if s.layer.cross_attention { sh.cross_seq } else { 0 };
-            dtype.bytes(layers * sh.batch * (sh.seq + cross) * per_token)
+            dtype.bytes(layers * sh.batch * (cached_tokens(sh.seq, setup) + cross) * per_token)
         })
         .sum()
+}
+
+/// Tokens one sequence keeps in the cache: the context (prompt + generated, default the prompt),
+/// rounded up to whole blocks when the cache is paged (vLLM, Kwon et al. 2023 §4.1).
+pub fn cached_tokens(seq: u64, setup: &Setup) -> u64 {
+    let tokens = setup.context.unwrap_or(seq).max(seq);
+    match setup.kv_block {
+        Some(b) if b > 0 => tokens.div_ceil(b) * b,
+        _ => tokens,
+    }
 }

@@ -4,6 +4,7 @@
 pub mod activations;
 pub mod blocks;
 pub mod estimate;
+pub mod finetune;
 pub mod kv_cache;
 pub mod overhead;
 pub mod setup;

@@ -218,6 +218,16 @@ pub struct Setup {
     /// MoE: expert capacity as a multiple of the balanced share (tokens × top_k / experts);
     /// routed-token buffers are sized for it (Switch Transformer, Fedus et al. 2021 §2.1).
     pub capacity_factor: f64,
+    /// Full fine-tuning (or pre-training), LoRA or QLoRA.
+    pub finetune: super::finetune::Finetune,
+    /// Inference: quantized layer matrices (embeddings, norms and the LM head stay 16-bit).
+    pub weights: Option<super::finetune::WeightQuant>,
+    /// Inference: KV cache dtype (default: the activation dtype).
+    pub kv_dtype: Option<DType>,
+    /// Inference: tokens kept in the KV cache per sequence (prompt + generated); default `seq`.
+    pub context: Option<u64>,
+    /// Inference: paged KV cache block size in tokens (vLLM: 16); each sequence rounds up to blocks.
+    pub kv_block: Option<u64>,
 }
 
 impl Default for Setup {
@@ -236,6 +246,11 @@ impl Default for Setup {
             kv_cache: true,
             runtime: Runtime::Cuda,
             capacity_factor: 1.0,
+            finetune: super::finetune::Finetune::Full,
+            weights: None,
+            kv_dtype: None,
+            context: None,
+            kv_block: None,
         }
     }
 }

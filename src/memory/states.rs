@@ -29,6 +29,11 @@ pub struct ParamInfo {
     pub largest_tensor: u64,
     /// Elements Adafactor keeps: rows + cols for matrices, the full size for vectors.
     pub factored_elements: u64,
+    /// LoRA adapter parameters (the trainable ones under LoRA/QLoRA).
+    pub adapter_params: u64,
+    /// Bytes of the frozen or served weights when they are not `params` × the weight dtype
+    /// (quantized layer matrices).
+    pub frozen_weight_bytes: Option<u64>,
 }
 
 impl ParamInfo {
@@ -50,6 +55,8 @@ impl ParamInfo {
             tensors: b.total.tensors,
             largest_tensor: vocab_table.max(largest_layer_matrix),
             factored_elements: factored_elements(model),
+            adapter_params: 0,
+            frozen_weight_bytes: None,
         }
     }
 
@@ -90,9 +97,34 @@ fn factored_elements(model: &ModelSpec) -> u64 {
 pub fn model_states(info: &ParamInfo, setup: &Setup) -> ModelStates {
     let p = setup.precision;
     let n = info.params;
-    let weights = p.weight_dtype().bytes(n);
+    let weights = info.frozen_weight_bytes.unwrap_or_else(|| p.weight_dtype().bytes(n));
     if !setup.training() {
         return ModelStates { weights, ..ModelStates::default() };
+    }
+    if let Some(lora) = setup.finetune.lora() {
+        // Frozen base: no gradients or optimizer states; the adapters train in their own dtype.
+        let a = info.adapter_params;
+        let ad = lora.adapter_dtype;
+        let moments = match setup.optimizer {
+            Optimizer::Adam | Optimizer::Adamw => 2 * ad.bytes(a),
+            Optimizer::Sgd => 0,
+            Optimizer::SgdMomentum | Optimizer::Lion => ad.bytes(a),
+            Optimizer::Adamw8bit => 2 * (a + 4 * a.div_ceil(2048)),
+            Optimizer::Adafactor => ad.bytes(a),
+        };
+        let step_temporary = match setup.optimizer_impl {
+            OptimizerImpl::Fused => 0,
+            _ if matches!(setup.optimizer, Optimizer::Sgd | Optimizer::SgdMomentum) => 0,
+            OptimizerImpl::Foreach => ad.bytes(a),
+            // One adapter matrix at a time: A or B of the widest projection, about a / (2·matrices).
+            OptimizerImpl::ForLoop => ad.bytes(a.div_ceil(2 * info.tensors.max(1))),
+        };
+        return ModelStates {
+            weights: weights + ad.bytes(a),
+            gradients: ad.bytes(a),
+            optimizer: moments,
+            step_temporary,
+        };
     }
     let gradients = n.saturating_mul(p.grad_bytes_per_param());
     let state = p.state_dtype();
@@ -138,7 +170,15 @@ fn optimizer_step_temporary(info: &ParamInfo, setup: &Setup) -> u64 {
 /// Bytes per parameter of weights + gradients + optimizer states for a recipe with Adam.
 pub fn adam_bytes_per_param(precision: Precision) -> u64 {
     let setup = Setup { precision, ..Setup::default() };
-    let info = ParamInfo { params: 1, shape_params: 1, tensors: 0, largest_tensor: 1, factored_elements: 1 };
+    let info = ParamInfo {
+        params: 1,
+        shape_params: 1,
+        tensors: 0,
+        largest_tensor: 1,
+        factored_elements: 1,
+        adapter_params: 0,
+        frozen_weight_bytes: None,
+    };
     let s = model_states(&info, &setup);
     s.weights + s.gradients + s.optimizer
 }

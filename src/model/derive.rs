@@ -92,6 +92,7 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
                     dropout: 0.0,
                     fused_qkv: false,
                     sparse: None,
+                    mla: None,
                 },
                 cross_attention: false,
                 mlp: Mlp {
@@ -102,6 +103,7 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
                     experts: 1,
                     top_k: 1,
                     inner_dropout: 0.0,
+                    shared_ffn: 0,
                 },
                 norm: Norm { kind: NormKind::RmsNorm, bias: false },
                 norm_placement: NormPlacement::Pre,

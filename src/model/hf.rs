@@ -384,11 +384,12 @@ fn attention(heads: u64, bias: bool, dropout: f64) -> Attention {
         dropout,
         fused_qkv: false,
         sparse: None,
+        mla: None,
     }
 }
 
 fn mlp(ffn: u64, bias: bool, activation: Activation) -> Mlp {
-    Mlp { ffn, gated: false, bias, activation, experts: 1, top_k: 1, inner_dropout: 0.0 }
+    Mlp { ffn, gated: false, bias, activation, experts: 1, top_k: 1, inner_dropout: 0.0, shared_ffn: 0 }
 }
 
 fn layer(hidden: u64, attention: Attention, mlp: Mlp, norm: Norm, placement: NormPlacement) -> Layer {

@@ -9,6 +9,7 @@ pub mod modules;
 pub mod params;
 pub mod presets;
 pub mod spec;
+pub mod user_presets;
 pub mod validate;
 
 pub use spec::*;

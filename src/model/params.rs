@@ -78,6 +78,9 @@ pub struct ParamBreakdown {
 pub fn attention(layer: &Layer) -> Count {
     let a = &layer.attention;
     let h = layer.hidden;
+    if let Some(mla) = &a.mla {
+        return Count { params: mla.params(h, a.heads), tensors: mla.tensors() };
+    }
     let hd = a.head_dim(h);
     let q = Count::linear(h, a.heads * hd, a.q_bias);
     let k = Count::linear(h, a.kv_heads() * hd, a.k_bias);
@@ -109,7 +112,12 @@ pub fn expert(layer: &Layer) -> Count {
 pub fn mlp(layer: &Layer) -> Count {
     let m = &layer.mlp;
     let router = if m.experts > 1 { Count::linear(layer.hidden, m.experts, false) } else { Count::ZERO };
-    expert(layer).times(m.experts) + router
+    let shared = if m.shared_ffn > 0 {
+        Count::linear(layer.hidden, m.shared_ffn, false).times(2) + Count::linear(m.shared_ffn, layer.hidden, false)
+    } else {
+        Count::ZERO
+    };
+    expert(layer).times(m.experts) + router + shared
 }
 
 pub fn norms_per_layer(layer: &Layer) -> u64 {
@@ -139,7 +147,7 @@ fn stack_embeddings(model: &ModelSpec, stack: &Stack) -> Count {
     let width = input_width(model, stack);
     let mut c = Count::ZERO;
     match &stack.input {
-        StackInput::Tokens => {}
+        StackInput::Tokens | StackInput::Hidden => {}
         StackInput::Patches { channels, patch, conv_bias, class_token, .. } => {
             c += Count::linear(channels * patch * patch, h, *conv_bias);
             if *class_token {

@@ -11,18 +11,41 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/presets.rs"));
 }
 
-/// Names of the built-in model presets, sorted.
+/// Names of the model presets, sorted: the built-in ones and those of `--preset-dir`.
 pub fn model_names() -> Vec<&'static str> {
-    embedded::MODELS.iter().map(|(n, _)| *n).collect()
+    let mut names: Vec<&'static str> = embedded::MODELS.iter().map(|(n, _)| *n).collect();
+    merge_names(&mut names, super::user_presets::model_names());
+    names
 }
 
-/// Names of the built-in GPU presets, sorted.
+/// Names of the GPU presets, sorted: the built-in ones and those of `--preset-dir`.
 pub fn gpu_names() -> Vec<&'static str> {
-    embedded::GPUS.iter().map(|(n, _)| *n).collect()
+    let mut names: Vec<&'static str> = embedded::GPUS.iter().map(|(n, _)| *n).collect();
+    merge_names(&mut names, super::user_presets::gpu_names());
+    names
 }
 
-/// A built-in model preset by name (case-insensitive).
+fn merge_names(names: &mut Vec<&'static str>, user: Vec<&'static str>) {
+    if user.is_empty() {
+        return;
+    }
+    names.extend(user);
+    names.sort_unstable();
+    names.dedup();
+}
+
+/// Whether a name is a built-in model or GPU preset (a user preset may shadow it).
+pub fn is_builtin(name: &str) -> bool {
+    let key = name.to_ascii_lowercase();
+    embedded::MODELS.iter().chain(embedded::GPUS.iter()).any(|(n, _)| *n == key)
+}
+
+/// A model preset by name (case-insensitive): a user preset (`--preset-dir`) first, then the
+/// built-in ones.
 pub fn model(name: &str) -> Result<ModelSpec> {
+    if let Some(spec) = super::user_presets::model(name) {
+        return Ok(spec);
+    }
     let key = name.to_ascii_lowercase();
     let (file, text) = embedded::MODELS.iter().find(|(n, _)| *n == key).ok_or_else(|| Error::UnknownPreset {
         kind: "model",

@@ -77,6 +77,9 @@ pub enum StackInput {
     },
     /// Log-mel frames through two 1-D convolutions (kernel 3; the second with stride 2) — Whisper.
     AudioConv { mel_bins: u64, frames: u64 },
+    /// The hidden states of the previous stack (a decoder split into stacks of different layers,
+    /// e.g. DeepSeek's first dense layers followed by MoE layers).
+    Hidden,
 }
 
 fn yes() -> bool {
@@ -234,6 +237,52 @@ pub struct Attention {
     /// key blocks instead of the whole sequence (`memory::blocks::block_sparse_saved`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparse: Option<crate::model::modules::BlockSparse>,
+    /// Multi-head latent attention (DeepSeek-V2 §2.1): keys and values come from a compressed
+    /// latent of `kv_lora_rank` plus a shared rotary key of `rope_head_dim`, which is all the KV
+    /// cache keeps per token.
+    #[serde(default)]
+    pub mla: Option<Mla>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mla {
+    pub kv_lora_rank: u64,
+    /// Low-rank query compression (DeepSeek-V3: 1536; V2-Lite: none).
+    #[serde(default)]
+    pub q_lora_rank: Option<u64>,
+    pub rope_head_dim: u64,
+    pub nope_head_dim: u64,
+    pub v_head_dim: u64,
+}
+
+impl Mla {
+    /// Parameters of the attention projections and their two RMSNorms.
+    pub fn params(&self, hidden: u64, heads: u64) -> u64 {
+        let qk = self.nope_head_dim + self.rope_head_dim;
+        let q = match self.q_lora_rank {
+            Some(r) => hidden * r + r + r * heads * qk,
+            None => hidden * heads * qk,
+        };
+        let kv = hidden * (self.kv_lora_rank + self.rope_head_dim)
+            + self.kv_lora_rank
+            + self.kv_lora_rank * heads * (self.nope_head_dim + self.v_head_dim);
+        q + kv + heads * self.v_head_dim * hidden
+    }
+
+    /// Parameter tensors: weights and the two norms.
+    pub fn tensors(&self) -> u64 {
+        if self.q_lora_rank.is_some() {
+            7
+        } else {
+            5
+        }
+    }
+
+    /// Elements cached per token per layer: the latent and the shared rotary key.
+    pub fn cache_per_token(&self) -> u64 {
+        self.kv_lora_rank + self.rope_head_dim
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +318,10 @@ pub struct Mlp {
     /// Dropout inside the MLP after the activation (T5's `dropout` inside DenseReluDense).
     #[serde(default)]
     pub inner_dropout: f64,
+    /// Always-active shared experts beside the routed ones (DeepSeekMoE): one gated MLP of this
+    /// width (the shared experts' widths added up).
+    #[serde(default)]
+    pub shared_ffn: u64,
 }
 
 fn one() -> u64 {

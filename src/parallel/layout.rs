@@ -34,7 +34,12 @@ pub fn layer_params(layer: &Layer, tp: u64, ep: u64) -> u64 {
     let k = h * kv * hd + b(a.k_bias, kv * hd);
     let v = h * kv * hd + b(a.v_bias, kv * hd);
     let o = heads * hd * h + b(a.o_bias, h);
-    let attn = q + k + v + o;
+    // MLA: the low-rank down projections and their norms are shared by the heads (replicated);
+    // the per-head up projections and the output split over tp.
+    let attn = match &a.mla {
+        Some(mla) => mla.params(h, heads),
+        None => q + k + v + o,
+    };
     let attn = attn * (1 + u64::from(layer.cross_attention));
     let m = &layer.mlp;
     let f = share(m.ffn, tp);

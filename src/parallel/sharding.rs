@@ -58,6 +58,11 @@ pub fn rank_states(stage: &StageParams, info: &ParamInfo, setup: &Setup, plan: &
             }
         }
     }
+    // QLoRA's paged optimizer keeps its states in host-pageable memory.
+    if let crate::memory::finetune::Finetune::Qlora { paged_optimizer: true, .. } = setup.finetune {
+        rs.host_bytes += rs.states.optimizer;
+        rs.states.optimizer = 0;
+    }
     if plan.shards_weights() {
         rs.gathered_bytes = 2 * wdt.bytes(stage.largest_unit);
         rs.unsharded_grad_bytes = stage.largest_unit * setup.precision.grad_bytes_per_param();

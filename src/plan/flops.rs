@@ -26,10 +26,18 @@ pub fn layer_forward(layer: &Layer, shape: &StackShape) -> (f64, f64) {
     let hd = a.head_dim(layer.hidden) as f64;
     let (q, kv) = (a.heads as f64 * hd, a.kv_heads() as f64 * hd);
     let kv_len = shape.kv_seq as f64;
-    // Q, K, V and output projections.
-    let mut dense = 2.0 * s * (h * q + 2.0 * h * kv + q * h);
+    // Q, K, V and output projections (MLA: its down and up projections).
+    let mut dense = match &a.mla {
+        Some(mla) => 2.0 * s * mla.params(layer.hidden, a.heads) as f64,
+        None => 2.0 * s * (h * q + 2.0 * h * kv + q * h),
+    };
     // Q·Kᵀ and P·V.
-    let mut scores = 4.0 * s * kv_len * q;
+    let mut scores = match &a.mla {
+        Some(mla) => {
+            2.0 * s * kv_len * a.heads as f64 * (mla.nope_head_dim + mla.rope_head_dim + mla.v_head_dim) as f64
+        }
+        None => 4.0 * s * kv_len * q,
+    };
     if layer.cross_attention {
         let enc = shape.cross_seq as f64;
         dense += 2.0 * (s * h * q + enc * 2.0 * h * kv + s * q * h);
@@ -41,6 +49,7 @@ pub fn layer_forward(layer: &Layer, shape: &StackShape) -> (f64, f64) {
     if m.experts > 1 {
         dense += 2.0 * s * h * m.experts as f64; // router
     }
+    dense += 2.0 * s * h * m.shared_ffn as f64 * 3.0; // shared experts
     (dense, scores)
 }
 

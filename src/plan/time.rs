@@ -188,7 +188,9 @@ pub fn step_time_with_flops(
     };
 
     let total_s = compute_s + bubble_s + tp_comm_s + pp_comm_s + dp_comm_s + moe_comm_s + cp_comm_s + offload_s;
-    let tokens = sequences as f64 * setup.seq as f64;
+    // Tokens (or patches, frames) of the input stack per sequence.
+    let per_sequence = model.stacks.first().map_or(setup.seq, |s| crate::memory::activations::stack_seq(s, setup));
+    let tokens = sequences as f64 * per_sequence as f64;
     StepTime {
         compute_s,
         bubble_s,

@@ -20,6 +20,9 @@ pub struct ModelInfo {
     pub parameters: u64,
     /// Parameters touched per token (differs from `parameters` for MoE).
     pub active_parameters: u64,
+    /// Parameters that train: all of them, or the LoRA adapters (as PEFT's
+    /// `print_trainable_parameters` counts them).
+    pub trainable_parameters: u64,
     /// The shape was derived from `--params` (LLaMA-style); see `shape`.
     pub derived_shape: bool,
     pub shape: Vec<StackInfo>,
@@ -106,11 +109,40 @@ pub struct Fit {
     pub fits: bool,
     /// Memory left (negative: missing), bytes.
     pub headroom_bytes: i128,
+    /// Inference with a KV cache: the most concurrent sequences of the given context that fit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_sequences: Option<u64>,
+}
+
+/// Serving capacity: how the total grows with each concurrent sequence.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Serving {
+    /// Tokens each sequence keeps in the KV cache (prompt + generated, rounded to blocks).
+    pub context_tokens: u64,
+    /// KV cache bytes of one sequence on the worst rank.
+    pub kv_bytes_per_sequence: u64,
+    /// Total bytes with no sequence's KV cache: weights, working set, overheads.
+    pub base_bytes: u64,
+    /// Each added sequence costs its KV cache plus the fragmentation margin on it.
+    pub bytes_per_sequence: u64,
+}
+
+impl Serving {
+    pub fn max_sequences(&self, memory_bytes: u64) -> u64 {
+        if memory_bytes <= self.base_bytes || self.bytes_per_sequence == 0 {
+            0
+        } else {
+            (memory_bytes - self.base_bytes) / self.bytes_per_sequence
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EstimateReport {
     pub model: ModelInfo,
+    /// Inference with a KV cache: the per-sequence cost and the capacity per GPU in `fits`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Serving>,
     pub setup: Setup,
     pub plan: ParallelPlan,
     /// The worst rank (the stage that needs the most memory).
@@ -181,15 +213,21 @@ impl EstimateReport {
                 memory_bytes: g.memory_bytes,
                 fits: est.total <= g.memory_bytes,
                 headroom_bytes: g.memory_bytes as i128 - est.total as i128,
+                max_concurrent_sequences: None,
             })
             .collect();
         EstimateReport {
+            serving: None,
             model: ModelInfo {
                 name: model.name.clone(),
                 family: model.family.clone(),
                 architecture: model.architecture.name(),
                 parameters,
                 active_parameters: active,
+                trainable_parameters: match setup.phase {
+                    Phase::Train => crate::memory::finetune::trainable_params(model, &setup.finetune).min(parameters),
+                    Phase::Inference => 0,
+                },
                 derived_shape: derived,
                 shape,
             },
@@ -281,21 +319,37 @@ impl EstimateReport {
             fmt(u, a.kv_cache),
             fmt(u, a.temporaries)
         ));
+        if let Some(sv) = &self.serving {
+            s.push_str(&format!(
+                "serving: each sequence of {} tokens keeps {} of KV cache; weights, working set and overheads take {}\n",
+                sv.context_tokens,
+                fmt(u, sv.kv_bytes_per_sequence),
+                fmt(u, sv.base_bytes)
+            ));
+        }
         if !self.fits.is_empty() {
-            let mut t =
-                table(vec!["GPU", &format!("memory ({})", u.label()), "fits", &format!("headroom ({})", u.label())]);
+            let mut header = vec![
+                "GPU".to_string(),
+                format!("memory ({})", u.label()),
+                "fits".into(),
+                format!("headroom ({})", u.label()),
+            ];
+            if let Some(sv) = &self.serving {
+                header.push(format!("max sequences × {} tokens", sv.context_tokens));
+            }
+            let mut t = table(header.iter().map(String::as_str).collect());
             for f in &self.fits {
                 let head = if f.headroom_bytes >= 0 {
                     fmt(u, f.headroom_bytes as u64)
                 } else {
                     format!("-{}", fmt(u, (-f.headroom_bytes) as u64))
                 };
-                t.add_row(vec![
-                    f.gpu.clone(),
-                    fmt(u, f.memory_bytes),
-                    if f.fits { "yes".into() } else { "no".into() },
-                    head,
-                ]);
+                let mut row =
+                    vec![f.gpu.clone(), fmt(u, f.memory_bytes), if f.fits { "yes".into() } else { "no".into() }, head];
+                if let Some(n) = f.max_concurrent_sequences {
+                    row.push(n.to_string());
+                }
+                t.add_row(row);
             }
             s.push_str(&t.to_string());
             s.push('\n');
@@ -507,6 +561,42 @@ fn assumptions(model: &ModelSpec, derived: bool, setup: &Setup, est: &Estimate, 
             format!("per GPU of {} GPUs: {}", plan.gpus(), plan.describe())
         }
     ));
+    if let Some(l) = setup.finetune.lora() {
+        let trainable = crate::memory::finetune::lora_params(model, l);
+        out.push(format!(
+            "fine-tuning: {}, rank {} on {}: {} trainable parameters ({:.3}%), adapters in {}{}",
+            setup.finetune.name(),
+            l.rank,
+            l.targets.names(),
+            trainable,
+            100.0 * trainable as f64 / est.parameters.max(1) as f64,
+            l.adapter_dtype,
+            match setup.finetune {
+                crate::memory::finetune::Finetune::Qlora { double_quant, .. } => {
+                    format!("; NF4 base weights ({} bits per parameter)", if double_quant { "4.127" } else { "4.5" })
+                }
+                _ => String::new(),
+            }
+        ));
+    }
+    if let Some(q) = setup.weights.filter(|_| setup.phase == Phase::Inference) {
+        out.push(
+            format!(
+                "weights: {:?} layer matrices (group {}, {} scales); embeddings, norms and the LM head in {}",
+                q.format,
+                if q.group_size == 0 {
+                    "per channel".to_string()
+                } else if q.group_size == u64::MAX {
+                    "per tensor".to_string()
+                } else {
+                    q.group_size.to_string()
+                },
+                q.scale_dtype,
+                setup.precision.activation_dtype()
+            )
+            .to_lowercase(),
+        );
+    }
     out.push("bytes are exact; shown in GiB = 2^30 unless --units gb".into());
     out
 }
