@@ -693,7 +693,8 @@ pub fn prepare(model: &ModelSpec, setup: &Setup) -> ModulesPrepared {
                 let core: u64 = l.tensors.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum();
                 (full - core, core)
             }
-            Recompute::Full => (l.input_bytes.min(full.max(l.input_bytes)), full),
+            // Gradient checkpointing per block keeps its input and recomputes the rest in backward.
+            Recompute::Full => (l.input_bytes, full),
         };
         p.saved += kept;
         p.transient = p.transient.max(recomputed + 2 * largest);
