@@ -514,6 +514,8 @@ fn bad_inputs_are_clear_errors() {
     assert!(e.contains("memplan estimate"), "{e}");
     let e = err(&["estimate", "--model", "stable-diffusion-v1-5", "--finetune", "lora"]);
     assert!(e.contains("LoRA is modelled for transformer stacks"), "{e}");
+    let e = err(&["estimate", "--model", "stable-diffusion-v1-5", "--phase", "inference", "--weights", "int8"]);
+    assert!(e.contains("quantized weights are modelled for transformer layer matrices"), "{e}");
 }
 
 #[test]

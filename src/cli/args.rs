@@ -641,6 +641,15 @@ impl SetupArgs {
                 ));
             }
         }
+        if weights.is_some() && !model.modules.is_empty() {
+            return Err(Error::conflict(
+                format!(
+                    "--weights with model `{}`: quantized weights are modelled for transformer layer matrices",
+                    model.name
+                ),
+                "drop --weights; convolutional, UNet and LSTM weights stay in the precision's dtype",
+            ));
+        }
         Ok(Setup {
             phase,
             precision,
