@@ -5,12 +5,10 @@
 use super::args::{ModelArgs, PlanArgs, SetupArgs, UnitsArg};
 use super::compare_cmd::{RowArgs, SETTINGS_HELP};
 use super::estimate::write_out;
-use super::plan_cmd::{parse_cluster, parse_global_batch};
 use super::scenario::{evaluate_all, expand, gpus_from, Evaluated, ScenarioArgs, Setting};
 use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
-use crate::plan::search::{search, SearchConfig, SearchResult};
-use crate::plan::time::TimeConfig;
+use crate::plan::search::{search, SearchResult};
 use crate::report::chart::{self, Bars, Body, Chart, Lines, Marker, Point, RefLine, Scatter, Series};
 use crate::units::{format_count, ByteUnits};
 use clap::{Args, Subcommand};
@@ -683,44 +681,21 @@ pub fn plan_cluster(base: &ScenarioArgs, c: &ClusterArgs) -> Result<Planned> {
     if !setup.training() {
         return Err(Error::conflict("the planner searches training plans", "drop --phase inference"));
     }
-    let (gpus, gpu) = parse_cluster(&c.gpus)?;
-    if c.gpus_per_node == 0 || (gpus > c.gpus_per_node && gpus % c.gpus_per_node != 0) {
-        return Err(Error::invalid(
-            "--gpus-per-node",
-            c.gpus_per_node,
-            format!("a positive divisor of the {gpus} GPUs"),
-        ));
-    }
-    let global_batch = match &c.global_batch {
-        Some(b) => parse_global_batch(b, setup.seq)?,
-        // About 2^20 tokens, and at least one sequence per GPU.
-        None => ((1u64 << 20) / setup.seq).max(gpus).max(1),
-    };
-    if let Some(e) = c.efficiency {
-        if !(e > 0.0 && e <= 1.0) {
-            return Err(Error::invalid("--efficiency", e, "a fraction in (0, 1]"));
-        }
-    }
-    if !(0.0..=1.0).contains(&c.overlap) {
-        return Err(Error::invalid("--overlap", c.overlap, "a fraction in [0, 1]"));
-    }
-    let cfg = SearchConfig {
-        gpus,
-        gpus_per_node: c.gpus_per_node.min(gpus),
-        global_batch,
-        headroom_bytes: super::args::parse_bytes("--headroom", &c.headroom)?,
-        time: TimeConfig {
-            efficiency: c.efficiency.unwrap_or(gpu.default_efficiency),
-            overlap: c.overlap,
-            ..TimeConfig::default()
-        },
-        overhead: base.setup.overheads()?,
+    let cluster = super::plan_cmd::Cluster {
+        gpus: &c.gpus,
+        gpus_per_node: c.gpus_per_node,
+        global_batch: c.global_batch.as_deref(),
+        headroom: &c.headroom,
+        efficiency: c.efficiency,
+        calibration: None,
+        overlap: c.overlap,
         allow_offload: c.allow_offload,
-        top_k: c.top.max(1),
-        max_tp: c.max_tp.unwrap_or(u64::MAX),
-        max_pp: c.max_pp.unwrap_or(u64::MAX),
-        max_cp: if setup.seq >= 8192 { 16 } else { 1 },
+        top: c.top,
+        max_tp: c.max_tp,
+        max_pp: c.max_pp,
+        max_cp: None,
     };
+    let (cfg, gpu, _) = super::plan_cmd::search_config(&cluster, &model.spec, &setup, base.setup.overheads()?)?;
     let info = if model.derived {
         crate::memory::states::ParamInfo::with_count(&model.spec, model.params)
     } else {
@@ -730,10 +705,10 @@ pub fn plan_cluster(base: &ScenarioArgs, c: &ClusterArgs) -> Result<Planned> {
     Ok(Planned {
         model: model.spec.name.clone(),
         parameters: model.params,
-        gpus,
+        gpus: cfg.gpus,
         gpu,
         gpus_per_node: cfg.gpus_per_node,
-        global_batch,
+        global_batch: cfg.global_batch,
         seq: setup.seq,
         result,
     })

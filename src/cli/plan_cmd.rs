@@ -153,6 +153,81 @@ fn calibrated_efficiency(
     Ok(((tflops * 1e12 / peak).clamp(1e-6, 1.0), note))
 }
 
+/// The cluster and search flags shared by `plan`, `chart plans` and `report`.
+pub struct Cluster<'a> {
+    pub gpus: &'a str,
+    pub gpus_per_node: u64,
+    /// Sequences or tokens; `None`: about 2^20 tokens, at least one sequence per GPU.
+    pub global_batch: Option<&'a str>,
+    pub headroom: &'a str,
+    pub efficiency: Option<f64>,
+    pub calibration: Option<&'a std::path::Path>,
+    pub overlap: f64,
+    pub allow_offload: bool,
+    pub top: usize,
+    pub max_tp: Option<u64>,
+    pub max_pp: Option<u64>,
+    pub max_cp: Option<u64>,
+}
+
+/// Validate the cluster flags into a search configuration, the GPU preset, and a note when a
+/// calibration file was measured on another GPU.
+pub fn search_config(
+    c: &Cluster,
+    model: &crate::model::ModelSpec,
+    base: &crate::memory::Setup,
+    overhead: crate::memory::OverheadConfig,
+) -> Result<(SearchConfig, GpuSpec, Option<String>)> {
+    let (gpus, gpu) = parse_cluster(c.gpus)?;
+    if c.gpus_per_node == 0 || (gpus > c.gpus_per_node && gpus % c.gpus_per_node != 0) {
+        return Err(Error::invalid(
+            "--gpus-per-node",
+            c.gpus_per_node,
+            format!("a positive divisor of the {gpus} GPUs"),
+        ));
+    }
+    let global_batch = match c.global_batch {
+        Some(b) => parse_global_batch(b, base.seq)?,
+        None => ((1u64 << 20) / base.seq).max(gpus).max(1),
+    };
+    // The smallest data-parallel degree the search can reach: GPUs over the largest tp·pp.
+    let max_model_parallel = c.gpus_per_node.min(gpus).min(c.max_tp.unwrap_or(u64::MAX))
+        * model.total_layers().min(c.max_pp.unwrap_or(u64::MAX));
+    let min_dp = gpus.div_ceil(max_model_parallel.max(1)).max(1);
+    if global_batch < min_dp {
+        return Err(Error::invalid(
+            "--global-batch",
+            global_batch,
+            format!("at least {min_dp} sequences: the global batch is smaller than the smallest data-parallel degree ({min_dp}) × micro-batch 1 on {gpus} GPUs"),
+        ));
+    }
+    let (efficiency, note) = match (c.efficiency, c.calibration) {
+        (Some(e), _) if !(e > 0.0 && e <= 1.0) => {
+            return Err(Error::invalid("--efficiency", e, "a fraction in (0, 1]"))
+        }
+        (Some(e), _) => (e, None),
+        (None, Some(path)) => calibrated_efficiency(path, &gpu, base)?,
+        (None, None) => (gpu.default_efficiency, None),
+    };
+    if !(0.0..=1.0).contains(&c.overlap) {
+        return Err(Error::invalid("--overlap", c.overlap, "a fraction in [0, 1]"));
+    }
+    let cfg = SearchConfig {
+        gpus,
+        gpus_per_node: c.gpus_per_node.min(gpus),
+        global_batch,
+        headroom_bytes: parse_bytes("--headroom", c.headroom)?,
+        time: TimeConfig { efficiency, overlap: c.overlap, ..TimeConfig::default() },
+        overhead,
+        allow_offload: c.allow_offload,
+        top_k: c.top.max(1),
+        max_tp: c.max_tp.unwrap_or(u64::MAX),
+        max_pp: c.max_pp.unwrap_or(u64::MAX),
+        max_cp: c.max_cp.unwrap_or(if base.seq >= 8192 { 16 } else { 1 }),
+    };
+    Ok((cfg, gpu, note))
+}
+
 pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
     let model = args.model.resolve()?;
     if !model.spec.modules.is_empty() {
@@ -165,56 +240,27 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
     if base.phase != crate::memory::Phase::Train {
         return Err(Error::conflict("memplan plan searches training plans", "drop --phase inference"));
     }
-    let (gpus, gpu) = parse_cluster(&args.gpus)?;
-    if args.gpus_per_node == 0 || (gpus > args.gpus_per_node && gpus % args.gpus_per_node != 0) {
-        return Err(Error::invalid(
-            "--gpus-per-node",
-            args.gpus_per_node,
-            format!("a positive divisor of the {gpus} GPUs"),
-        ));
-    }
-    let global_batch = parse_global_batch(&args.global_batch, base.seq)?;
-    // The smallest data-parallel degree the search can reach: GPUs over the largest tp·pp.
-    let max_model_parallel = args.gpus_per_node.min(gpus).min(args.max_tp.unwrap_or(u64::MAX))
-        * model.spec.total_layers().min(args.max_pp.unwrap_or(u64::MAX));
-    let min_dp = gpus.div_ceil(max_model_parallel.max(1)).max(1);
-    if global_batch < min_dp {
-        return Err(Error::invalid(
-            "--global-batch",
-            global_batch,
-            format!("at least {min_dp} sequences: the global batch is smaller than the smallest data-parallel degree ({min_dp}) × micro-batch 1 on {gpus} GPUs"),
-        ));
-    }
-    let (efficiency, calibration_note) = match (args.efficiency, &args.calibration) {
-        (Some(e), _) if !(e > 0.0 && e <= 1.0) => {
-            return Err(Error::invalid("--efficiency", e, "a fraction in (0, 1]"))
-        }
-        (Some(e), _) => (e, None),
-        (None, Some(path)) => calibrated_efficiency(path, &gpu, &base)?,
-        (None, None) => (gpu.default_efficiency, None),
-    };
-    if !(0.0..=1.0).contains(&args.overlap) {
-        return Err(Error::invalid("--overlap", args.overlap, "a fraction in [0, 1]"));
-    }
     let tokens = args.tokens.as_deref().map(|t| parse_count("--tokens", t)).transpose()?;
     if let Some(p) = args.price {
         if !(p.is_finite() && p >= 0.0) {
             return Err(Error::invalid("--price", p, "a non-negative price per GPU-hour"));
         }
     }
-    let cfg = SearchConfig {
-        gpus,
-        gpus_per_node: args.gpus_per_node.min(gpus),
-        global_batch,
-        headroom_bytes: parse_bytes("--headroom", &args.headroom)?,
-        time: TimeConfig { efficiency, overlap: args.overlap, ..TimeConfig::default() },
-        overhead: args.setup.overheads()?,
+    let cluster = Cluster {
+        gpus: &args.gpus,
+        gpus_per_node: args.gpus_per_node,
+        global_batch: Some(&args.global_batch),
+        headroom: &args.headroom,
+        efficiency: args.efficiency,
+        calibration: args.calibration.as_deref(),
+        overlap: args.overlap,
         allow_offload: args.allow_offload,
-        top_k: args.top,
-        max_tp: args.max_tp.unwrap_or(u64::MAX),
-        max_pp: args.max_pp.unwrap_or(u64::MAX),
-        max_cp: args.max_cp.unwrap_or(if base.seq >= 8192 { 16 } else { 1 }),
+        top: args.top,
+        max_tp: args.max_tp,
+        max_pp: args.max_pp,
+        max_cp: args.max_cp,
     };
+    let (cfg, gpu, calibration_note) = search_config(&cluster, &model.spec, &base, args.setup.overheads()?)?;
     let info =
         if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let result: SearchResult = search(&model.spec, &info, &base, &gpu, &cfg);
@@ -237,7 +283,7 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
     if let Some(engine) = args.emit {
         let dir = args.out.as_ref().ok_or_else(|| Error::conflict("--emit needs --out DIR", "add --out launch/"))?;
         let files =
-            crate::plan::emit::emit(engine_kind(engine), &model.spec, &base, &result.plans[0], global_batch, dir)?;
+            crate::plan::emit::emit(engine_kind(engine), &model.spec, &base, &result.plans[0], cfg.global_batch, dir)?;
         let list: Vec<String> = files.iter().map(|p| format!("wrote {}", p.display())).collect();
         write_out(out, &(list.join("\n") + "\n"))?;
     }
