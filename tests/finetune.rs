@@ -321,3 +321,18 @@ fn moe_inference_holds_every_expert() {
     assert_eq!(v["per_gpu"]["weights_bytes"].as_u64().unwrap(), 2 * v["model"]["parameters"].as_u64().unwrap());
     assert!(v["model"]["active_parameters"].as_u64().unwrap() < v["model"]["parameters"].as_u64().unwrap() / 3);
 }
+
+#[test]
+fn deepseek_configs_import_like_the_presets() {
+    // DeepSeek-V2-Lite's config.json (huggingface.co/deepseek-ai/DeepSeek-V2-Lite): MLA with
+    // kv_lora_rank 512, one dense layer, 26 MoE layers with 64 routed and 2 shared experts.
+    let text = r#"{"architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2", "hidden_size": 2048,
+        "intermediate_size": 10944, "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16,
+        "num_key_value_heads": 16, "n_shared_experts": 2, "n_routed_experts": 64, "num_experts_per_tok": 6,
+        "first_k_dense_replace": 1, "kv_lora_rank": 512, "q_lora_rank": null, "qk_rope_head_dim": 64,
+        "qk_nope_head_dim": 128, "v_head_dim": 128, "vocab_size": 102400, "tie_word_embeddings": false, "hidden_act": "silu"}"#;
+    let imported = memplan::model::hf::from_hf_json("deepseek-v2-lite", text).unwrap();
+    let preset = presets::model("deepseek-v2-lite").unwrap();
+    assert_eq!(memplan::model::params::count(&imported), 15_706_484_224);
+    assert_eq!(imported.stacks, preset.stacks);
+}

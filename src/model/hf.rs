@@ -48,6 +48,8 @@ pub const SUPPORTED: &[&str] = &[
     "bloom",
     "clip",
     "deberta-v2",
+    "deepseek_v2",
+    "deepseek_v3",
     "distilbert",
     "gpt2",
     "gpt_neo",
@@ -116,6 +118,7 @@ fn import(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
         "opt" => opt(&c, &task)?,
         "bloom" => bloom(&c, &task)?,
         "llama" | "mistral" | "mixtral" | "qwen2" => llama(&c, &model_type, &task)?,
+        "deepseek_v2" | "deepseek_v3" => deepseek(&c, &task)?,
         "t5" | "mt5" => t5(&c, &model_type, &task)?,
         "bart" => bart(&c, &task)?,
         "whisper" => whisper(&c, &task)?,
@@ -847,6 +850,64 @@ fn llama(c: &Cfg, model_type: &str, task: &Task) -> Result<ModelSpec> {
         head,
         buffers,
     ))
+}
+
+/// DeepSeek-V2/V3 (`modeling_deepseek_v2/v3.py`): multi-head latent attention, the first
+/// `first_k_dense_replace` layers dense, the rest DeepSeekMoE (routed experts of
+/// `moe_intermediate_size`, `n_shared_experts` shared ones, a bias-free router). The two kinds of
+/// layer become two stacks, the second reading the first's output. The multi-token-prediction
+/// layers (`num_nextn_predict_layers`) are not built by transformers and not counted.
+fn deepseek(c: &Cfg, task: &Task) -> Result<ModelSpec> {
+    let lm = decoder_only_task(c, task)?;
+    let h = c.u64("hidden_size")?;
+    let heads = c.u64("num_attention_heads")?;
+    let mla = Mla {
+        kv_lora_rank: c.u64("kv_lora_rank")?,
+        q_lora_rank: c.opt_u64("q_lora_rank")?,
+        rope_head_dim: c.u64("qk_rope_head_dim")?,
+        nope_head_dim: c.u64("qk_nope_head_dim")?,
+        v_head_dim: c.u64("v_head_dim")?,
+    };
+    let mut a = attention(heads, false, c.f64_or("attention_dropout", 0.0)?);
+    a.head_dim = Some(mla.nope_head_dim + mla.rope_head_dim);
+    a.mla = Some(mla);
+    let act = c.activation("hidden_act", "silu")?;
+    let layers = c.u64("num_hidden_layers")?;
+    let dense_layers = c.u64_or("first_k_dense_replace", 0)?.min(layers);
+    let mut dense_mlp = mlp(c.u64("intermediate_size")?, false, act);
+    dense_mlp.gated = true;
+    let mut moe_mlp = mlp(c.u64("moe_intermediate_size")?, false, act);
+    moe_mlp.gated = true;
+    moe_mlp.experts = c.u64("n_routed_experts")?;
+    moe_mlp.top_k = c.u64("num_experts_per_tok")?;
+    moe_mlp.shared_ffn = c.u64_or("n_shared_experts", 0)? * moe_mlp.ffn;
+    let mut stacks = Vec::new();
+    if dense_layers > 0 {
+        stacks.push(stack(
+            "dense",
+            true,
+            StackInput::Tokens,
+            Positions::Rotary,
+            dense_layers,
+            layer(h, a.clone(), dense_mlp, rms_norm(), NormPlacement::Pre),
+        ));
+    }
+    if layers > dense_layers {
+        let input = if stacks.is_empty() { StackInput::Tokens } else { StackInput::Hidden };
+        stacks.push(stack(
+            "moe",
+            true,
+            input,
+            Positions::Rotary,
+            layers - dense_layers,
+            layer(h, a, moe_mlp, rms_norm(), NormPlacement::Pre),
+        ));
+    }
+    if let Some(last) = stacks.last_mut() {
+        last.final_norm = Some(rms_norm());
+    }
+    let head = if lm { lm_head(c.bool_or("tie_word_embeddings", false)?) } else { Head::default() };
+    Ok(model(Architecture::Decoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), stacks, head, 0))
 }
 
 // ---------------------------------------------------------------------------------------------
