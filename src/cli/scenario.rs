@@ -16,13 +16,15 @@ use crate::hw::GpuSpec;
 use crate::memory::estimate::{estimate_plan, PlanEstimate};
 use crate::memory::states::ParamInfo;
 use crate::memory::{OverheadConfig, Setup};
+use crate::parallel::plan::PLAN_KEYS;
 use crate::parallel::ParallelPlan;
 use crate::report::estimate::EstimateReport;
 use clap::ValueEnum;
 use std::path::PathBuf;
 
-/// Every key `--set`/`--vary`/budget files accept, in the order `--help` lists them.
-pub const KEYS: &[&str] = &[
+/// The model and setup keys `--set`/`--vary`/budget files accept, in the order `--help` lists
+/// them; the parallel-plan keys (`crate::parallel::plan::PLAN_KEYS`) follow.
+pub const SETUP_KEYS: &[&str] = &[
     "model",
     "params",
     "model-file",
@@ -63,22 +65,6 @@ pub const KEYS: &[&str] = &[
     "block-size",
     "cuda-context",
     "fragmentation",
-    "dp",
-    "tp",
-    "sp",
-    "pp",
-    "schedule",
-    "vpp",
-    "microbatches",
-    "global-batch",
-    "cp",
-    "ep",
-    "zero",
-    "fsdp",
-    "distributed-optimizer",
-    "offload",
-    "gpus",
-    "gpus-per-node",
 ];
 
 /// The flags of one scenario, before validation.
@@ -105,14 +91,19 @@ impl Setting {
         Setting::new(key, value)
     }
 
+    /// Every accepted key: the setup keys, then the plan keys.
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        SETUP_KEYS.iter().chain(PLAN_KEYS).copied()
+    }
+
     pub fn new(key: &str, value: &str) -> Result<Setting> {
         let key = key.trim().to_ascii_lowercase().replace('_', "-");
-        if !KEYS.contains(&key.as_str()) {
-            let mut expected = String::from("one of ");
-            expected.push_str(&KEYS.join(", "));
-            let suggestions = crate::error::closest(&key, KEYS.iter().copied());
+        if !Setting::keys().any(|k| k == key) {
+            let all = Setting::keys().collect::<Vec<_>>().join(", ");
+            let mut expected = format!("one of {all}");
+            let suggestions = crate::error::closest(&key, Setting::keys());
             if let Some(s) = suggestions.first() {
-                expected = format!("`{s}`? (valid keys: {})", KEYS.join(", "));
+                expected = format!("`{s}`? (valid keys: {all})");
             }
             return Err(Error::invalid("setting key", &key, expected));
         }
@@ -336,7 +327,7 @@ impl ScenarioArgs {
             "offload" => p.offload = enum_value::<OffloadArg>(flag, v)?,
             "gpus" => p.gpus = Some(int(flag, v)?),
             "gpus-per-node" => p.gpus_per_node = int(flag, v)?,
-            other => return Err(Error::invalid("setting key", other, KEYS.join(", "))),
+            other => return Err(Error::invalid("setting key", other, Setting::keys().collect::<Vec<_>>().join(", "))),
         }
         Ok(())
     }

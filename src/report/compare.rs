@@ -9,6 +9,7 @@ use super::budget::{BaselineDiff, BudgetResult};
 use super::estimate::EstimateReport;
 use super::printer::{csv_field, markdown, table};
 use crate::hw::GpuSpec;
+use crate::parallel::plan::PLAN_KEYS;
 use crate::units::{format_count, ByteUnits};
 use comfy_table::{Cell, CellAlignment};
 use serde::{Deserialize, Serialize};
@@ -187,24 +188,6 @@ impl CompareReport {
     /// Setup fields that differ between rows and are not already in the row names (settings):
     /// shown as columns so every row is explained.
     fn setup_columns(&self) -> Vec<(&'static str, RowText)> {
-        const PLAN_KEYS: &[&str] = &[
-            "dp",
-            "tp",
-            "sp",
-            "pp",
-            "schedule",
-            "vpp",
-            "microbatches",
-            "global-batch",
-            "cp",
-            "ep",
-            "zero",
-            "fsdp",
-            "distributed-optimizer",
-            "offload",
-            "gpus",
-            "gpus-per-node",
-        ];
         let fields: [(&'static str, &[&str], RowText); 7] = [
             ("phase", &["phase"], |r| r.phase.clone()),
             ("precision", &["precision"], |r| r.precision.clone()),
