@@ -277,8 +277,7 @@ impl BenchFile {
 
     /// Read a calibration file written by `memplan bench`.
     pub fn load(path: &Path) -> Result<BenchFile> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = crate::fsio::read_text(path)?;
         let file: BenchFile = serde_json::from_str(&text).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: Some(e.line()),
@@ -323,17 +322,9 @@ pub fn summarize(results: &[KernelReport]) -> Vec<Achieved> {
     out
 }
 
-/// Write `text` to `path` atomically: a temporary file in the same folder, then a rename.
+/// Write `text` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "bench.json".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    crate::fsio::write_atomic(path, text.as_bytes())
 }
 
 fn table() -> Table {

@@ -71,8 +71,9 @@ pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
     Ok(spec)
 }
 
+/// Read an input file: only a regular file, size-capped (`crate::fsio`).
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.to_path_buf(), message: e.to_string() })
+    crate::fsio::read_text(path)
 }
 
 /// Parse TOML into `T`, mapping the error to the file, line and field it names.

@@ -18,17 +18,9 @@ pub enum Engine {
     Fsdp,
 }
 
-/// Write `contents` to `path` whole or not at all (temporary file in the same directory, then rename).
+/// Write `contents` to `path` whole or not at all.
 pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), message: e.to_string() };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp =
-        dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
-    std::fs::write(&tmp, contents).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    crate::fsio::write_atomic(path, contents.as_bytes())
 }
 
 /// The DeepSpeed config for a plan's data-parallel part (ZeRO stage, offload, batch sizes,

@@ -223,42 +223,14 @@ pub fn write(chart: &Chart, path: &Path) -> Result<()> {
     }
 }
 
-/// `plan::emit::write_atomic` (temporary file, then rename), with a write error that says so.
+/// Write a chart or report text whole or not at all (`crate::fsio`).
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    crate::plan::emit::write_atomic(path, text).map_err(|e| match e {
-        Error::Io { path, message } => Error::Write { path, message },
-        other => other,
-    })
+    crate::fsio::write_atomic(path, text.as_bytes())
 }
 
-/// Like `plan::emit::write_atomic`, for a file another library writes: `produce` writes a
-/// temporary file in the same directory (same extension), which is renamed over `path`.
+/// A file another library writes (PNG encoder), placed whole or not at all (`crate::fsio`).
 pub fn write_atomic_with(path: &Path, produce: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("tmp");
-    let tmp = dir.join(format!(".{name}.tmp-{}.{ext}", std::process::id()));
-    let io = |e: std::io::Error| Error::Write { path: path.to_path_buf(), message: e.to_string() };
-    // Check the directory first: plotters reports an unwritable path only as an encoder error.
-    if !dir.is_dir() {
-        return Err(Error::Write {
-            path: path.to_path_buf(),
-            message: format!("directory {} does not exist", dir.display()),
-        });
-    }
-    std::fs::File::create(&tmp).map_err(io)?;
-    let result = produce(&tmp).map_err(|e| match e {
-        Error::Io { message, .. } | Error::Write { message, .. } => Error::Write { path: path.to_path_buf(), message },
-        other => other,
-    });
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
-    })
+    crate::fsio::write_atomic_with(path, produce)
 }
 
 fn render_error(message: &str) -> Error {
