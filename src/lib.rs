@@ -13,6 +13,7 @@ pub mod bench;
 pub mod cli;
 pub mod dtype;
 pub mod error;
+pub mod framework;
 pub mod fsio;
 pub mod hw;
 pub mod memory;
