@@ -59,16 +59,26 @@ pub struct SetupArgs {
     /// train: one optimizer step; inference: one forward pass.
     #[arg(long, value_enum, default_value = "train")]
     pub phase: PhaseArg,
+    /// The framework that runs the step: its defaults and the tensors it keeps
+    /// (presets/frameworks/NAME.toml): pytorch (default), hf-trainer, accelerate-fsdp,
+    /// torchtitan, megatron, deepspeed, hf-generate, vllm.
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
+    /// The framework's release where its behaviour changed between releases (e.g. transformers
+    /// 4.45 for hf-trainer). Default: the profile's default_version.
+    #[arg(long, value_name = "VER")]
+    pub framework_version: Option<String>,
     /// Precision recipe. amp = PyTorch autocast (fp32 weights/grads/states, 4+4+8 B/param);
-    /// mixed = ZeRO/DeepSpeed (2+2+12); megatron-bf16 = 2+4+12; bf16/fp16 = everything in that dtype.
-    #[arg(long, value_enum, default_value = "mixed-bf16")]
-    pub precision: PrecisionArg,
+    /// mixed = ZeRO/DeepSpeed (2+2+12); megatron-bf16 = 2+4+12; bf16/fp16 = everything in that
+    /// dtype. Default: the framework's (mixed-bf16 for pytorch).
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     #[arg(long, value_enum, default_value = "adamw")]
     pub optimizer: OptimizerArg,
     /// PyTorch optimizer implementation (foreach = PyTorch's default on CUDA; it allocates one
-    /// whole-model temporary in the step).
-    #[arg(long, value_enum, default_value = "foreach")]
-    pub optimizer_impl: OptimizerImplArg,
+    /// whole-model temporary in the step). Default: the framework's (foreach for pytorch).
+    #[arg(long, value_enum)]
+    pub optimizer_impl: Option<OptimizerImplArg>,
     /// Micro-batch per GPU (sequences).
     #[arg(long, default_value = "1")]
     pub batch: String,
@@ -83,11 +93,15 @@ pub struct SetupArgs {
     /// generated). Default: the model's own (224, 512, 1024).
     #[arg(long)]
     pub image_size: Option<u64>,
-    #[arg(long, value_enum, default_value = "none")]
-    pub recompute: RecomputeArg,
+    /// Activation checkpointing: none (default), selective (Megatron: attention core), full
+    /// (every layer keeps its input), op (torchtitan per-op SAC), hf (Hugging Face gradient
+    /// checkpointing), every-K (every K-th layer checkpointed, torchtitan selective_ac_option K).
+    #[arg(long, value_name = "POLICY")]
+    pub recompute: Option<String>,
     /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
-    #[arg(long, value_enum, default_value = "flash")]
-    pub attention: AttentionArg,
+    /// Default: the framework's (flash for pytorch).
+    #[arg(long, value_enum)]
+    pub attention: Option<AttentionArg>,
     /// Force dropout on (the model's probabilities). Default: the model's own config.
     #[arg(long, overrides_with = "no_dropout")]
     pub dropout: bool,
@@ -149,12 +163,14 @@ pub struct SetupArgs {
     /// Inference: paged KV cache block size in tokens (vLLM uses 16); sequences round up to blocks.
     #[arg(long)]
     pub block_size: Option<u64>,
-    /// CUDA context size (e.g. 512MiB, 1GiB).
-    #[arg(long, default_value = "512MiB")]
-    pub cuda_context: String,
-    /// Allocator fragmentation margin as a fraction of the live peak.
-    #[arg(long, default_value = "0.05")]
-    pub fragmentation: f64,
+    /// CUDA context size (e.g. 512MiB, 1GiB). Default: the GPU preset's (by generation and
+    /// lazy module loading) with --gpu, else 512MiB.
+    #[arg(long)]
+    pub cuda_context: Option<String>,
+    /// Allocator fragmentation margin as a fraction of the live peak. Default: the framework's
+    /// (0.05 for pytorch).
+    #[arg(long)]
+    pub fragmentation: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -416,7 +432,6 @@ value_enum!(OptimizerArg => Optimizer {
     Adamw8bit => Optimizer::Adamw8bit, Lion => Optimizer::Lion,
 });
 value_enum!(OptimizerImplArg => OptimizerImpl { Foreach => OptimizerImpl::Foreach, Fused => OptimizerImpl::Fused, ForLoop => OptimizerImpl::ForLoop });
-value_enum!(RecomputeArg => Recompute { None => Recompute::None, Selective => Recompute::Selective, Full => Recompute::Full });
 value_enum!(AttentionArg => AttentionKernel { Eager => AttentionKernel::Eager, Flash => AttentionKernel::Flash });
 value_enum!(RuntimeArg => Runtime { Cuda => Runtime::Cuda, Cpu => Runtime::Cpu });
 value_enum!(ScheduleArg => crate::parallel::Schedule { Gpipe => crate::parallel::Schedule::Gpipe, #[value(name = "1f1b")] OneFOneB => crate::parallel::Schedule::OneFOneB, Interleaved => crate::parallel::Schedule::Interleaved });
@@ -544,12 +559,28 @@ impl SetupArgs {
         if !(self.capacity_factor.is_finite() && (1.0..=16.0).contains(&self.capacity_factor)) {
             return Err(Error::invalid("--capacity-factor", self.capacity_factor, "a factor between 1.0 and 16"));
         }
-        if !(0.0..1.0).contains(&self.fragmentation) {
-            return Err(Error::invalid("--fragmentation", self.fragmentation, "a fraction in [0, 1), e.g. 0.05"));
+        if let Some(f) = self.fragmentation {
+            if !(0.0..1.0).contains(&f) {
+                return Err(Error::invalid("--fragmentation", f, "a fraction in [0, 1), e.g. 0.05"));
+            }
         }
         let phase: Phase = self.phase.into();
+        let profile = self.profile()?;
+        if profile.framework.serves() && phase == Phase::Train {
+            return Err(Error::conflict(
+                format!("--framework {} serves models; it does not train", profile.framework),
+                "add --phase inference, or pick a training framework (pytorch, hf-trainer, torchtitan, megatron, deepspeed, accelerate-fsdp)",
+            ));
+        }
+        let recompute = match &self.recompute {
+            Some(r) => Recompute::parse(r)?,
+            None => Recompute::None,
+        };
+        if phase == Phase::Train {
+            profile.check_recompute(recompute)?;
+        }
         let has_decoder = model.stacks.iter().any(|s| s.causal);
-        let precision: Precision = self.precision.into();
+        let precision: Precision = self.precision.map(Into::into).or(profile.precision).unwrap_or_default();
         let batch = match &self.max_batch {
             Some(m) if phase == Phase::Inference => parse_count("--max-batch", m)?,
             Some(m) => {
@@ -654,12 +685,12 @@ impl SetupArgs {
             phase,
             precision,
             optimizer: self.optimizer.into(),
-            optimizer_impl: self.optimizer_impl.into(),
+            optimizer_impl: self.optimizer_impl.map(Into::into).or(profile.optimizer_impl).unwrap_or_default(),
             micro_batch: batch,
             seq,
             tgt_seq,
-            recompute: self.recompute.into(),
-            attention: self.attention.into(),
+            recompute,
+            attention: self.attention.map(Into::into).or(profile.attention).unwrap_or_default(),
             dropout: if self.no_dropout {
                 Some(false)
             } else if self.dropout {
@@ -675,7 +706,20 @@ impl SetupArgs {
             kv_dtype: self.kv_dtype.map(Into::into),
             context,
             kv_block: self.block_size,
+            mechanisms: profile.mechanisms,
         })
+    }
+
+    /// The framework profile named by `--framework` / `--framework-version` (pytorch by default).
+    pub fn profile(&self) -> Result<crate::framework::FrameworkProfile> {
+        let framework = match &self.framework {
+            Some(name) => crate::framework::Framework::parse(name).map_err(|_| {
+                let names: Vec<&str> = crate::framework::Framework::ALL.iter().map(|f| f.name()).collect();
+                Error::invalid("--framework", name, format!("one of {}", names.join(", ")))
+            })?,
+            None => crate::framework::Framework::Pytorch,
+        };
+        crate::framework::FrameworkProfile::load(framework, self.framework_version.as_deref())
     }
 
     /// Apply `--image-size` to the model: like Whisper's frames, an image input is part of the spec.
@@ -688,10 +732,17 @@ impl SetupArgs {
     }
 
     pub fn overheads(&self) -> Result<OverheadConfig> {
+        let profile = self.profile()?;
+        let base = OverheadConfig::default();
         Ok(OverheadConfig {
-            cuda_context_bytes: parse_bytes("--cuda-context", &self.cuda_context)?,
-            fragmentation: self.fragmentation,
-            ..OverheadConfig::default()
+            cuda_context_bytes: match &self.cuda_context {
+                Some(c) => parse_bytes("--cuda-context", c)?,
+                None => base.cuda_context_bytes,
+            },
+            fragmentation: self.fragmentation.or(profile.fragmentation).unwrap_or(base.fragmentation),
+            context_given: self.cuda_context.is_some(),
+            lazy_loading: profile.lazy_module_loading,
+            ..base
         })
     }
 }

@@ -16,7 +16,8 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         setup.micro_batch = ds.micro_batch;
         setup.precision = ds.precision;
     }
-    let overheads = args.setup.overheads()?;
+    let profile = args.setup.profile()?;
+    let mut overheads = args.setup.overheads()?;
     let plan = args.plan.resolve(&model.spec, &setup)?;
     let info =
         if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
@@ -24,8 +25,13 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         Some(name) => vec![GpuSpec::preset(name)?],
         None => GpuSpec::all()?,
     };
+    if let (Some(_), [gpu]) = (&args.output.gpu, gpus.as_slice()) {
+        // One GPU checked: the total uses its runtime (context, workspace, NCCL).
+        overheads = overheads.on_gpu(gpu);
+    }
     let est = estimate_plan(&model.spec, &info, &setup, &plan, &overheads);
     let mut report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &est, &gpus);
+    report.framework = crate::report::estimate::FrameworkInfo::of(&profile);
     if !setup.training() && setup.kv_cache && est.worst().kv_cache > 0 {
         // Capacity: the total with one sequence, less that sequence's KV cache, is the base; each
         // more sequence adds its KV cache and the fragmentation margin on it.
@@ -41,7 +47,7 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
             bytes_per_sequence: step,
         };
         for f in &mut report.fits {
-            f.max_concurrent_sequences = Some(serving.max_sequences(f.memory_bytes));
+            f.max_concurrent_sequences = Some(serving.max_sequences(f.usable_bytes));
         }
         report.serving = Some(serving);
     }

@@ -9,7 +9,7 @@
 
 use super::args::{
     AttentionArg, FinetuneArg, FsdpArg, KvDtypeArg, ModelArgs, OffloadArg, OptimizerArg, OptimizerImplArg, PhaseArg,
-    PlanArgs, PrecisionArg, RecomputeArg, RuntimeArg, ScaleDtypeArg, ScheduleArg, SetupArgs, WeightsArg,
+    PlanArgs, PrecisionArg, RuntimeArg, ScaleDtypeArg, ScheduleArg, SetupArgs, WeightsArg,
 };
 use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
@@ -65,6 +65,8 @@ pub const SETUP_KEYS: &[&str] = &[
     "block-size",
     "cuda-context",
     "fragmentation",
+    "framework",
+    "framework-version",
 ];
 
 /// The flags of one scenario, before validation.
@@ -255,15 +257,15 @@ impl ScenarioArgs {
             "ffn" => m.ffn = Some(int(flag, v)?),
             "vocab" => m.vocab = Some(int(flag, v)?),
             "phase" => st.phase = enum_value::<PhaseArg>(flag, v)?,
-            "precision" => st.precision = enum_value::<PrecisionArg>(flag, v)?,
+            "precision" => st.precision = Some(enum_value::<PrecisionArg>(flag, v)?),
             "optimizer" => st.optimizer = enum_value::<OptimizerArg>(flag, v)?,
-            "optimizer-impl" => st.optimizer_impl = enum_value::<OptimizerImplArg>(flag, v)?,
+            "optimizer-impl" => st.optimizer_impl = Some(enum_value::<OptimizerImplArg>(flag, v)?),
             "batch" => st.batch = int(flag, v)?.to_string(),
             "seq" => st.seq = Some(int(flag, v)?.to_string()),
             "tgt-seq" => st.tgt_seq = Some(int(flag, v)?.to_string()),
             "image-size" => st.image_size = Some(int(flag, v)?),
-            "recompute" => st.recompute = enum_value::<RecomputeArg>(flag, v)?,
-            "attention" => st.attention = enum_value::<AttentionArg>(flag, v)?,
+            "recompute" => st.recompute = Some(crate::memory::Recompute::parse(v)?.name()),
+            "attention" => st.attention = Some(enum_value::<AttentionArg>(flag, v)?),
             "dropout" => {
                 if v.eq_ignore_ascii_case("model") {
                     (st.dropout, st.no_dropout) = (false, false);
@@ -297,9 +299,20 @@ impl ScenarioArgs {
             "block-size" => st.block_size = Some(int(flag, v)?),
             "cuda-context" => {
                 super::args::parse_bytes(flag, v)?;
-                st.cuda_context = v.to_string();
+                st.cuda_context = Some(v.to_string());
             }
-            "fragmentation" => st.fragmentation = float(flag, v)?,
+            "fragmentation" => st.fragmentation = Some(float(flag, v)?),
+            "framework" => {
+                crate::framework::Framework::parse(v).map_err(|_| {
+                    let names: Vec<&str> = crate::framework::Framework::ALL.iter().map(|f| f.name()).collect();
+                    crate::Error::invalid(flag, v, format!("one of {}", names.join(", ")))
+                })?;
+                st.framework = Some(v.to_string());
+            }
+            "framework-version" => {
+                crate::framework::Version::parse(v)?;
+                st.framework_version = Some(v.to_string());
+            }
             "dp" => p.dp = Some(int(flag, v)?),
             "tp" => p.tp = int(flag, v)?,
             "sp" => p.sp = switch(flag, v)?,
@@ -354,7 +367,8 @@ impl ScenarioArgs {
         let info =
             if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
         let estimate = estimate_plan(&model.spec, &info, &setup, &plan, &overheads);
-        let report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &estimate, gpus);
+        let mut report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &estimate, gpus);
+        report.framework = crate::report::estimate::FrameworkInfo::of(&self.setup.profile()?);
         Ok(Evaluated { model, info, setup, plan, overheads, estimate, report })
     }
 }
