@@ -187,16 +187,20 @@ def measure_hf_eager(dtype=torch.bfloat16):
         out = model(input_ids=ids, labels=ids)
     out.loss.backward()
     fp32_scores = batch * cfg.num_attention_heads * seq * seq * 4
-    per_layer = {i: sum(n for n, _ in d.values()) for i, d in layer_saved.items()}
-    fp32_score_tensors = sum(1 for n, dt in layer_saved[1].values() if dt == "torch.float32" and n == fp32_scores)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    # storages saved by both layers (the rotary cos/sin computed once per forward) are shared
+    shared = set(layer_saved[0]) & set(layer_saved[1])
+    own = {k: v for k, v in layer_saved[1].items() if k not in params and k not in shared}
+    fp32_score_tensors = sum(1 for n, dt in own.values() if dt == "torch.float32" and n == fp32_scores)
     import transformers
 
     return {
         "id": "hf_eager_softmax_bf16",
-        "what": "distinct storages autograd saves inside decoder layer 1 (saved-tensor hooks), LlamaForCausalLM bf16 eager",
+        "what": "distinct storages autograd saves inside decoder layer 1 (saved-tensor hooks), not parameters and not those layer 0 saves too, LlamaForCausalLM bf16 eager",
         "transformers": transformers.__version__,
         "config": {"hidden": 64, "ffn": 160, "heads": 4, "kv_heads": 2, "vocab": 256, "batch": batch, "seq": seq},
-        "layer_saved_bytes": per_layer[1],
+        "layer_saved_bytes": sum(n for n, _ in own.values()),
+        "shared_between_layers_bytes": sum(layer_saved[1][k][0] for k in shared if k not in params),
         "fp32_score_sized_tensors": fp32_score_tensors,
     }
 
