@@ -275,12 +275,7 @@ impl FrameworkProfile {
     }
 
     /// Resolve a profile from TOML text (`path` names it in errors).
-    pub fn from_toml(
-        framework: Framework,
-        path: &Path,
-        text: &str,
-        version: Option<&str>,
-    ) -> Result<FrameworkProfile> {
+    pub fn from_toml(framework: Framework, path: &Path, text: &str, version: Option<&str>) -> Result<FrameworkProfile> {
         let file: ProfileFile = crate::model::presets::parse_toml(path, text)?;
         let parse_err = |field: &str, message: String| Error::Parse {
             path: path.to_path_buf(),
@@ -303,7 +298,10 @@ impl FrameworkProfile {
                     return Err(Error::invalid(
                         "--framework-version",
                         v,
-                        format!("{} {oldest} or later (the oldest {} release this profile describes)", file.package, file.package),
+                        format!(
+                            "{} {oldest} or later (the oldest {} release this profile describes)",
+                            file.package, file.package
+                        ),
                     ));
                 }
                 parsed
@@ -337,14 +335,16 @@ impl FrameworkProfile {
         if let Some(v) = pick!(eager_softmax_fp32, bool::to_string) {
             m.eager_softmax_fp32 = v;
         }
-        m.deepspeed_buffers = pick!(deepspeed_buffers, |d: &DeepSpeedBuffers| format!(
+        m.deepspeed_buffers = pick!(deepspeed_buffers, |d: &DeepSpeedBuffers| {
+            format!(
             "reduce_bucket_size {}, allgather_bucket_size {}, stage3_prefetch_bucket_size {}, stage3_max_live_parameters {}, stage3_param_persistence_threshold {}",
             d.reduce_bucket_size,
             d.allgather_bucket_size,
             d.stage3_prefetch_bucket_size,
             d.stage3_max_live_parameters,
             d.stage3_param_persistence_threshold
-        ));
+        )
+        });
         if let Some(v) = pick!(fsdp_pp_unsharded_grads, bool::to_string) {
             m.fsdp_pp_unsharded_grads = v;
         }
@@ -380,11 +380,12 @@ impl FrameworkProfile {
         match &self.recompute_policies {
             Some(list)
                 if !list.iter().any(|n| {
-                    Recompute::parse(n).ok() == Some(policy) || (n == "every-k" && matches!(policy, Recompute::Every(_)))
+                    Recompute::parse(n).ok() == Some(policy)
+                        || (n == "every-k" && matches!(policy, Recompute::Every(_)))
                 }) =>
             {
                 Err(Error::conflict(
-                format!("--recompute {policy} with --framework {}", self.framework),
+                    format!("--recompute {policy} with --framework {}", self.framework),
                     format!("{} offers: {}", self.framework, list.join(", ")),
                 ))
             }

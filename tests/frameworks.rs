@@ -277,8 +277,7 @@ fn fsdp2_under_pipelining_keeps_unsharded_fp32_gradients_as_measured() {
     let r = measured("fsdp2_nosync_bf16_param_fp32_reduce");
     let per_param = r["unsharded_grad_bytes"].as_u64().unwrap() / r["params"].as_u64().unwrap();
     assert_eq!(per_param, 4);
-    let args =
-        ["estimate", "--model", "llama-2-7b", "--dp", "4", "--pp", "2", "--fsdp", "full", "--microbatches", "8"];
+    let args = ["estimate", "--model", "llama-2-7b", "--dp", "4", "--pp", "2", "--fsdp", "full", "--microbatches", "8"];
     let (_, plain, _) = memplan(&args);
     let (code, tt, err) = memplan(&[&args[..], &["--framework", "torchtitan", "--precision", "mixed-bf16"]].concat());
     assert_eq!(code, 0, "{err}");
@@ -321,7 +320,11 @@ fn gpu_runtime_tables_state_what_pytorch_sees() {
     assert_eq!(ws("a100-80gb"), 4096 * 1024 * 2 + 16 * 1024 * 8);
     for g in GpuSpec::all().unwrap() {
         if let Some(r) = &g.runtime {
-            assert!(r.total_memory_bytes <= g.memory_bytes, "{}: PyTorch never sees more than the vendor states", g.name);
+            assert!(
+                r.total_memory_bytes <= g.memory_bytes,
+                "{}: PyTorch never sees more than the vendor states",
+                g.name
+            );
             assert!(r.total_memory_bytes > g.memory_bytes / 10 * 9, "{}", g.name);
         }
     }
@@ -331,16 +334,36 @@ fn gpu_runtime_tables_state_what_pytorch_sees() {
 fn fits_use_each_gpus_runtime_and_nccl_buffers() {
     // NCCL_BUFFSIZE 4 MiB per channel per peer (NCCL environment variables documentation): a dp 8
     // ring has two peers; the h100-sxm preset opens 16 channels: 128 MiB.
-    let (code, v, err) =
-        memplan(&["estimate", "--model", "gpt2", "--dp", "8", "--zero", "1", "--gpu", "h100-sxm", "--framework", "deepspeed"]);
+    let (code, v, err) = memplan(&[
+        "estimate",
+        "--model",
+        "gpt2",
+        "--dp",
+        "8",
+        "--zero",
+        "1",
+        "--gpu",
+        "h100-sxm",
+        "--framework",
+        "deepspeed",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["overheads"]["nccl_bytes"].as_u64().unwrap(), 2 * 16 * (4 << 20));
     let f = &v["fits"][0];
     assert_eq!(f["usable_bytes"].as_u64().unwrap(), 81089 << 20);
     assert_eq!(f["total_bytes"], v["per_gpu"]["total_bytes"]);
     // V100 under a profile of the PyTorch 1.x era: the eager-loading context the HF docs measured.
-    let (_, old, _) =
-        memplan(&["estimate", "--model", "gpt2", "--gpu", "v100-32gb", "--framework", "hf-trainer", "--framework-version", "4.21"]);
+    let (_, old, _) = memplan(&[
+        "estimate",
+        "--model",
+        "gpt2",
+        "--gpu",
+        "v100-32gb",
+        "--framework",
+        "hf-trainer",
+        "--framework-version",
+        "4.21",
+    ]);
     assert_eq!(old["overheads"]["cuda_context_bytes"].as_u64().unwrap(), 1343 << 20);
 }
 
@@ -349,13 +372,18 @@ fn fits_use_each_gpus_runtime_and_nccl_buffers() {
 
 #[test]
 fn framework_flags_are_validated_and_reported() {
-    let (code, v, err) = memplan(&["estimate", "--model", "llama-3-8b", "--framework", "torchtitan", "--recompute", "op"]);
+    let (code, v, err) =
+        memplan(&["estimate", "--model", "llama-3-8b", "--framework", "torchtitan", "--recompute", "op"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["framework"]["name"], "torchtitan");
     assert_eq!(v["framework"]["version"], "0.2");
     assert_eq!(v["setup"]["recompute"], "op");
     assert_eq!(v["setup"]["precision"], "mixed-bf16");
-    assert!(v["framework"]["settings"].as_array().unwrap().iter().all(|n| n["why"].is_string() && n["source"].is_string()));
+    assert!(v["framework"]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["why"].is_string() && n["source"].is_string()));
     let (_, v, _) = memplan(&["estimate", "--model", "gpt2"]);
     assert_eq!(v["framework"]["name"], "pytorch");
     for (args, needle) in [
@@ -379,4 +407,78 @@ fn framework_flags_are_validated_and_reported() {
     assert_eq!(code, Some(0));
     assert!(out.contains("framework: megatron (megatron-core"), "{out}");
     assert!(out.contains("logits = megatron-in-place"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Published figures.
+
+#[test]
+fn deepspeed_zero2_matches_its_own_estimator() {
+    // deepspeed/runtime/zero/stage_1_and_2.py: estimate_zero2_model_states_mem_needs without
+    // offload: gpu_mem = 2 * total_params + int(18 * total_params / total_gpus), "18 =
+    // 2_grads_16bit + 4_grads_32bit + 4_params_32bit + 8_optimizer_states_32bit". Under the
+    // deepspeed profile the model states at the optimizer step (16-bit weights, sharded 16-bit
+    // gradients, fp32 master + moments, and the step's fp32 gradient partition) are that sum.
+    let p: u64 = 124_439_808; // gpt2
+    let n = 8;
+    let (code, v, err) =
+        memplan(&["estimate", "--model", "gpt2", "--dp", "8", "--zero", "2", "--framework", "deepspeed"]);
+    assert_eq!(code, 0, "{err}");
+    let g = &v["per_gpu"];
+    let states = ["weights_bytes", "gradients_bytes", "optimizer_states_bytes", "optimizer_step_temporary_bytes"]
+        .iter()
+        .map(|k| g[*k].as_u64().unwrap())
+        .sum::<u64>();
+    let deepspeed = 2 * p + 18 * p / n;
+    // Above DeepSpeed's int(18·P/N) only by rounding shards up and the 4-byte step counter per
+    // parameter tensor that memplan counts for fused Adam (148 tensors over 8 ranks: 74 bytes).
+    assert!(states >= deepspeed && states - deepspeed < 128, "{states} vs {deepspeed}");
+}
+
+/// Error of memplan's reserved-memory figure (peak + fragmentation + cuBLAS workspace: what
+/// `torch.cuda.max_memory_reserved` counts; the CUDA context and NCCL are outside it).
+fn reserved_error(args: &[&str], measured_gib: f64) -> f64 {
+    let (code, v, err) = memplan(args);
+    assert_eq!(code, 0, "{err}");
+    let o = &v["overheads"];
+    let reserved = v["per_gpu"]["peak_allocated_bytes"].as_u64().unwrap()
+        + o["fragmentation_bytes"].as_u64().unwrap()
+        + o["workspace_bytes"].as_u64().unwrap();
+    reserved as f64 / (1u64 << 30) as f64 / measured_gib - 1.0
+}
+
+#[test]
+fn torchtitan_llama3_8b_fsdp_with_per_op_sac_published_memory() {
+    // torchtitan benchmarks/llama3_h100_202412_torchtitan.md, Tables 1 and 3: Llama 3.1 8B, FSDP,
+    // local batch 2, selective (op) activation checkpointing, no compile, seq 8192
+    // (train_configs/llama3_8b.toml), torchtitan 9dec370 (December 2024: foreach AdamW);
+    // memory = max_memory_reserved: 82.4 GiB on 8 GPUs, 67.0 GiB on 128 GPUs.
+    // memplan is under both by about 8-9%: the caching allocator's reserve beyond the live peak
+    // (with expandable_segments) is the part not modelled beyond the 5% margin.
+    for (dp, measured) in [("8", 82.4), ("128", 67.0)] {
+        let args = [
+            "estimate",
+            "--model",
+            "llama-3-8b",
+            "--framework",
+            "torchtitan",
+            "--framework-version",
+            "0.0",
+            "--fsdp",
+            "full",
+            "--dp",
+            dp,
+            "--batch",
+            "2",
+            "--seq",
+            "8192",
+            "--recompute",
+            "op",
+            "--gpu",
+            "h100-sxm",
+        ];
+        let e = reserved_error(&args, measured);
+        eprintln!("torchtitan 8B FSDP {dp}: error {:+.1}%", e * 100.0);
+        assert!(e.abs() < 0.10, "dp {dp}: {:+.1}%", e * 100.0);
+    }
 }

@@ -442,8 +442,7 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
         let ledger = act::layer_ledger(s, sh, setup);
         let checkpointed = policy.checkpointed(s.layers);
         let plain = s.layers - checkpointed;
-        let under =
-            ckpt::apply(policy, s, sh, setup, &ledger, act::layer_input_bytes(s, sh, setup));
+        let under = ckpt::apply(policy, s, sh, setup, &ledger, act::layer_input_bytes(s, sh, setup));
         for t in ledger {
             if plain > 0 {
                 out.push(line(&block, t.clone(), plain, false));
@@ -455,7 +454,13 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
         }
         if checkpointed > 0 && policy.keep != Keep::AllButAttentionCore {
             for k in under.kept_tensors {
-                out.push(LedgerLine { block: block.clone(), tensor: k.name, bytes: k.bytes, count: checkpointed, recomputed: false });
+                out.push(LedgerLine {
+                    block: block.clone(),
+                    tensor: k.name,
+                    bytes: k.bytes,
+                    count: checkpointed,
+                    recomputed: false,
+                });
             }
         }
     }

@@ -106,7 +106,18 @@ pub fn overheads(cfg: &OverheadConfig, peak_allocated: u64, plan: &ParallelPlan)
 /// each channel keeping `NCCL_BUFFSIZE` for each peer.
 pub fn nccl_bytes(plan: &ParallelPlan, channels: u64) -> u64 {
     let groups = [plan.dp, plan.tp, plan.cp, plan.pp, if plan.ep > 1 { plan.ep } else { 1 }];
-    let peers: u64 = groups.iter().map(|&n| if n > 2 { 2 } else if n == 2 { 1 } else { 0 }).sum();
+    let peers: u64 = groups
+        .iter()
+        .map(|&n| {
+            if n > 2 {
+                2
+            } else if n == 2 {
+                1
+            } else {
+                0
+            }
+        })
+        .sum();
     peers.saturating_mul(channels).saturating_mul(NCCL_BUFFSIZE)
 }
 

@@ -192,7 +192,8 @@ pub enum Recompute {
 
 impl Recompute {
     /// The policies with a fixed name, for help texts and completions.
-    pub const NAMED: [Recompute; 5] = [Recompute::None, Recompute::Selective, Recompute::Full, Recompute::Op, Recompute::Hf];
+    pub const NAMED: [Recompute; 5] =
+        [Recompute::None, Recompute::Selective, Recompute::Full, Recompute::Op, Recompute::Hf];
 
     pub fn name(self) -> String {
         match self {

@@ -245,7 +245,8 @@ impl EstimateReport {
             .iter()
             .map(|g| {
                 let cfg = est.overhead_config.on_gpu(g);
-                let total = est.peak_allocated + crate::memory::overhead::overheads(&cfg, est.peak_allocated, plan).total();
+                let total =
+                    est.peak_allocated + crate::memory::overhead::overheads(&cfg, est.peak_allocated, plan).total();
                 Fit {
                     gpu: g.name.clone(),
                     memory_bytes: g.memory_bytes,
