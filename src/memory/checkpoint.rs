@@ -222,7 +222,7 @@ pub fn saved_op_outputs(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec
     for op in layer_op_outputs(stack, shape, setup) {
         if op.mm {
             count += 1;
-            if count % 2 == 0 {
+            if count.is_multiple_of(2) {
                 continue;
             }
         }
