@@ -9,6 +9,7 @@
 //! assert_eq!(memplan::model::params::count(&gpt2), 124_439_808);
 //! ```
 
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod dtype;
@@ -20,7 +21,9 @@ pub mod memory;
 pub mod model;
 pub mod parallel;
 pub mod plan;
+pub mod render;
 pub mod report;
+pub mod scenario;
 pub mod units;
 
 pub use error::{Error, Result};

@@ -18,6 +18,7 @@
 //! ([`report::BenchFile`]).
 
 pub mod backend;
+pub mod chart;
 pub mod cli;
 pub mod device;
 pub mod kernels;

@@ -1,14 +1,17 @@
 //! `memplan report -o report.html|report.md`: a capacity report in one file.
 
-use super::args::{ModelArgs, SetupArgs, UnitsArg};
-use super::chart_cmd::{self, default_gpus, describe_setup, plan_cluster, ClusterArgs, Planned, SweepSpec};
+use super::args::UnitsArg;
 use super::estimate::write_out;
-use super::plan_cmd::parse_cluster;
-use super::scenario::{Evaluated, ScenarioArgs, Setting};
+use super::flags::ModelStepFlags;
+use crate::api::charts::{self, default_gpus, describe_setup, SweepSpec};
+use crate::api::{evaluate, Evaluated, Planned};
 use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
+use crate::render::chart as draw;
 use crate::report::capacity::{CapacityReport, Section, TextTable};
-use crate::report::chart::{self, Chart, ImageFormat};
+use crate::report::chart::{Chart, ImageFormat};
+use crate::scenario::rows::Setting;
+use crate::scenario::Scenario;
 use crate::units::{format_count, ByteUnits};
 use clap::{Args, ValueEnum};
 use std::io::Write;
@@ -26,9 +29,7 @@ pub struct ReportArgs {
     #[arg(value_name = "MODEL")]
     pub model_name: Option<String>,
     #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub setup: SetupArgs,
+    pub flags: ModelStepFlags,
     /// GPUs to check, comma-separated presets; `NxGPU` entries (e.g. 64xh100-sxm) are also
     /// planned as clusters. Default: every preset, and plans on 8 × h100-sxm.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
@@ -73,38 +74,35 @@ fn doc_kind(path: &Path) -> Result<Doc> {
 /// `h100-sxm` → (None, preset); `64xh100-sxm` → (Some(64), preset).
 fn parse_gpu_entry(text: &str) -> Result<(Option<u64>, GpuSpec)> {
     let t = text.trim();
-    if let Some((n, _)) = t.split_once(['x', 'X']) {
-        if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) {
-            let (count, gpu) = parse_cluster(t)?;
-            return Ok((Some(count), gpu));
-        }
+    let mut s = Scenario::default();
+    s.set("gpus", t).ok();
+    if let Some(g) = s.gpus.filter(|g| g.gpu.is_some()) {
+        return Ok((Some(g.count), GpuSpec::preset(g.gpu.as_deref().unwrap_or_default())?));
     }
     Ok((None, GpuSpec::preset(t)?))
 }
 
-fn cluster_args(args: &ReportArgs, count: u64, gpu: &GpuSpec) -> ClusterArgs {
-    ClusterArgs {
-        gpus: format!("{count}x{}", gpu.name),
-        gpus_per_node: args.gpus_per_node,
-        global_batch: args.global_batch.clone(),
-        headroom: "0".into(),
-        efficiency: args.efficiency,
-        overlap: 0.5,
-        allow_offload: false,
-        max_tp: None,
-        max_pp: None,
-        top: args.top.max(1),
+/// The base scenario planned on `count` × `gpu` with the report's planner settings.
+fn cluster_scenario(args: &ReportArgs, base: &Scenario, count: u64, gpu: &GpuSpec) -> Result<Scenario> {
+    let mut s = base.clone();
+    s.set("gpus", &format!("{count}x{}", gpu.name))?;
+    s.set("gpus-per-node", &args.gpus_per_node.to_string())?;
+    if let Some(gb) = &args.global_batch {
+        s.set("global-batch", gb)?;
     }
+    if let Some(e) = args.efficiency {
+        s.set("efficiency", &e.to_string())?;
+    }
+    s.set("top", &args.top.max(1).to_string())?;
+    Ok(s)
 }
 
 pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
     let kind = doc_kind(&args.output)?;
     let u: ByteUnits = args.units.into();
-    let mut base = ScenarioArgs::probe();
-    base.model = args.model.clone();
-    base.setup = args.setup.clone();
+    let mut base = args.flags.scenario()?;
     if let Some(m) = &args.model_name {
-        base.set_model(m);
+        base.set_model(m)?;
     }
     // GPUs and clusters.
     let mut gpus: Vec<GpuSpec> = Vec::new();
@@ -123,7 +121,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
         gpus = GpuSpec::all()?;
     }
     gpus.sort_by(|a, b| a.memory_bytes.cmp(&b.memory_bytes).then(a.name.cmp(&b.name)));
-    let ev = base.evaluate(&gpus)?;
+    let ev = evaluate(&base, &gpus)?;
     if clusters.is_empty() && ev.setup.training() {
         let first = if listed {
             parse_gpu_entry(args.gpus.iter().find(|g| !g.trim().is_empty()).map(String::as_str).unwrap_or("h100-sxm"))?
@@ -135,7 +133,7 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
     }
     let total = ev.report.per_gpu.total_bytes;
     let plans: Vec<Planned> = if ev.setup.training() {
-        clusters.iter().map(|(n, g)| plan_cluster(&base, &cluster_args(args, *n, g))).collect::<Result<_>>()?
+        clusters.iter().map(|(n, g)| crate::api::plan(&cluster_scenario(args, &base, *n, g)?)).collect::<Result<_>>()?
     } else {
         Vec::new()
     };
@@ -152,8 +150,8 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
                 continue;
             }
             let mut a = base.clone();
-            a.apply(&Setting::new("recompute", r)?, None)?;
-            let v = a.evaluate(&gpus)?;
+            Setting::new("recompute", r)?.apply(&mut a)?;
+            let v = evaluate(&a, &gpus)?;
             // Only policies that change the peak are worth a bar.
             if v.report.per_gpu.total_bytes != total
                 && !variants.iter().any(|(_, o)| o.report.per_gpu.total_bytes == v.report.per_gpu.total_bytes)
@@ -165,25 +163,25 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
     charts.push((
         "breakdown".into(),
         format!("memory per GPU at the peak of the step, {name}"),
-        chart_cmd::build_breakdown(&variants, &lines, u),
+        charts::build_breakdown(&variants, &lines, u),
     ));
     let spec = SweepSpec::new(&base, "batch", &[], None)?;
     charts.push((
         "sweep".into(),
         format!("memory per GPU against the micro-batch, {name}"),
-        chart_cmd::build_sweep(&base, &spec, &lines, u)?,
+        charts::build_sweep(&base, &spec, &lines, u)?,
     ));
     charts.push((
         "max-batch".into(),
         format!("largest micro-batch per GPU, {name}"),
-        chart_cmd::build_max_batch(&[(name.clone(), ev.clone())], &gpus, 65536),
+        charts::build_max_batch(&[(name.clone(), ev.clone())], &gpus, 65536),
     ));
     for (i, p) in plans.iter().enumerate() {
         let id = if i == 0 { "plans".to_string() } else { format!("plans-{}", i + 1) };
         charts.push((
             id,
-            format!("planner: step time against memory, {} × {}", p.gpus, p.gpu.name),
-            chart_cmd::build_plans(p, u),
+            format!("planner: step time against memory, {} × {}", p.resolved.config.gpus, p.resolved.gpu.name),
+            charts::build_plans(p, u),
         ));
     }
 
@@ -192,10 +190,10 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
         Doc::Html => {
             let mut svgs = Vec::new();
             for (id, _, c) in &charts {
-                svgs.push((id.clone(), chart::to_svg(c)?));
+                svgs.push((id.clone(), draw::to_svg(c)?));
             }
             let html = doc.to_html(&|id| svgs.iter().find(|(i, _)| i == id).map(|(_, s)| s.clone()));
-            chart::write_text(&args.output, &html)?;
+            draw::write_text(&args.output, &html)?;
             write_out(out, &format!("wrote {}\n", args.output.display()))?;
         }
         Doc::Markdown => {
@@ -211,12 +209,12 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
                 let file = format!("{stem}-{id}.{ext}");
                 let path = dir.join(&file);
                 debug_assert!(ImageFormat::from_path(&path).is_ok());
-                chart::write(c, &path)?;
+                draw::write(c, &path)?;
                 written.push(path);
                 files.push((id.clone(), file));
             }
             let md = doc.to_markdown(&|id| files.iter().find(|(i, _)| i == id).map(|(_, f)| f.clone()));
-            chart::write_text(&args.output, &md)?;
+            draw::write_text(&args.output, &md)?;
             let mut msg = format!("wrote {}\n", args.output.display());
             for p in written {
                 msg.push_str(&format!("wrote {}\n", p.display()));
@@ -379,11 +377,11 @@ fn document(
             .collect();
         let summary = format!(
             "{} × {} ({} per node), global batch {} sequences × {} tokens: {} plans evaluated, {} fit within {} per GPU.",
-            pl.gpus,
-            pl.gpu.name,
-            pl.gpus_per_node,
-            pl.global_batch,
-            pl.seq,
+            pl.resolved.config.gpus,
+            pl.resolved.gpu.name,
+            pl.resolved.config.gpus_per_node,
+            pl.resolved.config.global_batch,
+            pl.resolved.base.setup().seq,
             pl.result.evaluated,
             pl.result.fitting,
             u.format(pl.result.usable_bytes)
@@ -396,7 +394,7 @@ fn document(
             );
         }
         sections.push(Section {
-            heading: format!("Best plans on {} × {}", pl.gpus, pl.gpu.name),
+            heading: format!("Best plans on {} × {}", pl.resolved.config.gpus, pl.resolved.gpu.name),
             paragraphs,
             table: (!rows.is_empty()).then(|| TextTable {
                 header: vec![

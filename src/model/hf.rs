@@ -70,14 +70,18 @@ pub const SUPPORTED: &[&str] = &[
 /// Read a `config.json` from disk. The model is named after its folder (`org/model/config.json`
 /// → `model`) or, for any other file name, after the file's stem.
 pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
-    let text = crate::model::presets::read(path)?;
+    from_hf_text(path, &crate::model::presets::read(path)?)
+}
+
+/// Parse config text read from `path` (which names the model and the errors).
+pub fn from_hf_text(path: &Path, text: &str) -> Result<ModelSpec> {
     let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let name = if stem == "config" {
         path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or(stem)
     } else {
         stem
     };
-    import(path, &name, &text)
+    import(path, &name, text)
 }
 
 /// Parse config text; `name` labels the model (errors name the file as `config.json`).

@@ -65,8 +65,12 @@ pub(crate) fn gpu_text(name: &str) -> Option<(&'static str, &'static str)> {
 
 /// A model preset from a user's TOML file.
 pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
-    let text = read(path)?;
-    let spec: ModelSpec = parse_toml(path, &text)?;
+    model_from_text(path, &read(path)?)
+}
+
+/// A model preset from TOML text; `path` names it in errors.
+pub fn model_from_text(path: &Path, text: &str) -> Result<ModelSpec> {
+    let spec: ModelSpec = parse_toml(path, text)?;
     validate(&spec)?;
     Ok(spec)
 }
