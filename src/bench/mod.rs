@@ -19,6 +19,7 @@
 
 pub mod backend;
 pub mod chart;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod device;
 pub mod kernels;

@@ -9,10 +9,10 @@ use super::overhead::{overheads, OverheadConfig, Overheads};
 use super::setup::{AttentionKernel, Recompute, Setup};
 use super::states::{ModelStates, ParamInfo};
 use crate::dtype::DType;
+use crate::memory::sharding::{rank_states, RankStates};
 use crate::model::spec::*;
 use crate::parallel::layout::{self, StageParams};
 use crate::parallel::pipeline::{in_flight, InFlight};
-use crate::parallel::sharding::{rank_states, RankStates};
 use crate::parallel::ParallelPlan;
 use serde::Serialize;
 

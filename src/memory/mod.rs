@@ -8,6 +8,7 @@ pub mod finetune;
 pub mod kv_cache;
 pub mod overhead;
 pub mod setup;
+pub mod sharding;
 pub mod states;
 
 pub use estimate::{estimate, Estimate, PeakPoint};

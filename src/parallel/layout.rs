@@ -6,7 +6,6 @@
 
 use super::pipeline::stage_stack_layers;
 use super::plan::ParallelPlan;
-use crate::memory::activations::heads_per_rank;
 use crate::model::params::{self, Count};
 use crate::model::spec::*;
 use serde::Serialize;
@@ -161,4 +160,10 @@ fn head_params(model: &ModelSpec, tp: u64) -> u64 {
 /// Every stage's parameters on one rank.
 pub fn stages(model: &ModelSpec, plan: &ParallelPlan) -> Vec<StageParams> {
     (0..plan.pp).map(|s| stage_params(model, plan, s)).collect()
+}
+
+/// Query and key/value heads held by one tensor-parallel rank; KV heads are replicated so that
+/// every rank has at least one (Megatron GQA with tp > kv_heads).
+pub fn heads_per_rank(a: &crate::model::spec::Attention, tp: u64) -> (u64, u64) {
+    (a.heads.div_ceil(tp), (a.kv_heads() / tp).max(1))
 }
