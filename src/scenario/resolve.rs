@@ -135,6 +135,7 @@ impl Resolved {
 impl Scenario {
     /// Check every value and every combination; read the files the scenario names.
     pub fn resolve(&self) -> Result<Resolved> {
+        self.check_values()?;
         let mut s = self.clone();
         apply_deepspeed_config(&mut s)?;
         let f = s.filled();
@@ -386,6 +387,23 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         Some(s) => s.0,
         None => (seq / 4).max(1).min(tgt_max.unwrap_or(u64::MAX)),
     };
+    // Learned absolute positions end at their table: HF's embedding lookup fails past it.
+    for st in &model.stacks {
+        if let (Positions::Learned { max, .. }, StackInput::Tokens) = (&st.positions, &st.input) {
+            let (flag, len) =
+                if st.length == crate::model::StackLength::Tgt { ("--tgt-seq", tgt_seq) } else { ("--seq", seq) };
+            if len > *max {
+                return Err(Error::invalid(
+                    flag,
+                    len,
+                    format!(
+                        "at most the {max} positions `{}` learned for its {} stack (models with rotary or relative positions take any length)",
+                        model.name, st.name
+                    ),
+                ));
+            }
+        }
+    }
     let batch = match (f.max_batch, phase) {
         (Some(m), Phase::Inference) => {
             if let Some(b) = f.batch.filter(|b| b.0 != 1 && *b != m) {
@@ -675,8 +693,10 @@ pub(super) fn check_magnitudes(model: &ModelSpec, setup: &Setup, plan: &Parallel
         let l = &st.layer;
         let experts = l.mlp.experts.max(1) as f64 * setup.capacity_factor.max(1.0);
         widest = widest.max(l.hidden as f64).max(l.mlp.ffn as f64 * experts).max(l.attention.heads as f64 * 512.0);
-        // materialised attention scores: b · heads · s²
-        scores = scores.max(b * l.attention.heads as f64 * s * s * 8.0);
+        // materialised attention scores (eager, or CPU SDPA's math path): b · heads · s²
+        if setup.attention == crate::memory::AttentionKernel::Eager || setup.runtime == crate::memory::Runtime::Cpu {
+            scores = scores.max(b * l.attention.heads as f64 * s * s * 8.0);
+        }
     }
     if let Some(t) = &model.tokens {
         widest = widest.max(t.vocab as f64).max(t.dim as f64);

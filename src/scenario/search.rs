@@ -46,6 +46,7 @@ pub struct ResolvedSearch {
 impl Scenario {
     /// Check the scenario and its cluster for a plan search.
     pub fn resolve_search(&self) -> Result<ResolvedSearch> {
+        self.check_values()?;
         let given: Vec<&str> = SEARCHED.iter().copied().filter(|k| self.get(k).is_some()).collect();
         if let Some(k) = given.first() {
             return Err(Error::conflict(

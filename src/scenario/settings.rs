@@ -349,6 +349,15 @@ macro_rules! settings {
                 out
             }
 
+            /// Check every value given against its setting's parser and bounds, as `set` does:
+            /// plain data built in code goes through the same checks as text.
+            pub fn check_values(&self) -> Result<()> {
+                $(if let Some(v) = &self.$field {
+                    <$ty as Value>::parse(concat!("--", $key), &v.show(), $check)?;
+                })*
+                Ok(())
+            }
+
             /// Every setting not given takes its default from the table.
             pub fn filled(&self) -> Scenario {
                 Scenario { $($field: self.$field.clone().or($default),)* }
