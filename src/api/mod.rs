@@ -10,6 +10,7 @@
 //! ```
 
 pub mod charts;
+pub mod report;
 
 use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
