@@ -59,6 +59,15 @@ pub struct SetupArgs {
     /// train: one optimizer step; inference: one forward pass.
     #[arg(long, value_enum, default_value = "train")]
     pub phase: PhaseArg,
+    /// The framework that runs the step: its defaults and the tensors it keeps
+    /// (presets/frameworks/NAME.toml): pytorch (default), hf-trainer, accelerate-fsdp,
+    /// torchtitan, megatron, deepspeed, hf-generate, vllm.
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
+    /// The framework's release where its behaviour changed between releases (e.g. transformers
+    /// 4.45 for hf-trainer). Default: the profile's default_version.
+    #[arg(long, value_name = "VER")]
+    pub framework_version: Option<String>,
     /// Precision recipe. amp = PyTorch autocast (fp32 weights/grads/states, 4+4+8 B/param);
     /// mixed = ZeRO/DeepSpeed (2+2+12); megatron-bf16 = 2+4+12; bf16/fp16 = everything in that dtype.
     #[arg(long, value_enum, default_value = "mixed-bf16")]
@@ -149,6 +158,22 @@ pub struct SetupArgs {
     /// Inference: paged KV cache block size in tokens (vLLM uses 16); sequences round up to blocks.
     #[arg(long)]
     pub block_size: Option<u64>,
+    /// vLLM: share of the GPU's memory one instance may use (default: vLLM's, 0.9).
+    #[arg(long, value_name = "FRACTION")]
+    pub gpu_memory_utilization: Option<f64>,
+    /// vLLM: tokens per scheduler step; the start-up profile runs this many (default: vLLM's for
+    /// the release, entry point and GPU).
+    #[arg(long, value_name = "TOKENS")]
+    pub max_num_batched_tokens: Option<u64>,
+    /// vLLM: sequences per scheduler step (default: vLLM's, 256 or 1024).
+    #[arg(long, value_name = "N")]
+    pub max_num_seqs: Option<u64>,
+    /// vLLM: no CUDA graphs (releases that budget graph memory then subtract none).
+    #[arg(long)]
+    pub enforce_eager: bool,
+    /// vLLM: how it was started: serve (`vllm serve`, default) or llm (the offline LLM class).
+    #[arg(long, value_enum, default_value = "serve")]
+    pub vllm_entrypoint: EntrypointArg,
     /// CUDA context size (e.g. 512MiB, 1GiB).
     #[arg(long, default_value = "512MiB")]
     pub cuda_context: String,
@@ -426,7 +451,15 @@ value_enum!(FinetuneArg => &'static str { Full => "full", Lora => "lora", Qlora 
 value_enum!(WeightsArg => WeightFormat { Int8 => WeightFormat::Int8, Int4 => WeightFormat::Int4, Nf4 => WeightFormat::Nf4, Fp8 => WeightFormat::Fp8 });
 value_enum!(ScaleDtypeArg => crate::dtype::DType { Fp16 => crate::dtype::DType::Fp16, Bf16 => crate::dtype::DType::Bf16, Fp32 => crate::dtype::DType::Fp32 });
 value_enum!(KvDtypeArg => crate::dtype::DType { Fp16 => crate::dtype::DType::Fp16, Bf16 => crate::dtype::DType::Bf16, Fp32 => crate::dtype::DType::Fp32, Fp8 => crate::dtype::DType::Fp8, Int8 => crate::dtype::DType::Int8 });
+value_enum!(EntrypointArg => crate::memory::serving::Entrypoint { Serve => crate::memory::serving::Entrypoint::Serve, Llm => crate::memory::serving::Entrypoint::Llm });
 value_enum!(UnitsArg => ByteUnits { Gib => ByteUnits::Gib, Gb => ByteUnits::Gb });
+
+/// A serving framework chosen with `--framework`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServingChoice {
+    Vllm { release: crate::memory::serving::Release, settings: crate::memory::serving::VllmSettings },
+    Generate { release: crate::memory::serving::Release, logits: crate::memory::serving::GenerateLogits },
+}
 
 /// Where the model came from, for the report.
 #[derive(Clone, Debug)]
@@ -675,7 +708,69 @@ impl SetupArgs {
             kv_dtype: self.kv_dtype.map(Into::into),
             context,
             kv_block: self.block_size,
+            generate_logits: match self.serving()? {
+                Some(ServingChoice::Generate { logits, .. }) => Some(logits),
+                _ => None,
+            },
         })
+    }
+
+    /// The serving framework of `--framework vllm|hf-generate` with its release, and the vLLM
+    /// settings; `None` for the other frameworks. vLLM-only flags need `--framework vllm`.
+    pub fn serving(&self) -> Result<Option<ServingChoice>> {
+        use crate::framework::Framework;
+        use crate::memory::serving::{default_release, generate_logits, Release, VllmSettings};
+        let framework = match &self.framework {
+            Some(name) => Some(Framework::parse(name)?),
+            None => None,
+        };
+        let vllm_flags = [
+            ("--gpu-memory-utilization", self.gpu_memory_utilization.is_some()),
+            ("--max-num-batched-tokens", self.max_num_batched_tokens.is_some()),
+            ("--max-num-seqs", self.max_num_seqs.is_some()),
+            ("--enforce-eager", self.enforce_eager),
+            ("--vllm-entrypoint", self.vllm_entrypoint != EntrypointArg::Serve),
+        ];
+        if framework != Some(Framework::Vllm) {
+            if let Some((flag, _)) = vllm_flags.iter().find(|(_, on)| *on) {
+                return Err(Error::conflict(format!("{flag} applies to vLLM"), "add --framework vllm --phase inference"));
+            }
+        }
+        let Some(fw) = framework.filter(|f| f.serves()) else { return Ok(None) };
+        if self.phase != PhaseArg::Inference {
+            return Err(Error::conflict(
+                format!("--framework {fw} serves models; it does not train"),
+                "add --phase inference",
+            ));
+        }
+        let release = match &self.framework_version {
+            Some(v) => Release::parse(v)?,
+            None => default_release(fw),
+        };
+        if fw == Framework::HfGenerate {
+            let (logits, _) = generate_logits(release)?;
+            return Ok(Some(ServingChoice::Generate { release, logits }));
+        }
+        if let Some(u) = self.gpu_memory_utilization {
+            if !(u.is_finite() && u > 0.0 && u <= 1.0) {
+                return Err(Error::invalid("--gpu-memory-utilization", u, "a fraction in (0, 1], e.g. 0.9"));
+            }
+        }
+        for (flag, v) in [("--max-num-batched-tokens", self.max_num_batched_tokens), ("--max-num-seqs", self.max_num_seqs)] {
+            if v == Some(0) {
+                return Err(Error::invalid(flag, 0, "a positive number"));
+            }
+        }
+        let settings = VllmSettings {
+            gpu_memory_utilization: self.gpu_memory_utilization,
+            max_num_batched_tokens: self.max_num_batched_tokens,
+            max_num_seqs: self.max_num_seqs,
+            block_size: self.block_size,
+            enforce_eager: self.enforce_eager,
+            entrypoint: self.vllm_entrypoint.into(),
+            max_model_len: 0,
+        };
+        Ok(Some(ServingChoice::Vllm { release, settings }))
     }
 
     /// Apply `--image-size` to the model: like Whisper's frames, an image input is part of the spec.

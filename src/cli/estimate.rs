@@ -45,6 +45,16 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         }
         report.serving = Some(serving);
     }
+    if let Some(super::args::ServingChoice::Vllm { release, settings }) = args.setup.serving()? {
+        report.serving_framework = Some(vllm_capacity(&model.spec, &setup, &plan, &est, &gpus, &overheads, release, settings)?);
+        if let Some(c) = &report.serving_framework {
+            for (f, (_, b)) in report.fits.iter_mut().zip(&c.per_gpu) {
+                f.max_concurrent_sequences = Some(b.max_concurrency.floor() as u64);
+                // vLLM refuses to start when one request of max_model_len does not fit.
+                f.fits = b.kv_tokens >= b.max_model_len;
+            }
+        }
+    }
     let units = args.output.units.into();
     let text = match args.output.format {
         Format::Table => report.to_table(units, args.output.ledger),
@@ -64,4 +74,35 @@ pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(crate::Error::Io { path: "<stdout>".into(), message: e.to_string() }),
     }
+}
+
+/// vLLM's start-up budget on each GPU (the worst pipeline stage's weights on one rank).
+#[allow(clippy::too_many_arguments)]
+fn vllm_capacity(
+    model: &crate::model::ModelSpec,
+    setup: &crate::memory::Setup,
+    plan: &crate::parallel::ParallelPlan,
+    est: &crate::memory::estimate::PlanEstimate,
+    gpus: &[GpuSpec],
+    overheads: &crate::memory::OverheadConfig,
+    release: crate::memory::serving::Release,
+    mut settings: crate::memory::serving::VllmSettings,
+) -> Result<crate::report::capacity::ServingCapacity> {
+    use crate::memory::serving::{vllm_budget, VllmDevice};
+    settings.max_model_len = setup.context.unwrap_or(setup.seq);
+    let act = setup.precision.activation_dtype();
+    let kv = setup.kv_dtype.unwrap_or(act);
+    let weights = est.worst().states.weights;
+    let mut per_gpu = Vec::new();
+    for g in gpus {
+        let device = VllmDevice {
+            name: g.name.clone(),
+            // What torch.cuda.mem_get_info reports; the preset's memory until GPU runtime facts say it.
+            total_memory: g.memory_bytes,
+            cuda_context: overheads.cuda_context_bytes,
+            nvlink: g.interconnect.intra_node.to_ascii_lowercase().contains("nvlink"),
+        };
+        per_gpu.push((g.name.clone(), vllm_budget(model, weights, plan.tp, act, kv, &device, &settings, release)?));
+    }
+    Ok(crate::report::capacity::ServingCapacity { framework: "vllm".into(), version: release.to_string(), per_gpu })
 }

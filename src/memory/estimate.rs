@@ -635,7 +635,12 @@ fn inference_peak(
         let last = shapes.last().copied().unwrap_or(StackShape::new(0, 0, 0));
         let h = model.last_stack().map_or(0, |s| s.layer.hidden);
         let hidden = act_dtype.bytes(last.tokens() * h);
-        let logits = act_dtype.bytes(act::logits_elements(model, shapes).div_ceil(last.tp));
+        let logits = super::serving::prefill_logits_bytes(
+            setup.generate_logits.unwrap_or_default(),
+            act_dtype,
+            act::logits_elements(model, shapes).div_ceil(last.tp),
+            last.seq,
+        );
         let head_copy = match &model.head.lm_head {
             Some(lm) if lm.transform || lm.rescale => hidden,
             _ => 0,
