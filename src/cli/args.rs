@@ -747,6 +747,14 @@ impl SetupArgs {
             Some(v) => Release::parse(v)?,
             None => default_release(fw),
         };
+        let oldest = crate::memory::serving::oldest_release(fw);
+        if release < oldest {
+            return Err(Error::invalid(
+                "--framework-version",
+                release,
+                format!("{oldest} or newer (the oldest release presets/frameworks/{fw}.toml describes)"),
+            ));
+        }
         if fw == Framework::HfGenerate {
             let (logits, _) = generate_logits(release)?;
             return Ok(Some(ServingChoice::Generate { release, logits }));

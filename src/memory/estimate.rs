@@ -623,7 +623,8 @@ fn inference_peak(
             };
             let f = act_dtype.bytes(tokens * l.mlp.top_k * l.mlp.ffn.div_ceil(sh.tp));
             let mlp = f * if l.mlp.gated { 3 } else { 2 };
-            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out);
+            let mask = super::serving::generate_mask_bytes(setup, s.causal, act_dtype, sh.batch, sh.seq, sh.kv_seq);
+            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out + mask);
         }
         if !s.causal && model.architecture == Architecture::EncoderDecoder {
             encoder_out = e;

@@ -206,6 +206,17 @@ pub fn default_release(framework: Framework) -> Release {
     Release::parse(v).expect("default_version is a release (tested)")
 }
 
+/// The oldest release a serving profile file describes (its `oldest_version`).
+pub fn oldest_release(framework: Framework) -> Release {
+    let text = match framework {
+        Framework::Vllm => include_str!("../../presets/frameworks/vllm.toml"),
+        _ => include_str!("../../presets/frameworks/hf-generate.toml"),
+    };
+    let doc: toml::Value = toml::from_str(text).expect("built-in profile parses (tested)");
+    let v = doc.get("oldest_version").and_then(toml::Value::as_str).expect("oldest_version (tested)");
+    Release::parse(v).expect("oldest_version is a release (tested)")
+}
+
 /// The logits `generate` makes at `release` of transformers.
 pub fn generate_logits(release: Release) -> Result<(GenerateLogits, String)> {
     let t = generate_table()?;
@@ -223,6 +234,18 @@ pub fn prefill_logits_bytes(mode: GenerateLogits, act: DType, elements: u64, seq
         // `logits = logits.float()`: the 16-bit logits and the fp32 copy exist together.
         GenerateLogits::AllPositionsFp32 => upcast(elements),
         GenerateLogits::LastPositionFp32 => upcast(elements / seq.max(1)),
+    }
+}
+
+/// `generate` passes an attention mask, which transformers turns into a 4-D additive causal
+/// mask `batch × 1 × seq × kv_seq` in the model dtype for the SDPA path, alive through every
+/// layer of the prefill (4.44.2 models/llama/modeling_llama.py `_update_causal_mask`; 4.45.2
+/// `_prepare_4d_causal_attention_mask_with_cache_position`; 5.x masking_utils `sdpa_mask`).
+pub fn generate_mask_bytes(setup: &super::Setup, causal: bool, act: DType, batch: u64, seq: u64, kv_seq: u64) -> u64 {
+    if setup.generate_logits.is_some() && causal && !setup.training() {
+        act.bytes(batch * seq * kv_seq)
+    } else {
+        0
     }
 }
 
@@ -556,6 +579,7 @@ mod tests {
         }
         assert!(generate_logits(Release::parse("4.44.2").unwrap()).is_ok());
         assert_eq!(default_release(Framework::Vllm).to_string(), "0.11");
+        assert!(oldest_release(Framework::HfGenerate) < default_release(Framework::HfGenerate));
     }
 
     #[test]
