@@ -95,7 +95,8 @@ fn openai_gpt_is_post_norm_without_a_final_norm() {
 fn visual_embeddings_count_and_scale_with_the_feature_width() {
     // visual_embedding_dim 1024 (the NLVR2 checkpoints) changes only the projection: 1024·768 less.
     let text = std::fs::read_to_string("tests/data/seed/visualbert-vqa-coco-pre.json").unwrap();
-    let m = hf::from_hf_json("v", &text.replace("\"visual_embedding_dim\": 2048", "\"visual_embedding_dim\": 1024")).unwrap();
+    let m = hf::from_hf_json("v", &text.replace("\"visual_embedding_dim\": 2048", "\"visual_embedding_dim\": 1024"))
+        .unwrap();
     assert_eq!(params::count(&m), visual_bert_by_hand() - 1024 * 768);
     // The estimate runs (training at 128 text + visual tokens).
     let (code, _, err) = memplan(&["estimate", "--model", "visualbert-vqa-coco-pre", "--seq", "128", "--gpu", "t4"]);

@@ -76,8 +76,7 @@ fn vllm_sampler_peak_matches_a_qwen2_5_log() {
     // tokens over 256 prompts; the sampler's [256 × 152064] logits dominate the forward.
     let m = hf::from_hf_config(std::path::Path::new("tests/data/serving/qwen2.5-7b-instruct.json")).unwrap();
     let device = VllmDevice { name: "rtx-4060".into(), total_memory: 8 << 30, cuda_context: 0, nvlink: false };
-    let settings =
-        VllmSettings { max_model_len: 4096, gpu_memory_utilization: Some(0.7), ..VllmSettings::default() };
+    let settings = VllmSettings { max_model_len: 4096, gpu_memory_utilization: Some(0.7), ..VllmSettings::default() };
     let b = vllm_budget(&m, 5_587_000_000, 1, DType::Bf16, DType::Bf16, &device, &settings, release("0.7.3")).unwrap();
     let act = line(&b, "activation peak") as f64 / GIB;
     assert!(rel(act, 1.42) < 0.05, "{act}");
@@ -108,7 +107,8 @@ fn vllm_defaults_follow_the_release_and_the_gpu() {
     let b = run(&h100(79.22), "0.6.3", VllmSettings { max_model_len: 131072, ..s.clone() });
     assert_eq!(b.max_num_batched_tokens, 512);
     // User settings win.
-    let b = run(&h100(79.22), "0.11.0", VllmSettings { max_num_seqs: Some(64), max_num_batched_tokens: Some(4096), ..s });
+    let b =
+        run(&h100(79.22), "0.11.0", VllmSettings { max_num_seqs: Some(64), max_num_batched_tokens: Some(4096), ..s });
     assert_eq!((b.max_num_batched_tokens, b.max_num_seqs), (4096, 64));
 }
 
@@ -117,7 +117,9 @@ fn vllm_terms_appear_only_in_the_releases_that_subtract_them() {
     let m = presets::model("llama-3-8b").unwrap();
     let w = weights_bf16(&m);
     let s = VllmSettings { max_model_len: 8192, ..VllmSettings::default() };
-    let run = |v: &str, s: &VllmSettings| vllm_budget(&m, w, 1, DType::Bf16, DType::Bf16, &h100(79.22), s, release(v)).unwrap();
+    let run = |v: &str, s: &VllmSettings| {
+        vllm_budget(&m, w, 1, DType::Bf16, DType::Bf16, &h100(79.22), s, release(v)).unwrap()
+    };
     // v1 0.8.0–0.9.1 counted every byte torch had not allocated, the CUDA context included.
     assert_eq!(line(&run("0.8.5", &s), "CUDA context"), 512 << 20);
     assert_eq!(line(&run("0.9.2", &s), "CUDA context"), 0);
@@ -154,14 +156,15 @@ fn vllm_tensor_parallel_splits_kv_heads_and_adds_nccl() {
     let pcie = VllmDevice { nvlink: false, ..h100(79.22) };
     let other = vllm_budget(&m, w, 4, DType::Bf16, DType::Bf16, &pcie, &s, release("0.11.0")).unwrap();
     // Two NCCL communicators of 288 MiB on NVLink; none counted on PCIe (host staging).
-    assert_eq!(line(&one, "non-torch memory") - line(&other, "non-torch memory"), 2 * 288 << 20);
+    assert_eq!(line(&one, "non-torch memory") - line(&other, "non-torch memory"), (2 * 288) << 20);
 }
 
 #[test]
 fn vllm_concurrency_is_blocks_over_blocks_per_request() {
     let m = presets::model("mistral-7b").unwrap();
     let s = VllmSettings { max_model_len: 32768, ..VllmSettings::default() };
-    let b = vllm_budget(&m, weights_bf16(&m), 1, DType::Bf16, DType::Bf16, &h100(79.22), &s, release("0.11.0")).unwrap();
+    let b =
+        vllm_budget(&m, weights_bf16(&m), 1, DType::Bf16, DType::Bf16, &h100(79.22), &s, release("0.11.0")).unwrap();
     // kv_cache_utils.get_max_concurrency_for_kv_cache_config: blocks / cdiv(32768, 16).
     assert_eq!(b.max_concurrency, b.num_gpu_blocks as f64 / 2048.0);
 }
@@ -188,9 +191,25 @@ fn generate_prefill_peaks_match_the_cpu_measurements_by_version() {
         let (batch, prompt) = (r["batch"].to_string(), r["prompt"].to_string());
         let version = r["transformers"].as_str().unwrap();
         let v = estimate_json(&[
-            "estimate", "--hf-config", &config, "--phase", "inference", "--framework", "hf-generate",
-            "--framework-version", version, "--batch", &batch, "--seq", &prompt, "--precision", "bf16",
-            "--runtime", "cpu", "--format", "json",
+            "estimate",
+            "--hf-config",
+            &config,
+            "--phase",
+            "inference",
+            "--framework",
+            "hf-generate",
+            "--framework-version",
+            version,
+            "--batch",
+            &batch,
+            "--seq",
+            &prompt,
+            "--precision",
+            "bf16",
+            "--runtime",
+            "cpu",
+            "--format",
+            "json",
         ]);
         let est = v["per_gpu"]["peak_allocated_bytes"].as_u64().unwrap() as f64;
         let measured = r["prefill_peak_bytes"].as_u64().unwrap() as f64;
@@ -205,9 +224,23 @@ fn generate_logits_by_version_by_hand() {
     // 2048 positions and upcasts them: 2 + 4 bytes each; 4.45 keeps the last position.
     let args = |v: &str| {
         estimate_json(&[
-            "estimate", "--hf-config", "tests/data/serving/tiny-llama.json", "--phase", "inference",
-            "--framework", "hf-generate", "--framework-version", v, "--batch", "4", "--seq", "512",
-            "--precision", "bf16", "--format", "json",
+            "estimate",
+            "--hf-config",
+            "tests/data/serving/tiny-llama.json",
+            "--phase",
+            "inference",
+            "--framework",
+            "hf-generate",
+            "--framework-version",
+            v,
+            "--batch",
+            "4",
+            "--seq",
+            "512",
+            "--precision",
+            "bf16",
+            "--format",
+            "json",
         ])
     };
     let old = args("4.44.2");
@@ -251,15 +284,41 @@ fn serving_flags_are_checked() {
 #[test]
 fn the_estimate_prints_the_block_count_and_the_release() {
     let (code, out, err) = memplan(&[
-        "estimate", "--model", "llama-3-8b", "--phase", "inference", "--framework", "vllm", "--framework-version",
-        "0.6.3", "--context", "8192", "--seq", "8192", "--gpu", "h100-sxm",
+        "estimate",
+        "--model",
+        "llama-3-8b",
+        "--phase",
+        "inference",
+        "--framework",
+        "vllm",
+        "--framework-version",
+        "0.6.3",
+        "--context",
+        "8192",
+        "--seq",
+        "8192",
+        "--gpu",
+        "h100-sxm",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("vllm 0.6.3 (v0 engine) on h100-sxm"), "{out}");
     assert!(out.contains("# GPU blocks: "), "{out}");
     let (_, json, _) = memplan(&[
-        "estimate", "--model", "llama-3-8b", "--phase", "inference", "--framework", "vllm", "--context", "8192",
-        "--seq", "8192", "--gpu", "h100-sxm", "--format", "json",
+        "estimate",
+        "--model",
+        "llama-3-8b",
+        "--phase",
+        "inference",
+        "--framework",
+        "vllm",
+        "--context",
+        "8192",
+        "--seq",
+        "8192",
+        "--gpu",
+        "h100-sxm",
+        "--format",
+        "json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let b = &v["serving_framework"]["per_gpu"][0][1];

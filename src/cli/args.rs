@@ -733,7 +733,10 @@ impl SetupArgs {
         ];
         if framework != Some(Framework::Vllm) {
             if let Some((flag, _)) = vllm_flags.iter().find(|(_, on)| *on) {
-                return Err(Error::conflict(format!("{flag} applies to vLLM"), "add --framework vllm --phase inference"));
+                return Err(Error::conflict(
+                    format!("{flag} applies to vLLM"),
+                    "add --framework vllm --phase inference",
+                ));
             }
         }
         let Some(fw) = framework.filter(|f| f.serves()) else { return Ok(None) };
@@ -764,7 +767,9 @@ impl SetupArgs {
                 return Err(Error::invalid("--gpu-memory-utilization", u, "a fraction in (0, 1], e.g. 0.9"));
             }
         }
-        for (flag, v) in [("--max-num-batched-tokens", self.max_num_batched_tokens), ("--max-num-seqs", self.max_num_seqs)] {
+        for (flag, v) in
+            [("--max-num-batched-tokens", self.max_num_batched_tokens), ("--max-num-seqs", self.max_num_seqs)]
+        {
             if v == Some(0) {
                 return Err(Error::invalid(flag, 0, "a positive number"));
             }

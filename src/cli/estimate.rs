@@ -46,7 +46,8 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         report.serving = Some(serving);
     }
     if let Some(super::args::ServingChoice::Vllm { release, settings }) = args.setup.serving()? {
-        report.serving_framework = Some(vllm_capacity(&model.spec, &setup, &plan, &est, &gpus, &overheads, release, settings)?);
+        report.serving_framework =
+            Some(vllm_capacity(&model.spec, &setup, &plan, &est, &gpus, &overheads, release, settings)?);
         if let Some(c) = &report.serving_framework {
             for (f, (_, b)) in report.fits.iter_mut().zip(&c.per_gpu) {
                 f.max_concurrent_sequences = Some(b.max_concurrency.floor() as u64);

@@ -361,7 +361,10 @@ pub fn layer_forward_bytes(layer: &Layer, t: u64, tp: u64, act: DType) -> u64 {
         Some(m) => {
             let qk = m.nope_head_dim + m.rope_head_dim;
             // q, the compressed kv + rope key, the expanded k/v, the attention output.
-            heads * qk + m.kv_lora_rank + m.rope_head_dim + heads * (m.nope_head_dim + m.v_head_dim)
+            heads * qk
+                + m.kv_lora_rank
+                + m.rope_head_dim
+                + heads * (m.nope_head_dim + m.v_head_dim)
                 + heads * m.v_head_dim
         }
         None => (heads + 2 * kv) * hd + heads * hd,
@@ -387,6 +390,7 @@ pub fn forward_peak_bytes(model: &ModelSpec, t: u64, tp: u64, act: DType) -> u64
 
 /// Resolve vLLM's defaults for `version` on `device` and compute its KV budget and block count.
 /// `weights` are the bytes one rank loads (quantized where asked); `tp` the tensor-parallel size.
+#[allow(clippy::too_many_arguments)]
 pub fn vllm_budget(
     model: &ModelSpec,
     weights: u64,
@@ -413,7 +417,8 @@ pub fn vllm_budget(
     }
     // v1 defaults by GPU size (vllm/engine/arg_utils.py _set_default_args_v1).
     let excludes_a100 = pick("large_gpu_excludes_a100", &t.large_gpu_excludes_a100, version)?.is_some_and(|e| e.value);
-    let large = device.total_memory >= 70 << 30 && !(excludes_a100 && device.name.to_ascii_lowercase().contains("a100"));
+    let large =
+        device.total_memory >= 70 << 30 && !(excludes_a100 && device.name.to_ascii_lowercase().contains("a100"));
     let max_num_seqs = match settings.max_num_seqs {
         Some(n) => n,
         None if v1 && large => required("large_gpu_max_num_seqs", &t.large_gpu_max_num_seqs, version)?.value,
@@ -487,7 +492,8 @@ pub fn vllm_budget(
             why: "v1 0.8.0–0.9.1 counted every byte torch had not allocated (vllm/v1/worker/gpu_worker.py determine_available_memory)".into(),
         });
     }
-    let graphs = !settings.enforce_eager && pick("cuda_graph_in_budget", &t.cuda_graph_in_budget, version)?.is_some_and(|e| e.value);
+    let graphs = !settings.enforce_eager
+        && pick("cuda_graph_in_budget", &t.cuda_graph_in_budget, version)?.is_some_and(|e| e.value);
     if graphs {
         // gpu_model_runner.profile_cudagraph_memory: the first (largest) capture holds the
         // graph pool of a forward at the largest capture size; each further size adds at least

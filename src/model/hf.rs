@@ -723,7 +723,13 @@ fn openai_gpt(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let mut s = stack("decoder", true, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("n_layer")?, l);
     s.embedding_dropout = c.f64_or("embd_pdrop", 0.1)?;
     let head = if lm { lm_head(true) } else { Head::default() };
-    Ok(model(Architecture::Decoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 8 * max))
+    Ok(model(
+        Architecture::Decoder,
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
+        vec![s],
+        head,
+        8 * max,
+    ))
 }
 
 /// XLM (`models/xlm/modeling_xlm.py`, e.g. xlm-mlm-en-2048): word and position embeddings with a
@@ -742,10 +748,17 @@ fn xlm(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     let h = c.u64("emb_dim")?;
     let dropout = c.f64_or("dropout", 0.1)?;
     let act = if c.bool_or("gelu_activation", true)? { Activation::Gelu } else { Activation::Relu };
-    let mut l = layer(h, attention(c.u64("n_heads")?, true, c.f64_or("attention_dropout", 0.1)?), mlp(4 * h, true, act), layer_norm(), NormPlacement::Post);
+    let mut l = layer(
+        h,
+        attention(c.u64("n_heads")?, true, c.f64_or("attention_dropout", 0.1)?),
+        mlp(4 * h, true, act),
+        layer_norm(),
+        NormPlacement::Post,
+    );
     l.hidden_dropout = dropout;
     let max = c.u64_or("max_position_embeddings", 512)?;
-    let mut s = stack("encoder", causal, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("n_layers")?, l);
+    let mut s =
+        stack("encoder", causal, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("n_layers")?, l);
     // Language embeddings: one row per language, added like token types.
     if c.bool_or("use_lang_emb", true)? && c.u64_or("n_langs", 1)? > 1 {
         s.token_types = c.u64("n_langs")?;
@@ -754,9 +767,10 @@ fn xlm(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     s.embedding_dropout = dropout;
     let head = match task.kind {
         Kind::Base => Head::default(),
-        Kind::CausalLm => {
-            Head { lm_head: Some(LmHead { tied: true, bias: true, transform: false, rescale: false }), ..Head::default() }
-        }
+        Kind::CausalLm => Head {
+            lm_head: Some(LmHead { tied: true, bias: true, transform: false, rescale: false }),
+            ..Head::default()
+        },
         _ => return Err(task.reject(c, "XLMModel and XLMWithLMHeadModel")),
     };
     let arch = if causal { Architecture::Decoder } else { Architecture::Encoder };
@@ -779,17 +793,32 @@ fn visual_bert(c: &Cfg, task: &Task) -> Result<ModelSpec> {
         NormPlacement::Post,
     );
     l.hidden_dropout = dropout;
-    let mut s = stack("encoder", false, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("num_hidden_layers")?, l);
+    let mut s = stack(
+        "encoder",
+        false,
+        StackInput::Tokens,
+        Positions::Learned { max, offset: 0 },
+        c.u64("num_hidden_layers")?,
+        l,
+    );
     s.token_types = c.u64_or("type_vocab_size", 2)?;
     s.embedding_norm = Some(layer_norm());
     s.embedding_dropout = dropout;
     s.visual = Some(VisualEmbeddings { feature_dim: c.u64_or("visual_embedding_dim", 512)? });
     let head = match task.kind {
         Kind::Base => Head { pooler: true, ..Head::default() },
-        Kind::PreTraining => Head { lm_head: Some(mlm_head(true)), pooler: true, classifier: Some(2), ..Head::default() },
+        Kind::PreTraining => {
+            Head { lm_head: Some(mlm_head(true)), pooler: true, classifier: Some(2), ..Head::default() }
+        }
         _ => return Err(task.reject(c, "VisualBertModel and VisualBertForPreTraining")),
     };
-    Ok(model(Architecture::Encoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 8 * max))
+    Ok(model(
+        Architecture::Encoder,
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
+        vec![s],
+        head,
+        8 * max,
+    ))
 }
 
 /// GPT-Neo (`modeling_gpt_neo.py`): GPT-2 layout with bias-free Q/K/V, a biased out_proj, and a
