@@ -9,6 +9,7 @@ use crate::framework::Framework;
 use crate::hw::GpuSpec;
 use crate::memory::estimate::{estimate_plan, PlanEstimate};
 use crate::memory::finetune::{Finetune, LoraConfig, LoraTargets, WeightQuant};
+use crate::memory::serving::{Entrypoint, Release, VllmSettings};
 use crate::memory::states::ParamInfo;
 use crate::memory::{OverheadConfig, Phase, Precision, Setup};
 use crate::model::{derive, hf, presets, ModelSpec, Positions, StackInput};
@@ -37,6 +38,14 @@ pub struct Resolved {
     pub(super) gpus_chosen: bool,
     pub(super) framework: Framework,
     pub(super) framework_version: Option<String>,
+    pub(super) serving: Option<ServingChoice>,
+}
+
+/// A serving framework chosen with `framework`: its release and settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServingChoice {
+    Vllm { release: Release, settings: VllmSettings },
+    Generate { release: Release, logits: crate::memory::serving::GenerateLogits },
 }
 
 impl Resolved {
@@ -72,6 +81,10 @@ impl Resolved {
     }
     pub fn framework_version(&self) -> Option<&str> {
         self.framework_version.as_deref()
+    }
+    /// The serving framework (vLLM, HF generate) with its release, when one was chosen.
+    pub fn serving(&self) -> Option<&ServingChoice> {
+        self.serving.as_ref()
     }
 
     /// The per-rank, per-stage estimate.
@@ -140,7 +153,11 @@ impl Scenario {
         apply_deepspeed_config(&mut s)?;
         let f = s.filled();
         let mut model = resolve_model(&f)?;
-        let setup = resolve_setup(&f, &model.spec)?;
+        let mut setup = resolve_setup(&f, &model.spec)?;
+        let serving = resolve_serving(&f, &setup)?;
+        if let Some(ServingChoice::Generate { logits, .. }) = &serving {
+            setup.generate_logits = Some(*logits);
+        }
         let plan = resolve_plan(&f, &model.spec, &setup)?;
         check_magnitudes(&model.spec, &setup, &plan)?;
         let info =
@@ -153,12 +170,6 @@ impl Scenario {
         };
         let (gpus, gpus_chosen) = resolve_gpus(&f)?;
         let framework = f.framework.unwrap_or_default();
-        if framework.serves() && setup.phase == Phase::Train {
-            return Err(Error::conflict(
-                format!("--framework {framework} serves models; it does not train them"),
-                "add --phase inference, or choose a training framework",
-            ));
-        }
         Ok(Resolved {
             scenario: s,
             model,
@@ -170,8 +181,63 @@ impl Scenario {
             gpus_chosen,
             framework,
             framework_version: f.framework_version.clone(),
+            serving,
         })
     }
+}
+
+/// `framework` vllm or hf-generate with its release and the vLLM settings; `None` for the
+/// training frameworks. vLLM-only settings need `--framework vllm`.
+pub(super) fn resolve_serving(f: &Scenario, setup: &Setup) -> Result<Option<ServingChoice>> {
+    use crate::memory::serving::{default_release, generate_logits, oldest_release};
+    let framework = f.framework.unwrap_or_default();
+    let vllm_flags = [
+        ("--gpu-memory-utilization", f.gpu_memory_utilization.is_some()),
+        ("--max-num-batched-tokens", f.max_num_batched_tokens.is_some()),
+        ("--max-num-seqs", f.max_num_seqs.is_some()),
+        ("--enforce-eager", f.enforce_eager == Some(true)),
+        ("--vllm-entrypoint", f.vllm_entrypoint.is_some_and(|e| e != Entrypoint::Serve)),
+    ];
+    if framework != Framework::Vllm {
+        if let Some((flag, _)) = vllm_flags.iter().find(|(_, on)| *on) {
+            return Err(Error::conflict(format!("{flag} applies to vLLM"), "add --framework vllm --phase inference"));
+        }
+    }
+    if !framework.serves() {
+        return Ok(None);
+    }
+    if setup.phase != Phase::Inference {
+        return Err(Error::conflict(
+            format!("--framework {framework} serves models; it does not train"),
+            "add --phase inference",
+        ));
+    }
+    let release = match &f.framework_version {
+        Some(v) => Release::parse(v)?,
+        None => default_release(framework),
+    };
+    let oldest = oldest_release(framework);
+    if release < oldest {
+        return Err(Error::invalid(
+            "--framework-version",
+            release,
+            format!("{oldest} or newer (the oldest release presets/frameworks/{framework}.toml describes)"),
+        ));
+    }
+    if framework == Framework::HfGenerate {
+        let (logits, _) = generate_logits(release)?;
+        return Ok(Some(ServingChoice::Generate { release, logits }));
+    }
+    let settings = VllmSettings {
+        gpu_memory_utilization: f.gpu_memory_utilization,
+        max_num_batched_tokens: f.max_num_batched_tokens,
+        max_num_seqs: f.max_num_seqs,
+        block_size: f.block_size,
+        enforce_eager: f.enforce_eager.unwrap_or(false),
+        entrypoint: f.vllm_entrypoint.unwrap_or_default(),
+        max_model_len: setup.context.unwrap_or(setup.seq),
+    };
+    Ok(Some(ServingChoice::Vllm { release, settings }))
 }
 
 /// The GPUs to check: `--gpu` names (and the preset of `--gpus 64xh100-sxm`), else every preset.
@@ -550,6 +616,7 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         kv_dtype: f.kv_dtype.map(|d| d.0),
         context,
         kv_block: f.block_size,
+        generate_logits: None,
     })
 }
 

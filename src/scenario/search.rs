@@ -161,6 +161,7 @@ impl Scenario {
             gpus_chosen: true,
             framework: f.framework.unwrap_or_default(),
             framework_version: f.framework_version.clone(),
+            serving: None,
         };
         Ok(ResolvedSearch { base, config, gpu, calibration_note, tokens: f.tokens.map(|t| t.0), price: f.price })
     }

@@ -8,6 +8,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::framework::Framework;
 use crate::memory::finetune::WeightFormat;
+use crate::memory::serving::Entrypoint;
 use crate::memory::{AttentionKernel, Optimizer, OptimizerImpl, Phase, Precision, Recompute, Runtime};
 use crate::parallel::{Fsdp, Offload, Schedule};
 use serde::Serialize;
@@ -159,6 +160,7 @@ choice!(KvDtype {
     "fp16" => KvDtype(DType::Fp16), "bf16" => KvDtype(DType::Bf16), "fp32" => KvDtype(DType::Fp32),
     "fp8" => KvDtype(DType::Fp8), "int8" => KvDtype(DType::Int8),
 });
+choice!(Entrypoint { "serve" => Entrypoint::Serve, "llm" => Entrypoint::Llm });
 choice!(Framework {
     "pytorch" => Framework::Pytorch, "hf-trainer" => Framework::HfTrainer,
     "accelerate-fsdp" => Framework::AccelerateFsdp, "torchtitan" => Framework::Torchtitan,
@@ -454,11 +456,23 @@ settings! {
     Serving context: Count = "context", default None, int(1, bounds::SEQ);
     /// Inference: paged KV cache block size in tokens (vLLM uses 16); sequences round up to blocks.
     Serving block_size: u64 = "block-size", default None, int(1, bounds::BLOCK_SIZE);
+    /// vLLM: share of the GPU's memory one instance may use (default: vLLM's, 0.9).
+    Serving gpu_memory_utilization: f64 = "gpu-memory-utilization", default None, real(0.000001, 1.0);
+    /// vLLM: tokens per scheduler step; the start-up profile runs this many (default: vLLM's for
+    /// the release, entry point and GPU).
+    Serving max_num_batched_tokens: u64 = "max-num-batched-tokens", default None, int(1, bounds::SEQ);
+    /// vLLM: sequences per scheduler step (default: vLLM's, 256 or 1024).
+    Serving max_num_seqs: u64 = "max-num-seqs", default None, int(1, bounds::BATCH);
+    /// vLLM: no CUDA graphs (releases that budget graph memory then subtract none).
+    Serving enforce_eager: bool = "enforce-eager", default Some(false), NONE;
+    /// vLLM: how it was started: serve (`vllm serve`) or llm (the offline LLM class).
+    Serving vllm_entrypoint: Entrypoint = "vllm-entrypoint", default Some(Entrypoint::Serve), NONE;
 
     // ---- Framework and runtime ----
     /// The framework that runs the step: its defaults and the tensors it keeps.
     Runtime framework: Framework = "framework", default Some(Framework::Pytorch), NONE;
-    /// The framework's version where its behaviour changed (e.g. transformers 4.44 vs 4.45).
+    /// The framework's release where its behaviour changed between releases (e.g. transformers
+    /// 4.44 vs 4.45). Default: the profile's default version.
     Runtime framework_version: String = "framework-version", default None, NONE;
     /// Tensor rules of the runtime: cuda (default) or cpu (PyTorch on CPU keeps float dropout
     /// masks and runs SDPA's math path under attention dropout).
