@@ -3,11 +3,12 @@
 //! (`tests/data/frameworks/measured.json`, made by `scripts/measure_frameworks.py` on CPU).
 
 use memplan::dtype::DType;
-use memplan::framework::{Framework, FrameworkProfile};
+use memplan::framework::Framework;
 use memplan::memory::activations::{layer_input_bytes, layer_ledger, stack_layers_saved_bytes, StackShape};
 use memplan::memory::checkpoint::{self, saved_op_outputs};
 use memplan::memory::logits::{loss_memory, LossMemory};
 use memplan::memory::mechanisms::{LogitsHandling, Mechanisms};
+use memplan::memory::profile::FrameworkProfile;
 use memplan::memory::{AttentionKernel, OptimizerImpl, Precision, Recompute, Setup};
 use memplan::model::{hf, presets, ModelSpec};
 use serde_json::Value;

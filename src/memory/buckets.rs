@@ -1,5 +1,5 @@
 //! Framework-owned buffers on one rank and how long gradients live, applied after the generic
-//! sharding rules (`parallel::sharding::rank_states`) when a profile switches them on
+//! sharding rules (`memory::sharding::rank_states`) when a profile switches them on
 //! (`Mechanisms::deepspeed_buffers`, `fsdp_pp_*`, `zero_grad_set_to_none`).
 //!
 //! DeepSpeed (`deepspeed/runtime/zero/`):
@@ -26,10 +26,10 @@
 //!   the stage's gathered 16-bit parameters stay from forward to backward.
 
 use super::setup::Setup;
+use super::sharding::RankStates;
 use super::states::ParamInfo;
 use crate::dtype::DType;
 use crate::parallel::layout::{share, StageParams};
-use crate::parallel::sharding::RankStates;
 use crate::parallel::ParallelPlan;
 
 /// DeepSpeed's default `sub_group_size` (`deepspeed/runtime/zero/config.py`, 1e9 elements).

@@ -1,5 +1,5 @@
 //! The switches a framework profile sets on the memory model (`presets/frameworks/*.toml`,
-//! resolved by `crate::framework::FrameworkProfile`). `Default` is plain PyTorch — memplan's
+//! resolved by `crate::memory::profile::FrameworkProfile`). `Default` is plain PyTorch — memplan's
 //! rules before profiles existed — so a `Setup` without a profile estimates exactly as before.
 //! Each mechanism is implemented in one place: `logits` (loss and logits handling),
 //! `buckets` (DeepSpeed's buckets, FSDP2 under pipelining), `checkpoint` (recompute policies),

@@ -11,7 +11,10 @@ pub mod kv_cache;
 pub mod logits;
 pub mod mechanisms;
 pub mod overhead;
+pub mod profile;
+pub mod serving;
 pub mod setup;
+pub mod sharding;
 pub mod states;
 
 pub use estimate::{estimate, Estimate, PeakPoint};

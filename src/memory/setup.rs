@@ -315,6 +315,10 @@ pub struct Setup {
     /// What the framework profile switches on (`memory::mechanisms`); default: plain PyTorch.
     #[serde(default)]
     pub mechanisms: super::mechanisms::Mechanisms,
+    /// Inference under transformers `generate`: which logits the prefill makes (`None`: every
+    /// position in the activation dtype, a plain forward pass). See `memory::serving`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_logits: Option<super::serving::GenerateLogits>,
 }
 
 impl Default for Setup {
@@ -339,6 +343,7 @@ impl Default for Setup {
             context: None,
             kv_block: None,
             mechanisms: super::mechanisms::Mechanisms::default(),
+            generate_logits: None,
         }
     }
 }

@@ -127,11 +127,11 @@ pub struct FrameworkInfo {
     pub package: String,
     pub version: String,
     /// Every setting the profile applied: value, why, source.
-    pub settings: Vec<crate::framework::ProfileNote>,
+    pub settings: Vec<crate::memory::profile::ProfileNote>,
 }
 
 impl FrameworkInfo {
-    pub fn of(p: &crate::framework::FrameworkProfile) -> FrameworkInfo {
+    pub fn of(p: &crate::memory::profile::FrameworkProfile) -> FrameworkInfo {
         FrameworkInfo {
             name: p.framework.name().into(),
             package: p.package.clone(),
@@ -175,6 +175,9 @@ pub struct EstimateReport {
     /// Inference with a KV cache: the per-sequence cost and the capacity per GPU in `fits`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<Serving>,
+    /// `--framework vllm`: the start-up budget and block count the server would print.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_framework: Option<super::capacity::ServingCapacity>,
     pub setup: Setup,
     pub plan: ParallelPlan,
     /// The framework profile used and the settings it applied, each with why and its source.
@@ -260,6 +263,7 @@ impl EstimateReport {
             .collect();
         EstimateReport {
             serving: None,
+            serving_framework: None,
             model: ModelInfo {
                 name: model.name.clone(),
                 family: model.family.clone(),
@@ -275,7 +279,7 @@ impl EstimateReport {
             },
             setup: setup.clone(),
             plan: plan.clone(),
-            framework: FrameworkInfo::of(&crate::framework::FrameworkProfile::default()),
+            framework: FrameworkInfo::of(&crate::memory::profile::FrameworkProfile::default()),
             per_gpu: PerGpu::of(est),
             worst_stage: plan_est.stages[plan_est.worst].stage,
             stages,
@@ -380,6 +384,9 @@ impl EstimateReport {
                 fmt(u, sv.kv_bytes_per_sequence),
                 fmt(u, sv.base_bytes)
             ));
+        }
+        if let Some(c) = &self.serving_framework {
+            s.push_str(&c.to_text(u));
         }
         if !self.fits.is_empty() {
             let mut header = vec![
