@@ -483,3 +483,57 @@ fn torchtitan_llama3_8b_fsdp_with_per_op_sac_published_memory() {
         assert!(e.abs() < 0.10, "dp {dp}: {:+.1}%", e * 100.0);
     }
 }
+
+#[test]
+fn torchtitan_405b_3d_parallel_published_memory() {
+    // torchtitan benchmarks/llama3_h100_202412_torchtitan.md, Table 5: Llama 3.1 405B, 512 GPUs
+    // (FSDP 8, TP 8, PP 8), local batch 32 in 8 microbatches of 4 (pipeline_parallel_microbatches
+    // defaults to the stage count), seq 8192, full AC, 1F1B: 82.5 GiB (max reserved, the worst
+    // rank). Under PP, FSDP2 keeps each stage's unsharded fp32 gradients across microbatches
+    // (about 24 GiB here) and its gathered bf16 stage. The run also used torch.compile, Float8 and
+    // async TP, which memplan does not model.
+    let args = [
+        "estimate",
+        "--model",
+        "llama-3.1-405b",
+        "--framework",
+        "torchtitan",
+        "--framework-version",
+        "0.0",
+        "--fsdp",
+        "full",
+        "--dp",
+        "8",
+        "--tp",
+        "8",
+        "--pp",
+        "8",
+        "--batch",
+        "4",
+        "--microbatches",
+        "8",
+        "--seq",
+        "8192",
+        "--recompute",
+        "full",
+        "--gpu",
+        "h100-sxm",
+    ];
+    let e = reserved_error(&args, 82.5);
+    eprintln!("torchtitan 405B FSDP8 TP8 PP8 1F1B: error {:+.1}%", e * 100.0);
+    assert!(e.abs() < 0.10, "{:+.1}%", e * 100.0);
+}
+
+#[test]
+fn torchtitan_tensor_parallelism_shards_the_sequence() {
+    // torchtitan/parallelisms/parallelize_llama.py apply_tp: attention_norm / ffn_norm are
+    // SequenceParallel() and wo / w2 are rowwise_parallel(output_layouts=Shard(1)), so under TP
+    // the activations between blocks are split along the sequence: `--sp` is the default.
+    let (_, v, _) = memplan(&["estimate", "--model", "llama-3-8b", "--framework", "torchtitan", "--tp", "4"]);
+    assert_eq!(v["plan"]["sp"], true);
+    let (_, v, _) = memplan(&["estimate", "--model", "llama-3-8b", "--tp", "4"]);
+    assert_eq!(v["plan"]["sp"], false, "plain PyTorch/Megatron: --sp is opt-in");
+    let (_, v, _) =
+        memplan(&["estimate", "--model", "llama-3-8b", "--framework", "torchtitan", "--tp", "4", "--no-sp"]);
+    assert_eq!(v["plan"]["sp"], false, "a given --sp wins");
+}

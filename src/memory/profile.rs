@@ -126,6 +126,8 @@ struct SettingsFile {
     #[serde(default)]
     lazy_module_loading: Vec<Entry<bool>>,
     #[serde(default)]
+    tp_sequence_parallel: Vec<Entry<bool>>,
+    #[serde(default)]
     fragmentation: Vec<Entry<f64>>,
 }
 
@@ -170,6 +172,9 @@ pub struct FrameworkProfile {
     pub mechanisms: Mechanisms,
     /// CUDA lazy module loading (`CUDA_MODULE_LOADING=LAZY`): the smaller CUDA context.
     pub lazy_module_loading: bool,
+    /// Tensor parallelism always shards the sequence outside the TP regions (the `--sp` default
+    /// when tp > 1).
+    pub tp_sequence_parallel: bool,
     /// Allocator fragmentation margin (fraction of the live peak), when the profile sets one.
     pub fragmentation: Option<f64>,
     /// Every setting applied, with why and its source.
@@ -270,6 +275,7 @@ impl FrameworkProfile {
             m.fsdp_pp_keep_unsharded_params = v;
         }
         let lazy = pick!(lazy_module_loading, bool::to_string).unwrap_or(true);
+        let tp_sp = pick!(tp_sequence_parallel, bool::to_string).unwrap_or(false);
         let fragmentation = pick!(fragmentation, |f: &f64| f.to_string());
         if let Some(f) = fragmentation {
             if !(0.0..1.0).contains(&f) {
@@ -287,6 +293,7 @@ impl FrameworkProfile {
             recompute_policies: policies,
             mechanisms: m,
             lazy_module_loading: lazy,
+            tp_sequence_parallel: tp_sp,
             fragmentation,
             notes,
             serving: file.serving,

@@ -734,7 +734,8 @@ pub(super) fn resolve_plan(f: &Scenario, model: &ModelSpec, setup: &Setup) -> Re
         pp,
         cp,
         ep: f.ep.unwrap_or(1),
-        sp: f.sp.unwrap_or(false),
+        // Not given: the framework's own rule (torchtitan's TP always shards the sequence).
+        sp: f.sp.unwrap_or(tp > 1 && resolve_profile(f)?.tp_sequence_parallel),
         zero: f.zero.map_or(0, |z| z.0),
         fsdp: f.fsdp.map(|m| m.0),
         distributed_optimizer: f.distributed_optimizer.unwrap_or(false),

@@ -511,8 +511,9 @@ settings! {
     Parallel dp: u64 = "dp", default None, int(1, bounds::DEGREE);
     /// Tensor-parallel degree (Megatron: heads and MLP width split; keep it within a node).
     Parallel tp: u64 = "tp", default Some(1), int(1, bounds::DEGREE);
-    /// Megatron sequence parallelism (needs --tp 2 or more).
-    Parallel sp: bool = "sp", default Some(false), NONE;
+    /// Megatron sequence parallelism (needs --tp 2 or more). Default: off, or the framework's
+    /// rule (torchtitan shards the sequence whenever tp > 1).
+    Parallel sp: bool = "sp", default None, NONE;
     /// Pipeline-parallel stages.
     Parallel pp: u64 = "pp", default Some(1), int(1, bounds::DEGREE);
     /// Pipeline schedule.
