@@ -6,7 +6,9 @@
 //! - ZeRO-1/2, `stage_1_and_2.py: DeepSpeedZeroOptimizer.setup_buckets`: with
 //!   `contiguous_gradients` each backward allocates `torch.empty(int(self.reduce_bucket_size),
 //!   dtype=self.dtype)` — the whole bucket whatever the model size — and a second one under
-//!   `overlap_comm`; `step` converts the flat 16-bit gradient partition to fp32
+//!   `overlap_comm`; `allgather_bucket_size` only chunks the all-gather of updated partitions,
+//!   which writes into the flat 16-bit groups in place (`runtime/utils.py: all_gather_dp_groups`,
+//!   `all_gather_into_tensor`), so it adds no buffer; `step` converts the flat 16-bit gradient partition to fp32
 //!   (`flat_grad_partition.to(self.single_partition_of_fp32_groups[i].dtype)`) and runs a fused
 //!   Adam (no whole-model temporaries).
 //! - ZeRO-3, `stage3.py: DeepSpeedZeroOptimizer_Stage3.__init__`: one IPG bucket of
