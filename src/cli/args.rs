@@ -83,8 +83,10 @@ pub struct SetupArgs {
     /// generated). Default: the model's own (224, 512, 1024).
     #[arg(long)]
     pub image_size: Option<u64>,
-    #[arg(long, value_enum, default_value = "none")]
-    pub recompute: RecomputeArg,
+    /// Activation recomputation: none (default), selective (the attention core), full (each
+    /// layer's input only). `memplan plan` searches all three unless this is given.
+    #[arg(long, value_enum)]
+    pub recompute: Option<RecomputeArg>,
     /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
     #[arg(long, value_enum, default_value = "flash")]
     pub attention: AttentionArg,
@@ -240,6 +242,16 @@ pub struct PlanArgs {
     /// a DeepSpeed JSON config (as `memplan plan --emit deepspeed` writes).
     #[arg(long, value_name = "FILE")]
     pub deepspeed_config: Option<PathBuf>,
+    /// Read the plan, micro-batch, sequence, precision and recomputation from a launch config
+    /// (what `memplan plan --emit` writes: a Megatron-LM or Megatron-DeepSpeed launcher, a
+    /// DeepSpeed JSON, a torchtitan TOML or a Hugging Face FSDP launcher); its values win over
+    /// the setup flags. The model still comes from --model; the config's dimensions must match.
+    #[arg(long, value_name = "FILE", conflicts_with = "deepspeed_config")]
+    pub from_config: Option<PathBuf>,
+    /// The format of --from-config when detection is not enough: megatron, megatron-deepspeed,
+    /// deepspeed, torchtitan, fsdp.
+    #[arg(long, value_name = "FORMAT", requires = "from_config")]
+    pub from_config_format: Option<String>,
 }
 
 /// What a DeepSpeed config fixes.
@@ -387,6 +399,8 @@ impl PlanArgs {
             vpp: self.vpp,
             microbatches,
             gpus_per_node: self.gpus_per_node,
+            first_stage_layers: None,
+            last_stage_layers: None,
         };
         plan.validate(model, setup.seq)?;
         Ok(plan)
@@ -658,7 +672,7 @@ impl SetupArgs {
             micro_batch: batch,
             seq,
             tgt_seq,
-            recompute: self.recompute.into(),
+            recompute: self.recompute.map_or(Recompute::None, Into::into),
             attention: self.attention.into(),
             dropout: if self.no_dropout {
                 Some(false)

@@ -148,9 +148,10 @@ pub struct ClusterArgs {
     /// Matmul efficiency (fraction of the dense peak). Default: the GPU preset's.
     #[arg(long)]
     pub efficiency: Option<f64>,
-    /// Fraction of data-parallel communication hidden behind compute.
-    #[arg(long, default_value = "0.5")]
-    pub overlap: f64,
+    /// Fraction of data-parallel communication hidden behind compute. Default: each
+    /// framework's own mechanism.
+    #[arg(long)]
+    pub overlap: Option<f64>,
     /// Also consider offloading optimizer states to host memory.
     #[arg(long)]
     pub allow_offload: bool,
@@ -694,6 +695,9 @@ pub fn plan_cluster(base: &ScenarioArgs, c: &ClusterArgs) -> Result<Planned> {
         max_tp: c.max_tp,
         max_pp: c.max_pp,
         max_cp: None,
+        frameworks: None,
+        recompute: base.setup.recompute.map(Into::into),
+        inter_node_bandwidth: None,
     };
     let (cfg, gpu, _) = super::plan_cmd::search_config(&cluster, &model.spec, &setup, base.setup.overheads()?)?;
     let info = if model.derived {
@@ -701,7 +705,7 @@ pub fn plan_cluster(base: &ScenarioArgs, c: &ClusterArgs) -> Result<Planned> {
     } else {
         crate::memory::states::ParamInfo::of(&model.spec)
     };
-    let result = search(&model.spec, &info, &setup, &gpu, &cfg);
+    let result = search(&model.spec, &info, &setup, &gpu, &cfg)?;
     Ok(Planned {
         model: model.spec.name.clone(),
         parameters: model.params,

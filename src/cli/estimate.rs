@@ -17,7 +17,36 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         setup.precision = ds.precision;
     }
     let overheads = args.setup.overheads()?;
-    let plan = args.plan.resolve(&model.spec, &setup)?;
+    let plan = match &args.plan.from_config {
+        Some(path) => {
+            let p = &args.plan;
+            let given = [
+                ("--dp", p.dp.is_some()),
+                ("--tp", p.tp != 1),
+                ("--pp", p.pp != 1),
+                ("--cp", p.cp != 1),
+                ("--ep", p.ep != 1),
+                ("--sp", p.sp),
+                ("--vpp", p.vpp != 1),
+                ("--zero", p.zero != 0),
+                ("--fsdp", p.fsdp.is_some()),
+                ("--distributed-optimizer", p.distributed_optimizer),
+                ("--microbatches", p.microbatches.is_some()),
+                ("--global-batch", p.global_batch.is_some()),
+                ("--gpus", p.gpus.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
+                return Err(crate::Error::conflict(
+                    format!("{flag} with --from-config: the config fixes the plan"),
+                    "drop the flag, or edit the config",
+                ));
+            }
+            let format = p.from_config_format.as_deref().map(crate::plan::read::ConfigFormat::parse).transpose()?;
+            let (mut fc, text) = crate::plan::read::read_file(path, format)?;
+            fc.apply(&model.spec, &mut setup, &text)?
+        }
+        None => args.plan.resolve(&model.spec, &setup)?,
+    };
     let info =
         if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
     let gpus = match &args.output.gpu {

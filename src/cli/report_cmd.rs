@@ -89,7 +89,7 @@ fn cluster_args(args: &ReportArgs, count: u64, gpu: &GpuSpec) -> ClusterArgs {
         global_batch: args.global_batch.clone(),
         headroom: "0".into(),
         efficiency: args.efficiency,
-        overlap: 0.5,
+        overlap: None,
         allow_offload: false,
         max_tp: None,
         max_pp: None,

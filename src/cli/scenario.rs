@@ -262,7 +262,7 @@ impl ScenarioArgs {
             "seq" => st.seq = Some(int(flag, v)?.to_string()),
             "tgt-seq" => st.tgt_seq = Some(int(flag, v)?.to_string()),
             "image-size" => st.image_size = Some(int(flag, v)?),
-            "recompute" => st.recompute = enum_value::<RecomputeArg>(flag, v)?,
+            "recompute" => st.recompute = Some(enum_value::<RecomputeArg>(flag, v)?),
             "attention" => st.attention = enum_value::<AttentionArg>(flag, v)?,
             "dropout" => {
                 if v.eq_ignore_ascii_case("model") {

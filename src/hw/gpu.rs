@@ -21,6 +21,28 @@ pub struct GpuSpec {
     /// Fraction of peak that a well-tuned training step reaches when no calibration is given.
     #[serde(default = "default_efficiency")]
     pub default_efficiency: f64,
+    /// What GEMMs and streaming kernels reach on this GPU: the planner's compute model.
+    #[serde(default)]
+    pub gemm_efficiency: Option<GemmEfficiency>,
+}
+
+/// The planner's roofline inputs for one GPU (`[gemm_efficiency]` in its preset): the largest
+/// fraction of the dense peak a library GEMM reaches, the fraction of the memory bandwidth a
+/// streaming kernel reaches, and the SM count and output tile that quantize a GEMM into waves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmEfficiency {
+    /// Best measured 16-bit GEMM throughput over the dense peak (e.g. MAMF).
+    pub max: f64,
+    /// Achieved over nominal memory bandwidth for streaming (elementwise) kernels.
+    pub memory: f64,
+    /// Streaming multiprocessors (compute units on AMD).
+    pub sms: u64,
+    /// Output tile of one thread block (rows × columns).
+    pub tile_m: u64,
+    pub tile_n: u64,
+    /// Where `max` and `memory` come from.
+    pub source: String,
 }
 
 fn default_efficiency() -> f64 {
