@@ -363,7 +363,7 @@ fn evaluate_all(filter: &dyn Fn(&Run) -> bool) -> (Vec<(Run, Outcome)>, String) 
 
 fn runnable(run: &Run, o: &Outcome) -> Result<(), String> {
     let caps = capabilities(o.best.framework).unwrap();
-    match caps.refuses_plan(&o.best.plan, o.best.recompute, run.model.total_layers(), run.seq) {
+    match caps.refuses_plan(&o.best.plan, o.best.recompute, run.precision, run.model.total_layers(), run.seq) {
         Some(why) => Err(format!("{}: #1 plan not runnable by {}: {why}", run.name, o.best.framework)),
         None => Ok(()),
     }

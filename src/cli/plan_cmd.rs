@@ -299,7 +299,7 @@ pub fn search_config(
     let max_model_parallel = node
         .min(c.max_tp.unwrap_or(u64::MAX))
         .saturating_mul(model.total_layers().min(c.max_pp.unwrap_or(u64::MAX)))
-        .saturating_mul(c.max_cp.unwrap_or(16).min(16));
+        .saturating_mul(c.max_cp.unwrap_or(if base.seq >= 8192 { 16 } else { 1 }).min(16));
     let min_dp = gpus.div_ceil(max_model_parallel.max(1)).max(1);
     if global_batch < min_dp {
         return Err(Error::invalid(

@@ -81,6 +81,7 @@ pub enum GradSync {
 /// The rule a plan breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    Precision,
     TensorParallel,
     Pipeline,
     ContextParallel,
@@ -297,7 +298,19 @@ impl Capabilities {
 
     /// The first rule (other than the pipeline layout) that keeps this framework from running
     /// `plan` with `recompute`; cheap enough for the search's inner loop.
-    pub fn check(&self, plan: &ParallelPlan, recompute: Recompute, seq: u64) -> Option<Refusal> {
+    pub fn check(&self, plan: &ParallelPlan, recompute: Recompute, precision: Precision, seq: u64) -> Option<Refusal> {
+        if !self.accepts_precision(precision) {
+            return Some(Refusal::Precision);
+        }
+        // The HF Trainer runs DDP under autocast (fp32 weights) and FSDP with a 16-bit
+        // MixedPrecision policy over fp32 shards: each recipe with its own sharding.
+        if matches!(self.framework, Framework::HfTrainer | Framework::AccelerateFsdp) {
+            let autocast = matches!(precision, Precision::AmpBf16 | Precision::AmpFp16);
+            let mixed = matches!(precision, Precision::MixedBf16 | Precision::MixedFp16);
+            if (plan.fsdp.is_some() && autocast) || (plan.fsdp.is_none() && mixed) {
+                return Some(Refusal::Precision);
+            }
+        }
         if plan.tp > 1 && !self.tensor_parallel {
             return Some(Refusal::TensorParallel);
         }
@@ -332,9 +345,21 @@ impl Capabilities {
     }
 
     /// Why this framework cannot run `plan` with `recompute` (None when it can).
-    pub fn refuses(&self, plan: &ParallelPlan, recompute: Recompute, layers: u64, seq: u64) -> Option<String> {
+    pub fn refuses(
+        &self,
+        plan: &ParallelPlan,
+        recompute: Recompute,
+        precision: Precision,
+        layers: u64,
+        seq: u64,
+    ) -> Option<String> {
         let name = self.framework.name();
-        let why = match self.check(plan, recompute, seq)? {
+        let why = match self.check(plan, recompute, precision, seq)? {
+            Refusal::Precision => format!(
+                "{name} does not keep the {} recipe{}",
+                precision.name(),
+                if plan.fsdp.is_some() { " with FSDP" } else { " without FSDP" }
+            ),
             Refusal::TensorParallel => format!("{name} has no tensor parallelism (tp {})", plan.tp),
             Refusal::Pipeline if !self.pipeline => format!("{name} has no pipeline parallelism (pp {})", plan.pp),
             Refusal::Pipeline => format!("{name} has no {:?} pipeline schedule", plan.schedule),
@@ -363,8 +388,15 @@ impl Capabilities {
     }
 
     /// `refuses`, the pipeline layout included.
-    pub fn refuses_plan(&self, plan: &ParallelPlan, recompute: Recompute, layers: u64, seq: u64) -> Option<String> {
-        self.refuses(plan, recompute, layers, seq).or_else(|| self.refuses_layout(plan, layers))
+    pub fn refuses_plan(
+        &self,
+        plan: &ParallelPlan,
+        recompute: Recompute,
+        precision: Precision,
+        layers: u64,
+        seq: u64,
+    ) -> Option<String> {
+        self.refuses(plan, recompute, precision, layers, seq).or_else(|| self.refuses_layout(plan, layers))
     }
 
     /// Pipeline layouts: even splits, and the uneven ones each framework expresses.
@@ -562,9 +594,9 @@ mod tests {
     fn deepspeed_pipeline_refuses_zero_2() {
         let c = capabilities(Framework::Deepspeed).unwrap();
         let plan = ParallelPlan { dp: 4, pp: 2, zero: 2, microbatches: 4, ..ParallelPlan::single() };
-        let why = c.refuses_plan(&plan, Recompute::None, 24, 2048).unwrap();
+        let why = c.refuses_plan(&plan, Recompute::None, Precision::MixedBf16, 24, 2048).unwrap();
         assert!(why.contains("incompatible with pipeline parallelism"), "{why}");
         let plan = ParallelPlan { zero: 1, ..plan };
-        assert!(c.refuses_plan(&plan, Recompute::None, 24, 2048).is_none());
+        assert!(c.refuses_plan(&plan, Recompute::None, Precision::MixedBf16, 24, 2048).is_none());
     }
 }

@@ -343,7 +343,7 @@ pub fn search(
                                                 let runners: Vec<usize> = (0..caps.len())
                                                     .filter(|&i| {
                                                         per_cap[i].iter().any(|l| l.fields() == layout.fields())
-                                                            && caps[i].check(&plan, recompute, base.seq).is_none()
+                                                            && caps[i].check(&plan, recompute, base.precision, base.seq).is_none()
                                                     })
                                                     .collect();
                                                 if runners.is_empty() || plan.validate(model, base.seq).is_err() {
@@ -351,10 +351,12 @@ pub fn search(
                                                 }
                                                 evaluated += runners.len() as u64;
                                                 if evaluated > cfg.max_candidates {
-                                                    return Err(Error::invalid(
-                                                        "the plan search",
-                                                        format!("more than {} candidates", cfg.max_candidates),
-                                                        "a smaller space: --framework, --max-tp, --max-pp, --max-cp or --recompute narrow it",
+                                                    return Err(Error::conflict(
+                                                        format!(
+                                                            "the plan search has more than {} candidates (the cap)",
+                                                            cfg.max_candidates
+                                                        ),
+                                                        "narrow it with --framework, --max-tp, --max-pp, --max-cp or --recompute",
                                                     ));
                                                 }
                                                 let setup = Setup { micro_batch: mb, recompute, ..base.clone() };
@@ -475,7 +477,8 @@ pub fn search(
         c.also_runs_on = caps
             .iter()
             .filter(|k| {
-                k.framework != c.framework && k.refuses_plan(&c.plan, c.recompute, layers, base.seq).is_none()
+                k.framework != c.framework
+                    && k.refuses_plan(&c.plan, c.recompute, base.precision, layers, base.seq).is_none()
             })
             .map(|k| k.framework)
             .collect();
@@ -538,7 +541,7 @@ pub fn evaluate(
     let caps = capabilities(framework)
         .ok_or_else(|| Error::invalid("--framework", framework.name(), "a training framework"))?;
     plan.validate(model, setup.seq)?;
-    if let Some(why) = caps.refuses_plan(plan, setup.recompute, model.total_layers(), setup.seq) {
+    if let Some(why) = caps.refuses_plan(plan, setup.recompute, setup.precision, model.total_layers(), setup.seq) {
         return Err(Error::conflict(why, "choose a plan this framework runs"));
     }
     let est = crate::memory::estimate::estimate_plan(model, info, setup, plan, &cfg.overhead);
