@@ -93,15 +93,19 @@ impl GemmModel {
         Ok(self)
     }
 
-    /// Tile and wave quantization of an m × n output (times `batch` independent GEMMs).
+    /// Tile and wave quantization of an m × n output (times `batch` independent GEMMs). A
+    /// dimension smaller than the tile gets a tile cut to it (rounded up to the 8-wide MMA step),
+    /// as libraries pick narrower kernels for skinny matrices.
     pub fn quantization(&self, m: f64, n: f64, batch: f64) -> f64 {
-        let tiles = (m / self.tile_m as f64).ceil() * (n / self.tile_n as f64).ceil() * batch;
+        let fit = |dim: f64, tile: u64| (tile as f64).min((dim / 8.0).ceil().max(1.0) * 8.0);
+        let (tm, tn) = (fit(m, self.tile_m), fit(n, self.tile_n));
+        let tiles = (m / tm).ceil() * (n / tn).ceil() * batch;
         if tiles <= 0.0 {
             return 1.0;
         }
         let waves = (tiles / self.sms as f64).ceil();
         let useful = m * n * batch;
-        (useful / (waves * self.sms as f64 * (self.tile_m * self.tile_n) as f64)).clamp(1e-3, 1.0)
+        (useful / (waves * self.sms as f64 * tm * tn)).clamp(1e-3, 1.0)
     }
 
     /// Fraction of the peak a GEMM of these dimensions reaches (compute side of the roofline).
@@ -182,8 +186,8 @@ mod tests {
         assert!((g.quantization(128.0 * 108.0, 128.0, 1.0) - 1.0).abs() < 1e-12);
         // 109 tiles take two waves: 109 / 216 of the work slots are used.
         assert!((g.quantization(128.0 * 109.0, 128.0, 1.0) - 109.0 / 216.0).abs() < 1e-12);
-        // A 100-wide output wastes 28 of 128 columns of its tiles.
-        assert!((g.quantization(128.0 * 108.0, 100.0, 1.0) - 100.0 / 128.0).abs() < 1e-12);
+        // A 100-wide output runs 104-wide tiles (the 8-wide step): 100 of 104 columns used.
+        assert!((g.quantization(128.0 * 108.0, 100.0, 1.0) - 100.0 / 104.0).abs() < 1e-12);
     }
 
     #[test]
