@@ -18,7 +18,9 @@ fn planner(c: &mut Criterion) {
     let mut cfg = SearchConfig::new(1024, 8, 2048, &gpu, &setup);
     cfg.allow_offload = true;
     let evaluated = search(&model, &info, &setup, &gpu, &cfg).unwrap().evaluated;
-    eprintln!("llama-2-70b on 1024 × h100-sxm, seq 8192, global batch 2048, megatron-bf16: {evaluated} candidates per search");
+    eprintln!(
+        "llama-2-70b on 1024 × h100-sxm, seq 8192, global batch 2048, megatron-bf16: {evaluated} candidates per search"
+    );
     let mut group = c.benchmark_group("plan");
     group.throughput(Throughput::Elements(evaluated));
     group.bench_function("llama-2-70b/1024xh100", |b| {
@@ -30,7 +32,9 @@ fn planner(c: &mut Criterion) {
     let mut cfg = SearchConfig::new(1024, 8, 2048, &gpu, &mixed);
     cfg.allow_offload = true;
     let evaluated = search(&model, &info, &mixed, &gpu, &cfg).unwrap().evaluated;
-    eprintln!("llama-2-70b on 1024 × h100-sxm, seq 8192, global batch 2048, mixed-bf16: {evaluated} candidates per search");
+    eprintln!(
+        "llama-2-70b on 1024 × h100-sxm, seq 8192, global batch 2048, mixed-bf16: {evaluated} candidates per search"
+    );
     let mut group = c.benchmark_group("plan-mixed");
     group.throughput(Throughput::Elements(evaluated));
     group.bench_function("llama-2-70b/1024xh100", |b| {

@@ -97,11 +97,66 @@ const FSDP: &str = "launch_fsdp.sh";
 #[test]
 fn megatron_round_trips_dense_gqa_moe_and_recompute() {
     let cases = [
-        Case { name: "mg-dense", model: "gpt2-medium", gpus: "16xa100-80gb", batch: "64", seq: "1024", precision: "megatron-bf16", framework: "megatron", emit: "megatron", extra: &["--max-tp", "2"], file: MEGATRON },
-        Case { name: "mg-gqa", model: "llama-3-8b", gpus: "16xh100-sxm", batch: "64", seq: "4096", precision: "megatron-bf16", framework: "megatron", emit: "megatron", extra: &[], file: MEGATRON },
-        Case { name: "mg-moe", model: "mixtral-8x7b", gpus: "32xh100-sxm", batch: "64", seq: "4096", precision: "megatron-bf16", framework: "megatron", emit: "megatron", extra: &[], file: MEGATRON },
-        Case { name: "mg-selective", model: "llama-2-13b", gpus: "16xa100-80gb", batch: "64", seq: "4096", precision: "megatron-bf16", framework: "megatron", emit: "megatron", extra: &["--recompute", "selective"], file: MEGATRON },
-        Case { name: "mg-full-pp", model: "megatron-175b", gpus: "64xa100-80gb", batch: "64", seq: "2048", precision: "megatron-bf16", framework: "megatron", emit: "megatron", extra: &["--recompute", "full"], file: MEGATRON },
+        Case {
+            name: "mg-dense",
+            model: "gpt2-medium",
+            gpus: "16xa100-80gb",
+            batch: "64",
+            seq: "1024",
+            precision: "megatron-bf16",
+            framework: "megatron",
+            emit: "megatron",
+            extra: &["--max-tp", "2"],
+            file: MEGATRON,
+        },
+        Case {
+            name: "mg-gqa",
+            model: "llama-3-8b",
+            gpus: "16xh100-sxm",
+            batch: "64",
+            seq: "4096",
+            precision: "megatron-bf16",
+            framework: "megatron",
+            emit: "megatron",
+            extra: &[],
+            file: MEGATRON,
+        },
+        Case {
+            name: "mg-moe",
+            model: "mixtral-8x7b",
+            gpus: "32xh100-sxm",
+            batch: "64",
+            seq: "4096",
+            precision: "megatron-bf16",
+            framework: "megatron",
+            emit: "megatron",
+            extra: &[],
+            file: MEGATRON,
+        },
+        Case {
+            name: "mg-selective",
+            model: "llama-2-13b",
+            gpus: "16xa100-80gb",
+            batch: "64",
+            seq: "4096",
+            precision: "megatron-bf16",
+            framework: "megatron",
+            emit: "megatron",
+            extra: &["--recompute", "selective"],
+            file: MEGATRON,
+        },
+        Case {
+            name: "mg-full-pp",
+            model: "megatron-175b",
+            gpus: "64xa100-80gb",
+            batch: "64",
+            seq: "2048",
+            precision: "megatron-bf16",
+            framework: "megatron",
+            emit: "megatron",
+            extra: &["--recompute", "full"],
+            file: MEGATRON,
+        },
     ];
     for c in &cases {
         let best = round_trip(c);
@@ -116,8 +171,25 @@ fn megatron_flags_name_the_whole_plan() {
     let dir = tmp("mg-flags");
     let d = dir.to_str().unwrap();
     let (code, _, err) = memplan(&[
-        "plan", "--model", "llama-3-8b", "--gpus", "64xh100-sxm", "--global-batch", "256", "--seq", "8192",
-        "--precision", "megatron-bf16", "--framework", "megatron", "--recompute", "full", "--emit", "megatron", "--out", d,
+        "plan",
+        "--model",
+        "llama-3-8b",
+        "--gpus",
+        "64xh100-sxm",
+        "--global-batch",
+        "256",
+        "--seq",
+        "8192",
+        "--precision",
+        "megatron-bf16",
+        "--framework",
+        "megatron",
+        "--recompute",
+        "full",
+        "--emit",
+        "megatron",
+        "--out",
+        d,
     ]);
     assert_eq!(code, 0, "{err}");
     let s = text(&dir, MEGATRON);
@@ -152,10 +224,54 @@ fn megatron_flags_name_the_whole_plan() {
 #[test]
 fn deepspeed_round_trips_and_never_puts_zero_2_under_the_pipe_engine() {
     let cases = [
-        Case { name: "ds-dense", model: "gpt2-medium", gpus: "8xa100-80gb", batch: "64", seq: "1024", precision: "mixed-bf16", framework: "deepspeed", emit: "deepspeed", extra: &["--max-tp", "1", "--max-pp", "1"], file: DEEPSPEED },
-        Case { name: "ds-gqa", model: "llama-3-8b", gpus: "16xa100-80gb", batch: "64", seq: "4096", precision: "mixed-bf16", framework: "deepspeed", emit: "deepspeed", extra: &[], file: DEEPSPEED },
-        Case { name: "ds-moe", model: "mixtral-8x7b", gpus: "32xh100-sxm", batch: "64", seq: "4096", precision: "mixed-bf16", framework: "deepspeed", emit: "deepspeed", extra: &[], file: DEEPSPEED },
-        Case { name: "ds-full-pp", model: "megatron-175b", gpus: "128xa100-80gb", batch: "128", seq: "2048", precision: "mixed-bf16", framework: "deepspeed", emit: "deepspeed", extra: &["--recompute", "full", "--max-tp", "4"], file: DEEPSPEED },
+        Case {
+            name: "ds-dense",
+            model: "gpt2-medium",
+            gpus: "8xa100-80gb",
+            batch: "64",
+            seq: "1024",
+            precision: "mixed-bf16",
+            framework: "deepspeed",
+            emit: "deepspeed",
+            extra: &["--max-tp", "1", "--max-pp", "1"],
+            file: DEEPSPEED,
+        },
+        Case {
+            name: "ds-gqa",
+            model: "llama-3-8b",
+            gpus: "16xa100-80gb",
+            batch: "64",
+            seq: "4096",
+            precision: "mixed-bf16",
+            framework: "deepspeed",
+            emit: "deepspeed",
+            extra: &[],
+            file: DEEPSPEED,
+        },
+        Case {
+            name: "ds-moe",
+            model: "mixtral-8x7b",
+            gpus: "32xh100-sxm",
+            batch: "64",
+            seq: "4096",
+            precision: "mixed-bf16",
+            framework: "deepspeed",
+            emit: "deepspeed",
+            extra: &[],
+            file: DEEPSPEED,
+        },
+        Case {
+            name: "ds-full-pp",
+            model: "megatron-175b",
+            gpus: "128xa100-80gb",
+            batch: "128",
+            seq: "2048",
+            precision: "mixed-bf16",
+            framework: "deepspeed",
+            emit: "deepspeed",
+            extra: &["--recompute", "full", "--max-tp", "4"],
+            file: DEEPSPEED,
+        },
     ];
     for c in &cases {
         let best = round_trip(c);
@@ -168,8 +284,29 @@ fn deepspeed_round_trips_and_never_puts_zero_2_under_the_pipe_engine() {
     let dir = tmp("ds-json");
     let d = dir.to_str().unwrap();
     let (code, stdout, err) = memplan(&[
-        "plan", "--model", "gpt2", "--gpus", "8xa100-80gb", "--global-batch", "64", "--seq", "1024", "--framework",
-        "deepspeed", "--max-tp", "1", "--max-pp", "1", "--emit", "deepspeed", "--out", d, "--format", "json", "--top", "1",
+        "plan",
+        "--model",
+        "gpt2",
+        "--gpus",
+        "8xa100-80gb",
+        "--global-batch",
+        "64",
+        "--seq",
+        "1024",
+        "--framework",
+        "deepspeed",
+        "--max-tp",
+        "1",
+        "--max-pp",
+        "1",
+        "--emit",
+        "deepspeed",
+        "--out",
+        d,
+        "--format",
+        "json",
+        "--top",
+        "1",
     ]);
     assert_eq!(code, 0, "{err}");
     let end = stdout.rfind("\n}").unwrap() + 2;
@@ -189,9 +326,42 @@ fn deepspeed_round_trips_and_never_puts_zero_2_under_the_pipe_engine() {
 #[test]
 fn torchtitan_round_trips_its_registered_models() {
     let cases = [
-        Case { name: "tt-gqa", model: "llama-3-8b", gpus: "16xh100-sxm", batch: "64", seq: "8192", precision: "mixed-bf16", framework: "torchtitan", emit: "torchtitan", extra: &[], file: TITAN },
-        Case { name: "tt-full", model: "llama-3-70b", gpus: "64xh100-sxm", batch: "128", seq: "8192", precision: "mixed-bf16", framework: "torchtitan", emit: "torchtitan", extra: &["--recompute", "full"], file: TITAN },
-        Case { name: "tt-moe", model: "deepseek-v2-lite", gpus: "16xh100-sxm", batch: "64", seq: "4096", precision: "mixed-bf16", framework: "torchtitan", emit: "torchtitan", extra: &[], file: TITAN },
+        Case {
+            name: "tt-gqa",
+            model: "llama-3-8b",
+            gpus: "16xh100-sxm",
+            batch: "64",
+            seq: "8192",
+            precision: "mixed-bf16",
+            framework: "torchtitan",
+            emit: "torchtitan",
+            extra: &[],
+            file: TITAN,
+        },
+        Case {
+            name: "tt-full",
+            model: "llama-3-70b",
+            gpus: "64xh100-sxm",
+            batch: "128",
+            seq: "8192",
+            precision: "mixed-bf16",
+            framework: "torchtitan",
+            emit: "torchtitan",
+            extra: &["--recompute", "full"],
+            file: TITAN,
+        },
+        Case {
+            name: "tt-moe",
+            model: "deepseek-v2-lite",
+            gpus: "16xh100-sxm",
+            batch: "64",
+            seq: "4096",
+            precision: "mixed-bf16",
+            framework: "torchtitan",
+            emit: "torchtitan",
+            extra: &[],
+            file: TITAN,
+        },
     ];
     for c in &cases {
         round_trip(c);
@@ -201,10 +371,54 @@ fn torchtitan_round_trips_its_registered_models() {
 #[test]
 fn fsdp_round_trips_and_sets_activation_checkpointing_once() {
     let cases = [
-        Case { name: "fs-dense", model: "gpt2-medium", gpus: "8xa100-80gb", batch: "64", seq: "1024", precision: "mixed-bf16", framework: "accelerate-fsdp", emit: "fsdp", extra: &[], file: FSDP },
-        Case { name: "fs-gqa", model: "llama-3-8b", gpus: "8xa100-80gb", batch: "32", seq: "4096", precision: "mixed-bf16", framework: "accelerate-fsdp", emit: "fsdp", extra: &["--recompute", "full"], file: FSDP },
-        Case { name: "fs-moe", model: "mixtral-8x7b", gpus: "16xh100-sxm", batch: "32", seq: "2048", precision: "mixed-bf16", framework: "accelerate-fsdp", emit: "fsdp", extra: &["--recompute", "full"], file: FSDP },
-        Case { name: "fs-ddp", model: "gpt2", gpus: "8xa100-80gb", batch: "64", seq: "1024", precision: "amp-bf16", framework: "hf-trainer", emit: "fsdp", extra: &["--recompute", "full"], file: FSDP },
+        Case {
+            name: "fs-dense",
+            model: "gpt2-medium",
+            gpus: "8xa100-80gb",
+            batch: "64",
+            seq: "1024",
+            precision: "mixed-bf16",
+            framework: "accelerate-fsdp",
+            emit: "fsdp",
+            extra: &[],
+            file: FSDP,
+        },
+        Case {
+            name: "fs-gqa",
+            model: "llama-3-8b",
+            gpus: "8xa100-80gb",
+            batch: "32",
+            seq: "4096",
+            precision: "mixed-bf16",
+            framework: "accelerate-fsdp",
+            emit: "fsdp",
+            extra: &["--recompute", "full"],
+            file: FSDP,
+        },
+        Case {
+            name: "fs-moe",
+            model: "mixtral-8x7b",
+            gpus: "16xh100-sxm",
+            batch: "32",
+            seq: "2048",
+            precision: "mixed-bf16",
+            framework: "accelerate-fsdp",
+            emit: "fsdp",
+            extra: &["--recompute", "full"],
+            file: FSDP,
+        },
+        Case {
+            name: "fs-ddp",
+            model: "gpt2",
+            gpus: "8xa100-80gb",
+            batch: "64",
+            seq: "1024",
+            precision: "amp-bf16",
+            framework: "hf-trainer",
+            emit: "fsdp",
+            extra: &["--recompute", "full"],
+            file: FSDP,
+        },
     ];
     for c in &cases {
         round_trip(c);
@@ -214,8 +428,23 @@ fn fsdp_round_trips_and_sets_activation_checkpointing_once() {
     let dir = tmp("fs-ac");
     let d = dir.to_str().unwrap();
     let (code, _, err) = memplan(&[
-        "plan", "--model", "llama-3-8b", "--gpus", "8xa100-80gb", "--global-batch", "32", "--seq", "4096", "--framework",
-        "accelerate-fsdp", "--recompute", "full", "--emit", "fsdp", "--out", d,
+        "plan",
+        "--model",
+        "llama-3-8b",
+        "--gpus",
+        "8xa100-80gb",
+        "--global-batch",
+        "32",
+        "--seq",
+        "4096",
+        "--framework",
+        "accelerate-fsdp",
+        "--recompute",
+        "full",
+        "--emit",
+        "fsdp",
+        "--out",
+        d,
     ]);
     assert_eq!(code, 0, "{err}");
     let script = text(&dir, FSDP);
@@ -229,13 +458,81 @@ fn fsdp_round_trips_and_sets_activation_checkpointing_once() {
 fn what_a_target_cannot_express_is_refused_and_nothing_is_written() {
     let cases: &[(&[&str], &str)] = &[
         // torchtitan builds models from its registry only.
-        (&["--model", "gpt2", "--gpus", "8xa100-80gb", "--global-batch", "64", "--seq", "1024", "--precision", "mixed-bf16", "--emit", "torchtitan"], "registry"),
+        (
+            &[
+                "--model",
+                "gpt2",
+                "--gpus",
+                "8xa100-80gb",
+                "--global-batch",
+                "64",
+                "--seq",
+                "1024",
+                "--precision",
+                "mixed-bf16",
+                "--emit",
+                "torchtitan",
+            ],
+            "registry",
+        ),
         // Megatron's GPT has no plain-ReLU MLP (OPT).
-        (&["--model", "opt-1.3b", "--gpus", "8xa100-80gb", "--global-batch", "64", "--seq", "2048", "--precision", "megatron-bf16", "--emit", "megatron"], "relu"),
+        (
+            &[
+                "--model",
+                "opt-1.3b",
+                "--gpus",
+                "8xa100-80gb",
+                "--global-batch",
+                "64",
+                "--seq",
+                "2048",
+                "--precision",
+                "megatron-bf16",
+                "--emit",
+                "megatron",
+            ],
+            "relu",
+        ),
         // The HF Trainer has no selective recomputation.
-        (&["--model", "gpt2", "--gpus", "8xa100-80gb", "--global-batch", "64", "--seq", "1024", "--precision", "mixed-bf16", "--framework", "accelerate-fsdp", "--recompute", "selective", "--emit", "fsdp"], "selective"),
+        (
+            &[
+                "--model",
+                "gpt2",
+                "--gpus",
+                "8xa100-80gb",
+                "--global-batch",
+                "64",
+                "--seq",
+                "1024",
+                "--precision",
+                "mixed-bf16",
+                "--framework",
+                "accelerate-fsdp",
+                "--recompute",
+                "selective",
+                "--emit",
+                "fsdp",
+            ],
+            "selective",
+        ),
         // Encoder-decoder models are no GPT.
-        (&["--model", "t5-base", "--gpus", "8xa100-80gb", "--global-batch", "64", "--seq", "512", "--precision", "megatron-bf16", "--emit", "megatron"], "decoder stack"),
+        (
+            &[
+                "--model",
+                "t5-base",
+                "--gpus",
+                "8xa100-80gb",
+                "--global-batch",
+                "64",
+                "--seq",
+                "512",
+                "--precision",
+                "megatron-bf16",
+                "--emit",
+                "megatron",
+            ],
+            "decoder stack",
+        ),
     ];
     for (i, (extra, needle)) in cases.iter().enumerate() {
         let dir = tmp(&format!("refuse-{i}"));

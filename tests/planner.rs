@@ -86,7 +86,12 @@ fn every_listed_plan_fits_when_re_estimated() {
         assert!(c.worst_total_bytes <= r.usable_bytes);
         // And the framework named runs it.
         let caps = capabilities(c.framework).unwrap();
-        assert!(caps.refuses_plan(&c.plan, c.recompute, setup.precision, 96, 2048).is_none(), "{} by {}", c.plan.describe(), c.framework);
+        assert!(
+            caps.refuses_plan(&c.plan, c.recompute, setup.precision, 96, 2048).is_none(),
+            "{} by {}",
+            c.plan.describe(),
+            c.framework
+        );
     }
     // The published plan family (tp 8, pp 8 or 12, micro-batch 1) is among the fitting plans.
     cfg.top_k = usize::MAX;
@@ -169,8 +174,21 @@ fn huge_clusters_answer_promptly_and_the_search_is_capped() {
     assert!(err.contains("--global-batch"), "{err}");
     // Enough sequences for every rank: it searches and answers (a few divisors only).
     let (code, out, err) = memplan(&[
-        "plan", "--model", "gpt2", "--gpus", "1000000000000xh100-sxm", "--global-batch", "1000000000000",
-        "--seq", "1024", "--max-pp", "4", "--format", "json", "--top", "1",
+        "plan",
+        "--model",
+        "gpt2",
+        "--gpus",
+        "1000000000000xh100-sxm",
+        "--global-batch",
+        "1000000000000",
+        "--seq",
+        "1024",
+        "--max-pp",
+        "4",
+        "--format",
+        "json",
+        "--top",
+        "1",
     ]);
     assert!(code == 0 || code == 1, "{err}");
     if code == 0 {
@@ -204,9 +222,10 @@ fn uneven_pipelines_are_searched_where_frameworks_support_them() {
     cfg.top_k = usize::MAX;
     cfg.max_cp = 1;
     let r = search(&model, &info, &setup, &gpu, &cfg).unwrap();
-    let found = r.plans.iter().find(|c| {
-        c.plan.pp == 16 && c.plan.schedule == Schedule::Interleaved && c.plan.first_stage_layers == Some(7)
-    });
+    let found = r
+        .plans
+        .iter()
+        .find(|c| c.plan.pp == 16 && c.plan.schedule == Schedule::Interleaved && c.plan.first_stage_layers == Some(7));
     let c = found.expect("an interleaved pp 16 plan with 7 layers on the first stage");
     assert_eq!(c.plan.last_stage_layers, Some(7));
     assert_eq!(c.framework, Framework::Torchtitan);

@@ -339,7 +339,8 @@ fn evaluate_all(filter: &dyn Fn(&Run) -> bool) -> (Vec<(Run, Outcome)>, String) 
         "run | published TFLOP/s | predicted | error | published plan (memplan's pick of unstated knobs) | #1 plan | #1 faster by\n",
     );
     for run in runs().into_iter().filter(|r| filter(r)) {
-        let o = evaluate(&run).unwrap_or_else(|| panic!("{}: the published plan does not fit or is not searched", run.name));
+        let o = evaluate(&run)
+            .unwrap_or_else(|| panic!("{}: the published plan does not fit or is not searched", run.name));
         let err = o.predicted_tflops / run.tflops - 1.0;
         let gap = o.published.time.total_s / o.best.time.total_s - 1.0;
         table.push_str(&format!(
@@ -454,9 +455,15 @@ fn a100_layer_times_follow_korthikanti_table_4() {
         let n = if recompute == Recompute::Full { 6.0 } else { 4.0 };
         let fwd = (c.fwd + c.tp * 2.0 / n) * 1e3;
         let bwd = (c.bwd + c.recompute + c.tp * (n - 2.0) / n) * 1e3;
-        for (what, ours, theirs) in [("forward", fwd, fwd_ms), ("backward", bwd, bwd_ms), ("step", fwd + bwd, fwd_ms + bwd_ms)] {
+        for (what, ours, theirs) in
+            [("forward", fwd, fwd_ms), ("backward", bwd, bwd_ms), ("step", fwd + bwd, fwd_ms + bwd_ms)]
+        {
             let err = ours / theirs - 1.0;
-            assert!(err.abs() <= 0.16, "{recompute:?} sp {sp} {what}: {ours:.2} ms vs measured {theirs} ms ({:+.1}%)", err * 100.0);
+            assert!(
+                err.abs() <= 0.16,
+                "{recompute:?} sp {sp} {what}: {ours:.2} ms vs measured {theirs} ms ({:+.1}%)",
+                err * 100.0
+            );
         }
         steps.push((fwd + bwd, fwd_ms + bwd_ms));
     }

@@ -3,11 +3,11 @@
 use super::args::{parse_bytes, ModelArgs, SetupArgs};
 use super::estimate::write_out;
 use crate::error::{Error, Result};
+use crate::framework::Framework;
 use crate::hw::GpuSpec;
 use crate::memory::states::ParamInfo;
 use crate::plan::search::{search, SearchConfig, SearchResult};
 use crate::plan::time::TimeConfig;
-use crate::framework::Framework;
 use crate::report::plan::PlanReport;
 use crate::units::parse_count;
 use clap::{Args, ValueEnum};
@@ -343,7 +343,11 @@ pub fn search_config(
         let t = bw.trim().trim_end_matches("/s").trim_end_matches("/S");
         let bytes = parse_bytes("--inter-node-bandwidth", t)?;
         if bytes == 0 {
-            return Err(Error::invalid("--inter-node-bandwidth", bw, "a positive rate such as 25GB (per GPU per second)"));
+            return Err(Error::invalid(
+                "--inter-node-bandwidth",
+                bw,
+                "a positive rate such as 25GB (per GPU per second)",
+            ));
         }
         time.links.inter = bytes as f64;
     }
@@ -365,21 +369,21 @@ pub fn search_config(
     }
     let recompute = match c.recompute {
         Some(r) => vec![r],
-        None => vec![crate::memory::Recompute::None, crate::memory::Recompute::Selective, crate::memory::Recompute::Full],
+        None => {
+            vec![crate::memory::Recompute::None, crate::memory::Recompute::Selective, crate::memory::Recompute::Full]
+        }
     };
     let runs_recompute: Vec<Framework> = runs_precision
         .iter()
         .copied()
-        .filter(|f| crate::plan::frameworks::capabilities(*f).is_some_and(|k| recompute.iter().any(|r| k.recompute.contains(r))))
+        .filter(|f| {
+            crate::plan::frameworks::capabilities(*f).is_some_and(|k| recompute.iter().any(|r| k.recompute.contains(r)))
+        })
         .collect();
     if runs_recompute.is_empty() {
         let names: Vec<&str> = runs_precision.iter().map(|f| f.name()).collect();
         return Err(Error::conflict(
-            format!(
-                "{} has no {} recomputation",
-                names.join(" or "),
-                format!("{:?}", recompute[0]).to_lowercase()
-            ),
+            format!("{} has no {} recomputation", names.join(" or "), format!("{:?}", recompute[0]).to_lowercase()),
             "megatron and torchtitan recompute selectively; every framework recomputes full layers",
         ));
     }
@@ -444,7 +448,8 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
                 let kept: Vec<&str> = asked.iter().filter(|f| targets.contains(f)).map(|f| f.name()).collect();
                 if kept.is_empty() {
                     return Err(Error::conflict(
-                        format!("--emit {e:?} writes configs for {}, not for --framework {text}", names(targets)).to_lowercase(),
+                        format!("--emit {e:?} writes configs for {}, not for --framework {text}", names(targets))
+                            .to_lowercase(),
                         "drop --framework, or emit for the framework searched (--emit auto)",
                     ));
                 }

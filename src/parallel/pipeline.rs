@@ -34,11 +34,7 @@ pub fn uneven_middle(total: u64, plan: &ParallelPlan) -> crate::error::Result<u6
         return Err(Error::invalid("first/last pipeline stage layers", 0, "at least 1 layer"));
     }
     let rest = total.checked_sub(first + last).ok_or_else(|| {
-        Error::invalid(
-            "first/last pipeline stage layers",
-            first + last,
-            format!("at most the model's {total} layers"),
-        )
+        Error::invalid("first/last pipeline stage layers", first + last, format!("at most the model's {total} layers"))
     })?;
     let middle = p - set;
     if middle == 0 {

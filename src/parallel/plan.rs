@@ -317,11 +317,10 @@ impl ParallelPlan {
             }
             if self.uneven() {
                 // Each stage's layers are split into vpp model chunks.
-                let fewest = (0..self.pp)
-                    .map(|s| {
-                        let (a, b) = crate::parallel::pipeline::plan_stage_layer_range(layers, self, s);
-                        b - a
-                    })
+                let middle = crate::parallel::pipeline::uneven_middle(layers, self)?;
+                let fewest = [self.first_stage_layers, self.last_stage_layers, (self.pp > 2).then_some(middle)]
+                    .into_iter()
+                    .flatten()
                     .min()
                     .unwrap_or(0);
                 if fewest < self.vpp {

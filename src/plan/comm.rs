@@ -66,8 +66,8 @@ impl Links {
             Collective::AllGather | Collective::ReduceScatter => (n - 1) as f64,
             Collective::AllToAll => (nodes - 1) as f64,
         };
-        let latency = cross_steps * self.inter_latency
-            + if per_node > 1 { 2.0 * (k - 1.0) * self.intra_latency } else { 0.0 };
+        let latency =
+            cross_steps * self.inter_latency + if per_node > 1 { 2.0 * (k - 1.0) * self.intra_latency } else { 0.0 };
         match kind {
             Collective::AllToAll => {
                 // Each rank sends (n − per_node)/n of its buffer off-node through its own NIC.
@@ -102,14 +102,7 @@ mod tests {
     use super::*;
 
     fn links() -> Links {
-        Links {
-            intra: 300e9,
-            inter: 25e9,
-            efficiency: 1.0,
-            intra_latency: 0.0,
-            inter_latency: 0.0,
-            gpus_per_node: 8,
-        }
+        Links { intra: 300e9, inter: 25e9, efficiency: 1.0, intra_latency: 0.0, inter_latency: 0.0, gpus_per_node: 8 }
     }
 
     #[test]

@@ -237,9 +237,9 @@ pub fn capabilities(framework: Framework) -> Option<Capabilities> {
 impl Capabilities {
     /// Shardings this framework runs for a data-parallel degree and pipeline depth.
     pub fn shardings(&self, dp: u64, pp: u64, tp: u64, cp: u64) -> &'static [Sharding] {
-        use Sharding::{DistributedOptimizer, Replicated, Zero};
         use crate::parallel::Fsdp as F;
         use Sharding::Fsdp as S;
+        use Sharding::{DistributedOptimizer, Replicated, Zero};
         if dp == 1 {
             return &[Replicated];
         }
@@ -527,7 +527,13 @@ pub fn pipeline_layouts(kind: Layouts, layers: u64, pp: u64, v: u64) -> Vec<Layo
 
 /// Transformer layers per pipeline rank under torchtitan's split (first, middle, last), when
 /// every middle rank holds the same count.
-pub fn torchtitan_ranks(layers: u64, pp: u64, v: u64, input_weight: u64, output_weight: u64) -> Option<(u64, u64, u64)> {
+pub fn torchtitan_ranks(
+    layers: u64,
+    pp: u64,
+    v: u64,
+    input_weight: u64,
+    output_weight: u64,
+) -> Option<(u64, u64, u64)> {
     let stages = pp * v;
     let effective = layers + input_weight + output_weight;
     if stages > effective {

@@ -184,7 +184,12 @@ fn torchrun_world(path: &str, words: &[String]) -> Result<Option<u64>> {
     let mut i = start + 1;
     while i + 1 < words.len() && words[i].starts_with("--") {
         let (k, v) = (&words[i], &words[i + 1]);
-        let num = |what: &str| v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| bad(path, what, format!("expected a positive integer, found `{v}`")));
+        let num = |what: &str| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(path, what, format!("expected a positive integer, found `{v}`")))
+        };
         match k.as_str() {
             "--nnodes" => nnodes = Some(num("nnodes")?),
             "--nproc-per-node" | "--nproc_per_node" => nproc = Some(num("nproc-per-node")?),
@@ -225,10 +230,19 @@ pub fn megatron(path: &str, text: &str, ds_config: Option<(&str, &str)>) -> Resu
     let ep = f.u64("expert-model-parallel-size")?.or(f.u64("moe-expert-parallel-size")?).unwrap_or(1);
     let mb = f.u64("micro-batch-size")?.ok_or_else(|| bad(path, "micro-batch-size", "missing"))?;
     let gb = f.u64("global-batch-size")?.ok_or_else(|| bad(path, "global-batch-size", "missing"))?;
-    let world = world.ok_or_else(|| bad(path, "torchrun", "no `torchrun --nnodes N --nproc-per-node P` to give the world size"))?;
-    let model_parallel = tp.checked_mul(pp).and_then(|x| x.checked_mul(cp)).ok_or_else(|| bad(path, "tensor-model-parallel-size", "too large"))?;
+    let world = world
+        .ok_or_else(|| bad(path, "torchrun", "no `torchrun --nnodes N --nproc-per-node P` to give the world size"))?;
+    let model_parallel = tp
+        .checked_mul(pp)
+        .and_then(|x| x.checked_mul(cp))
+        .ok_or_else(|| bad(path, "tensor-model-parallel-size", "too large"))?;
     let dp = checked_div(path, "world size", world, model_parallel)?;
-    let m = checked_div(path, "global-batch-size", gb, dp.checked_mul(mb).ok_or_else(|| bad(path, "micro-batch-size", "too large"))?)?;
+    let m = checked_div(
+        path,
+        "global-batch-size",
+        gb,
+        dp.checked_mul(mb).ok_or_else(|| bad(path, "micro-batch-size", "too large"))?,
+    )?;
     let layers = f.u64("num-layers")?;
     let mut plan = ParallelPlan {
         dp,
@@ -278,7 +292,13 @@ pub fn megatron(path: &str, text: &str, ds_config: Option<(&str, &str)>) -> Resu
         plan.fsdp = Some(match f.str("data-parallel-sharding-strategy").unwrap_or("optim_grads_params") {
             "optim_grads_params" => Fsdp::Full,
             "optim_grads" => Fsdp::GradOp,
-            other => return Err(bad(path, "data-parallel-sharding-strategy", format!("`{other}` is not modelled (optim_grads_params or optim_grads)"))),
+            other => {
+                return Err(bad(
+                    path,
+                    "data-parallel-sharding-strategy",
+                    format!("`{other}` is not modelled (optim_grads_params or optim_grads)"),
+                ))
+            }
         });
     } else if f.has("use-distributed-optimizer") {
         plan.distributed_optimizer = true;
@@ -310,7 +330,9 @@ pub fn megatron(path: &str, text: &str, ds_config: Option<(&str, &str)>) -> Resu
         recompute: Some(match f.str("recompute-granularity") {
             Some("selective") => Recompute::Selective,
             Some("full") => Recompute::Full,
-            Some(other) => return Err(bad(path, "recompute-granularity", format!("`{other}`: expected selective or full"))),
+            Some(other) => {
+                return Err(bad(path, "recompute-granularity", format!("`{other}`: expected selective or full")))
+            }
             None if f.has("checkpoint-activations") => Recompute::Full,
             None => Recompute::None,
         }),
@@ -364,7 +386,11 @@ pub fn megatron(path: &str, text: &str, ds_config: Option<(&str, &str)>) -> Resu
                 ));
             }
             if ds.global_batch != Some(gb) {
-                return Err(bad(ds_path, "train_batch_size", format!("{:?} where the launcher has {gb}", ds.global_batch)));
+                return Err(bad(
+                    ds_path,
+                    "train_batch_size",
+                    format!("{:?} where the launcher has {gb}", ds.global_batch),
+                ));
             }
             out.plan.offload = ds.plan.offload;
             out.precision = ds.precision;
@@ -462,11 +488,9 @@ pub fn torchtitan(path: &str, text: &str) -> Result<FromConfig> {
     let int = |section: &str, key: &str, default: i64| -> Result<u64> {
         match get(section, key) {
             None => u64::try_from(default).map_err(|_| bad(path, &format!("{section}.{key}"), "missing")),
-            Some(x) => x
-                .as_integer()
-                .and_then(|n| u64::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| bad(path, &format!("{section}.{key}"), format!("expected a positive integer, found {x}"))),
+            Some(x) => x.as_integer().and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0).ok_or_else(|| {
+                bad(path, &format!("{section}.{key}"), format!("expected a positive integer, found {x}"))
+            }),
         }
     };
     let text_of = |section: &str, key: &str| get(section, key).and_then(toml::Value::as_str);
@@ -499,7 +523,13 @@ pub fn torchtitan(path: &str, text: &str) -> Result<FromConfig> {
         "1F1B" => (Schedule::OneFOneB, 1),
         "GPipe" => (Schedule::Gpipe, 1),
         "Interleaved1F1B" => (Schedule::Interleaved, 0),
-        other => return Err(bad(path, "parallelism.pipeline_parallel_schedule", format!("`{other}` is not modelled (1F1B, GPipe, Interleaved1F1B)"))),
+        other => {
+            return Err(bad(
+                path,
+                "parallelism.pipeline_parallel_schedule",
+                format!("`{other}` is not modelled (1F1B, GPipe, Interleaved1F1B)"),
+            ))
+        }
     };
     let mut plan = ParallelPlan {
         dp,
@@ -522,8 +552,12 @@ pub fn torchtitan(path: &str, text: &str) -> Result<FromConfig> {
     if pp > 1 {
         let per = int("parallelism", "pipeline_parallel_layers_per_stage", 0)
             .map_err(|_| bad(path, "parallelism.pipeline_parallel_layers_per_stage", "give the layers per stage"))?;
-        let less_first = get("parallelism", "pipeline_parallel_first_stage_less_layers").and_then(toml::Value::as_integer).unwrap_or(1);
-        let less_last = get("parallelism", "pipeline_parallel_last_stage_less_layers").and_then(toml::Value::as_integer).unwrap_or(1);
+        let less_first = get("parallelism", "pipeline_parallel_first_stage_less_layers")
+            .and_then(toml::Value::as_integer)
+            .unwrap_or(1);
+        let less_last = get("parallelism", "pipeline_parallel_last_stage_less_layers")
+            .and_then(toml::Value::as_integer)
+            .unwrap_or(1);
         // The chunks: effective layers / per; stages per rank = chunks / pp.
         plan.first_stage_layers = None;
         plan.last_stage_layers = None;
@@ -546,7 +580,13 @@ pub fn torchtitan(path: &str, text: &str) -> Result<FromConfig> {
             "none" => Recompute::None,
             "full" => Recompute::Full,
             "selective" => Recompute::Selective,
-            other => return Err(bad(path, "activation_checkpoint.mode", format!("`{other}` is not modelled (none, selective, full)"))),
+            other => {
+                return Err(bad(
+                    path,
+                    "activation_checkpoint.mode",
+                    format!("`{other}` is not modelled (none, selective, full)"),
+                ))
+            }
         }),
         attention: Some(AttentionKernel::Flash),
         optimizer: match text_of("optimizer", "name") {
@@ -578,7 +618,11 @@ pub fn complete_torchtitan(fc: &mut FromConfig, text: &str, layers: u64) -> Resu
     let less_first = u64::try_from(int("pipeline_parallel_first_stage_less_layers", 1)).unwrap_or(1);
     let less_last = u64::try_from(int("pipeline_parallel_last_stage_less_layers", 1)).unwrap_or(1);
     if per == 0 {
-        return Err(bad("torchtitan config", "parallelism.pipeline_parallel_layers_per_stage", "give the layers per stage"));
+        return Err(bad(
+            "torchtitan config",
+            "parallelism.pipeline_parallel_layers_per_stage",
+            "give the layers per stage",
+        ));
     }
     let effective = layers + less_first + less_last;
     let chunks = effective.div_ceil(per);
@@ -614,7 +658,8 @@ pub fn complete_torchtitan(fc: &mut FromConfig, text: &str, layers: u64) -> Resu
 /// The Hugging Face Trainer launcher; `fsdp_config` is the JSON beside it.
 pub fn fsdp(path: &str, text: &str, fsdp_config: Option<(&str, &str)>) -> Result<FromConfig> {
     let words = shell_words(text);
-    let world = torchrun_world(path, &words)?.ok_or_else(|| bad(path, "torchrun", "no `torchrun --nnodes N --nproc-per-node P`"))?;
+    let world = torchrun_world(path, &words)?
+        .ok_or_else(|| bad(path, "torchrun", "no `torchrun --nnodes N --nproc-per-node P`"))?;
     let f = Flags::new(path, script_args(&words));
     let mb = f.u64("per_device_train_batch_size")?.unwrap_or(8);
     let m = f.u64("gradient_accumulation_steps")?.unwrap_or(1);
@@ -731,7 +776,8 @@ pub fn read_file(path: &Path, format: Option<ConfigFormat>) -> Result<(FromConfi
         ConfigFormat::Megatron => megatron(&shown, &text, None)?,
         ConfigFormat::MegatronDeepspeed => {
             let words = shell_words(&text);
-            let name = Flags::new(&shown, script_args(&words)).str("deepspeed_config").unwrap_or("ds_config.json").to_string();
+            let name =
+                Flags::new(&shown, script_args(&words)).str("deepspeed_config").unwrap_or("ds_config.json").to_string();
             let ds = beside(&name)?;
             megatron(&shown, &text, ds.as_ref().map(|(p, t)| (p.as_str(), t.as_str())))?
         }
@@ -793,7 +839,11 @@ impl FromConfig {
             ("MLP width", self.shape.ffn, first.map(|s| s.layer.mlp.ffn)),
             ("vocabulary", self.shape.vocab, Some(model.vocab())),
             ("experts", self.shape.experts.filter(|e| *e > 1), first.map(|s| s.layer.mlp.experts)),
-            ("experts per token", self.shape.top_k.filter(|_| self.shape.experts.unwrap_or(1) > 1), first.map(|s| s.layer.mlp.top_k)),
+            (
+                "experts per token",
+                self.shape.top_k.filter(|_| self.shape.experts.unwrap_or(1) > 1),
+                first.map(|s| s.layer.mlp.top_k),
+            ),
         ];
         for (what, file, ours) in checks {
             if let (Some(f), Some(o)) = (file, ours) {
@@ -845,7 +895,10 @@ impl FromConfig {
                 setup.dropout = Some(false);
             } else if (h, a) != model_p && (h, a) != (0.0, 0.0) {
                 return Err(Error::conflict(
-                    format!("the config's dropout {h}/{a} (hidden/attention) differs from model `{}`'s {}/{}", model.name, model_p.0, model_p.1),
+                    format!(
+                        "the config's dropout {h}/{a} (hidden/attention) differs from model `{}`'s {}/{}",
+                        model.name, model_p.0, model_p.1
+                    ),
                     "memplan models a model's own dropout or none",
                 ));
             }

@@ -10,7 +10,7 @@
 
 use super::flops::{step_flops, StepFlops};
 use super::frameworks::{capabilities, pipeline_layouts, Capabilities, Layout, Sharding};
-use super::time::{costs, stage_work, step_time_with, Costs, StepTime, TimeConfig};
+use super::time::{costs, stage_work, step_time_with, Costs, StageWork, StepTime, TimeConfig};
 use crate::error::{Error, Result};
 use crate::framework::Framework;
 use crate::hw::GpuSpec;
@@ -22,6 +22,39 @@ use crate::parallel::layout::StageParams;
 use crate::parallel::{Offload, ParallelPlan, Schedule};
 use serde::Serialize;
 use std::collections::HashMap;
+
+/// FxHash (rustc's hasher): the search's caches are keyed by small integer tuples, for which
+/// SipHash's DoS resistance is not needed and its cost shows.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+type Fx = std::hash::BuildHasherDefault<FxHasher>;
+type FxMap<K, V> = HashMap<K, V, Fx>;
 
 /// Default cap on the candidates one search evaluates (about 5 s at the benchmarked rate).
 pub const MAX_CANDIDATES: u64 = 5_000_000;
@@ -216,22 +249,34 @@ pub fn search(
     }
     let any = |f: &dyn Fn(&Capabilities) -> bool| caps.iter().any(f);
     let mut evaluated = 0u64;
-    let mut fitting = Vec::new();
-    let mut misses: HashMap<FamilyKey, Miss> = HashMap::new();
+    // The fitting candidates that can still make the list: with k frameworks a plan appears at
+    // most k times, so the best top_k·k candidates hold the best top_k distinct plans. Beyond
+    // twice that, the slower half is dropped (and the cut-off time remembered).
+    let mut fitting: Vec<Candidate> = Vec::new();
+    let mut fitting_count = 0u64;
+    let mut fitting_families: std::collections::HashSet<FamilyKey, Fx> = Default::default();
+    let keep = cfg.top_k.max(1).saturating_mul(caps.len().max(1));
+    let mut cutoff = f64::INFINITY;
+    let mut misses: FxMap<FamilyKey, Miss> = FxMap::default();
     let node = cfg.gpus_per_node.min(cfg.gpus).max(1);
     // Caches: ledger-derived memory quantities per (micro-batch, recompute, tp, sp, cp), stage
     // layouts per (tp, pp, ep, layout), time costs per (micro-batch, recompute, tp, sp, cp, ep),
     // FLOPs per recompute policy.
-    let mut prepared: HashMap<(u64, Recompute, u64, bool, u64), Prepared> = HashMap::new();
-    let mut layouts: HashMap<(u64, u64, u64, Option<u64>, Option<u64>), Vec<StageParams>> = HashMap::new();
-    let mut time_costs: HashMap<(u64, Recompute, u64, bool, u64, u64), Costs> = HashMap::new();
-    let mut flops: HashMap<Recompute, StepFlops> = HashMap::new();
+    let mut prepared: FxMap<(u64, Recompute, u64, bool, u64), Prepared> = FxMap::default();
+    #[allow(clippy::type_complexity)]
+    let mut layouts: FxMap<(u64, u64, u64, Option<u64>, Option<u64>), (Vec<StageParams>, Vec<StageWork>)> =
+        FxMap::default();
+    // One setup per (micro-batch, recompute), built once.
+    let mut setups: FxMap<(u64, Recompute), Setup> = FxMap::default();
+    let mut time_costs: FxMap<(u64, Recompute, u64, bool, u64, u64), Costs> = FxMap::default();
+    let mut flops: FxMap<Recompute, StepFlops> = FxMap::default();
     // With one stack, stage 0 dominates every middle stage of an even layout (as many or more
     // layers, at least as many micro-batches in flight, plus the embeddings), so only the first
     // and last stages can be the worst; an uneven layout adds stage 1 (more layers than stage 0,
     // one micro-batch fewer in flight). Models with several stacks evaluate every stage.
     let single_stack = model.stacks.len() == 1;
     let max_pp = layers.min(cfg.max_pp);
+    let all_stages: Vec<u64> = if single_stack { Vec::new() } else { (0..max_pp.min(1_000_000)).collect() };
     for tp in divisors_up_to(node, cfg.max_tp) {
         if tp > 1 && !any(&|c| c.tensor_parallel) {
             continue;
@@ -340,16 +385,19 @@ pub fn search(
                                                     first_stage_layers,
                                                     last_stage_layers,
                                                 };
-                                                let runners: Vec<usize> = (0..caps.len())
-                                                    .filter(|&i| {
-                                                        per_cap[i].iter().any(|l| l.fields() == layout.fields())
-                                                            && caps[i].check(&plan, recompute, base.precision, base.seq).is_none()
-                                                    })
-                                                    .collect();
-                                                if runners.is_empty() || plan.validate(model, base.seq).is_err() {
+                                                // Frameworks that run this plan, as a bit set.
+                                                let mut runners = 0u32;
+                                                for (i, c) in caps.iter().enumerate() {
+                                                    if per_cap[i].iter().any(|l| l.fields() == layout.fields())
+                                                        && c.check(&plan, recompute, base.precision, base.seq).is_none()
+                                                    {
+                                                        runners |= 1 << i;
+                                                    }
+                                                }
+                                                if runners == 0 || plan.validate(model, base.seq).is_err() {
                                                     continue;
                                                 }
-                                                evaluated += runners.len() as u64;
+                                                evaluated += u64::from(runners.count_ones());
                                                 if evaluated > cfg.max_candidates {
                                                     return Err(Error::conflict(
                                                         format!(
@@ -359,32 +407,47 @@ pub fn search(
                                                         "narrow it with --framework, --max-tp, --max-pp, --max-cp or --recompute",
                                                     ));
                                                 }
-                                                let setup = Setup { micro_batch: mb, recompute, ..base.clone() };
+                                                let setup = setups.entry((mb, recompute)).or_insert_with(|| Setup {
+                                                    micro_batch: mb,
+                                                    recompute,
+                                                    ..base.clone()
+                                                });
+                                                let setup = &*setup;
                                                 let prep =
                                                     prepared.entry((mb, recompute, tp, sp, cp)).or_insert_with(|| {
-                                                        Prepared::new(model, &rank_shapes(model, &setup, &plan), &setup, tp)
+                                                        Prepared::new(
+                                                            model,
+                                                            &rank_shapes(model, &setup, &plan),
+                                                            &setup,
+                                                            tp,
+                                                        )
                                                     });
-                                                let layout_params = layouts
+                                                let (layout_params, work) = layouts
                                                     .entry((tp, pp, ep, first_stage_layers, last_stage_layers))
-                                                    .or_insert_with(|| crate::parallel::layout::stages(model, &plan));
-                                                let stages: Vec<u64> = if !single_stack {
-                                                    (0..pp).collect()
+                                                    .or_insert_with(|| {
+                                                        let l = crate::parallel::layout::stages(model, &plan);
+                                                        let w = stage_work(&l);
+                                                        (l, w)
+                                                    });
+                                                let few = [0, 1, pp - 1];
+                                                let stages: &[u64] = if !single_stack {
+                                                    &all_stages[..pp as usize]
                                                 } else if pp == 1 {
-                                                    vec![0]
+                                                    &few[..1]
                                                 } else if plan.uneven() && pp > 2 {
-                                                    vec![0, 1, pp - 1]
+                                                    &few
                                                 } else {
-                                                    vec![0, pp - 1]
+                                                    &[0, pp - 1]
                                                 };
                                                 let est = estimate_stages(
                                                     model,
                                                     info,
-                                                    &setup,
+                                                    setup,
                                                     &plan,
                                                     &cfg.overhead,
                                                     prep,
                                                     layout_params,
-                                                    &stages,
+                                                    stages,
                                                     false,
                                                 );
                                                 let worst = est.worst();
@@ -408,24 +471,28 @@ pub fn search(
                                                 }
                                                 let counted = *flops
                                                     .entry(recompute)
-                                                    .or_insert_with(|| step_flops(model, &setup, cfg.global_batch));
+                                                    .or_insert_with(|| step_flops(model, setup, cfg.global_batch));
                                                 let c = time_costs
                                                     .entry((mb, recompute, tp, sp, cp, ep))
-                                                    .or_insert_with(|| costs(model, &setup, &plan, &cfg.time));
-                                                let work = stage_work(layout_params);
-                                                for &i in &runners {
+                                                    .or_insert_with(|| costs(model, setup, &plan, &cfg.time));
+                                                for i in (0..caps.len()).filter(|i| runners & (1 << i) != 0) {
                                                     let sync = caps[i].grad_sync(sharding, pp);
                                                     let time = step_time_with(
                                                         model,
-                                                        &setup,
+                                                        setup,
                                                         &plan,
                                                         sync,
-                                                        &work,
+                                                        work,
                                                         c,
                                                         cfg.global_batch,
                                                         &cfg.time,
                                                         counted,
                                                     );
+                                                    fitting_count += 1;
+                                                    fitting_families.insert(family_key(&plan));
+                                                    if time.total_s > cutoff {
+                                                        continue;
+                                                    }
                                                     fitting.push(Candidate {
                                                         framework: caps[i].framework,
                                                         also_runs_on: Vec::new(),
@@ -437,6 +504,16 @@ pub fn search(
                                                         worst_peak_allocated_bytes: worst.peak_allocated,
                                                         time,
                                                     });
+                                                    if keep < usize::MAX / 2 && fitting.len() >= 2 * keep.max(64) {
+                                                        fitting.select_nth_unstable_by(keep - 1, |a, b| {
+                                                            a.time.total_s.total_cmp(&b.time.total_s)
+                                                        });
+                                                        fitting.truncate(keep);
+                                                        cutoff = fitting
+                                                            .iter()
+                                                            .map(|c| c.time.total_s)
+                                                            .fold(f64::NEG_INFINITY, f64::max);
+                                                    }
                                                 }
                                             }
                                         }
@@ -450,28 +527,24 @@ pub fn search(
         }
     }
     // A family is rejected only when none of its variants fits.
-    let fitting_families: std::collections::HashSet<FamilyKey> = fitting.iter().map(|c| family_key(&c.plan)).collect();
     misses.retain(|k, _| !fitting_families.contains(k));
-    let fitting_count = fitting.len() as u64;
-    fitting.sort_by(|a, b| {
-        a.time
-            .total_s
-            .total_cmp(&b.time.total_s)
-            .then(a.worst_total_bytes.cmp(&b.worst_total_bytes))
-            .then(a.framework.cmp(&b.framework))
-    });
+    // Sort keys, not the candidates themselves.
+    let mut order: Vec<(f64, u64, Framework, u32)> =
+        fitting.iter().enumerate().map(|(i, c)| (c.time.total_s, c.worst_total_bytes, c.framework, i as u32)).collect();
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
     // One row per plan: the fastest framework, the others named beside it.
     let top = cfg.top_k.max(1);
     let mut plans: Vec<Candidate> = Vec::with_capacity(top.min(1024));
-    let mut seen: std::collections::HashSet<(ParallelPlan, u64, Recompute)> = std::collections::HashSet::new();
-    for c in fitting {
+    let mut seen: std::collections::HashSet<(ParallelPlan, u64, Recompute), Fx> = Default::default();
+    for &(_, _, _, i) in &order {
         if plans.len() >= top {
             break;
         }
+        let c = &fitting[i as usize];
         if !seen.insert((c.plan.clone(), c.micro_batch, c.recompute)) {
             continue;
         }
-        plans.push(c);
+        plans.push(c.clone());
     }
     for c in &mut plans {
         c.also_runs_on = caps

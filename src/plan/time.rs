@@ -259,7 +259,9 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
             } else {
                 let scores = q_len * k_len * batch;
                 let drop_fwd = if attn_dropout { 2.0 * e + 1.0 } else { 0.0 };
-                let f = g.gemm(q_len, k_len, qk, batch) + g.stream(scores * (2.0 * e + drop_fwd)) + g.gemm(q_len, v, k_len, batch);
+                let f = g.gemm(q_len, k_len, qk, batch)
+                    + g.stream(scores * (2.0 * e + drop_fwd))
+                    + g.gemm(q_len, v, k_len, batch);
                 let bw = g.gemm(k_len, v, q_len, batch)
                     + g.gemm(q_len, k_len, v, batch)
                     + g.stream(scores * (3.0 * e + drop_fwd))
@@ -277,13 +279,15 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
         fwd += core_f;
         bwd += core_b;
         // Elementwise kernels.
-        let norms = if layer.parallel_attn_mlp { 1.0 } else { 2.0 } * (1.0 + f64::from(u8::from(layer.cross_attention)));
+        let norms =
+            if layer.parallel_attn_mlp { 1.0 } else { 2.0 } * (1.0 + f64::from(u8::from(layer.cross_attention)));
         let hidden_drop = setup.dropout_p(layer.hidden_dropout) > 0.0;
         let mask = if hidden_drop { 1.0 } else { 0.0 };
         let residuals = 2.0 + f64::from(u8::from(layer.cross_attention));
         let act_elems = routed_tokens * ffn;
         let (act_f, act_b) = if m.gated { (3.0 * e, 5.0 * e) } else { (2.0 * e, 3.0 * e) };
-        let rotary = if matches!(s.positions, Positions::Rotary) { 2.0 * e * tokens * (heads + kv_heads) * hd } else { 0.0 };
+        let rotary =
+            if matches!(s.positions, Positions::Rotary) { 2.0 * e * tokens * (heads + kv_heads) * hd } else { 0.0 };
         let ew_f = norms * 2.0 * e * norm_tokens * h
             + residuals * (3.0 * e + mask) * norm_tokens * h
             + act_elems * act_f
@@ -356,18 +360,22 @@ pub struct StageWork {
     pub count: u64,
 }
 
-/// The distinct stages of a plan's layout: first, one middle (standing for all of them), last.
+/// The distinct stages of a plan's layout: with one stack, first, one middle (standing for all
+/// of them: the middle stages of a single stack are alike) and last; with several stacks, every
+/// stage (their middle stages hold different stacks).
 pub fn stage_work(layout: &[crate::parallel::layout::StageParams]) -> Vec<StageWork> {
     let p = layout.len();
     let mk = |i: usize, count: u64| {
         let s = &layout[i];
         StageWork { stage: s.stage, layers: s.layers.clone(), params: s.params, first: s.first, last: s.last, count }
     };
+    let single_stack = layout.first().is_some_and(|s| s.layers.len() == 1);
     match p {
         0 => Vec::new(),
         1 => vec![mk(0, 1)],
         2 => vec![mk(0, 1), mk(1, 1)],
-        _ => vec![mk(0, 1), mk(1, p as u64 - 2), mk(p - 1, 1)],
+        _ if single_stack => vec![mk(0, 1), mk(1, p as u64 - 2), mk(p - 1, 1)],
+        _ => (0..p).map(|i| mk(i, 1)).collect(),
     }
 }
 
@@ -398,6 +406,7 @@ pub fn step_time_with(
     // Pipeline neighbours are tp·cp·dp ranks apart.
     let pp_cross = plan.tp * plan.cp * plan.dp >= node;
 
+    #[derive(Clone, Copy, Default)]
     struct Stage {
         compute: f64,
         bwd: f64,
@@ -410,8 +419,10 @@ pub fn step_time_with(
         count: f64,
         params: f64,
     }
-    let mut per_stage = Vec::with_capacity(stages.len());
-    for st in stages {
+    // Up to three distinct stages live on the stack; several stacks use a vector.
+    let mut inline = [Stage::default(); 3];
+    let mut spill: Vec<Stage> = Vec::new();
+    for (si, st) in stages.iter().enumerate() {
         let (mut fwd, mut bwd, mut rc, mut tp, mut cp, mut ep) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for (n, c) in st.layers.iter().zip(&costs.layers) {
             let n = *n as f64;
@@ -460,24 +471,17 @@ pub fn step_time_with(
         };
         let compute = fwd + bwd_all;
         let total = compute + tp + cp + ep + p2p + sharded;
-        per_stage.push(Stage {
-            compute,
-            bwd: bwd_all,
-            tp,
-            cp,
-            ep,
-            p2p,
-            sharded,
-            total,
-            count: st.count.max(1) as f64,
-            params,
-        });
+        let stage =
+            Stage { compute, bwd: bwd_all, tp, cp, ep, p2p, sharded, total, count: st.count.max(1) as f64, params };
+        if stages.len() <= 3 {
+            inline[si] = stage;
+        } else {
+            spill.push(stage);
+        }
     }
-    let (slowest_i, slowest) = per_stage
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total.total_cmp(&b.1.total))
-        .expect("at least one stage");
+    let per_stage: &[Stage] = if stages.len() <= 3 { &inline[..stages.len()] } else { &spill };
+    let (slowest_i, slowest) =
+        per_stage.iter().enumerate().max_by(|a, b| a.1.total.total_cmp(&b.1.total)).expect("at least one stage");
     let sum: f64 = per_stage.iter().map(|s| s.total * s.count).sum();
     let pipeline = m * slowest.total + (sum - slowest.total) / v;
 
@@ -486,7 +490,7 @@ pub fn step_time_with(
     let dp = plan.dp;
     let mut dp_exposed: f64 = 0.0;
     let mut optimizer: f64 = 0.0;
-    for st in &per_stage {
+    for st in per_stage {
         let grads = st.params * g_bytes;
         let weights = st.params * w_bytes;
         let ar = links.time(Collective::AllReduce, grads, dp, dp_per_node);
@@ -506,11 +510,8 @@ pub fn step_time_with(
             }
             GradSync::DeepSpeedBuckets => {
                 let bucket = (DEEPSPEED_BUCKET_ELEMENTS * g_bytes / grads.max(1.0)).min(1.0);
-                let gather = if plan.zero >= 1 {
-                    links.time(Collective::AllGather, weights, dp, dp_per_node)
-                } else {
-                    0.0
-                };
+                let gather =
+                    if plan.zero >= 1 { links.time(Collective::AllGather, weights, dp, dp_per_node) } else { 0.0 };
                 if plan.zero >= 2 {
                     // Reduced after every micro-batch, each behind its own backward.
                     let rs = links.time(Collective::ReduceScatter, grads, dp, dp_per_node);

@@ -171,7 +171,11 @@ impl PlanReport {
                 let framework = if c.also_runs_on.is_empty() {
                     c.framework.to_string()
                 } else {
-                    format!("{} (also {})", c.framework, c.also_runs_on.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "{} (also {})",
+                        c.framework,
+                        c.also_runs_on.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+                    )
                 };
                 let train = match (r.days_to_train, r.cost_usd) {
                     (Some(d), Some(c)) => format!("{d:.1} days, ${}", format_count(c.round() as u64)),

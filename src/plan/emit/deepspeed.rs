@@ -44,12 +44,22 @@ pub fn config(job: &Job) -> Result<Value> {
             zero["offload_optimizer"] = json!({"device": "cpu", "pin_memory": true});
             zero["offload_param"] = json!({"device": "cpu", "pin_memory": true});
         }
-        other => return Err(refuse(target, format!("{other:?} offload at ZeRO-{}", plan.zero), "offload needs ZeRO ≥ 1 (parameters: ZeRO-3)")),
+        other => {
+            return Err(refuse(
+                target,
+                format!("{other:?} offload at ZeRO-{}", plan.zero),
+                "offload needs ZeRO ≥ 1 (parameters: ZeRO-3)",
+            ))
+        }
     }
     let optimizer = match setup.optimizer {
-        Optimizer::Adamw => json!({"type": "AdamW", "params": {"lr": 1e-4, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1}}),
+        Optimizer::Adamw => {
+            json!({"type": "AdamW", "params": {"lr": 1e-4, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1}})
+        }
         Optimizer::Adam => json!({"type": "Adam", "params": {"lr": 1e-4, "betas": [0.9, 0.95], "eps": 1e-8}}),
-        other => return Err(refuse(target, format!("the {} optimizer in ds_config", other.name()), "use adamw or adam")),
+        other => {
+            return Err(refuse(target, format!("the {} optimizer in ds_config", other.name()), "use adamw or adam"))
+        }
     };
     let mut cfg = json!({
         "train_batch_size": job.global_batch,

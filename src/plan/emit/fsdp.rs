@@ -39,7 +39,11 @@ pub fn render(job: &Job) -> Result<Vec<File>> {
         (other, _) => {
             return Err(refuse(
                 target,
-                format!("the {} precision recipe {}", other.name(), if fsdp.is_some() { "with FSDP" } else { "with DDP" }),
+                format!(
+                    "the {} precision recipe {}",
+                    other.name(),
+                    if fsdp.is_some() { "with FSDP" } else { "with DDP" }
+                ),
                 "DDP under autocast is amp-bf16; FSDP with a bf16 policy is mixed-bf16",
             ))
         }
@@ -66,7 +70,11 @@ pub fn render(job: &Job) -> Result<Vec<File>> {
         (Optimizer::Sgd | Optimizer::SgdMomentum, _) => "sgd",
         (Optimizer::Lion, _) => "lion_32bit",
         (o, i) => {
-            return Err(refuse(target, format!("the {} optimizer with the {i:?} implementation", o.name()), "use --optimizer-impl fused or foreach"))
+            return Err(refuse(
+                target,
+                format!("the {} optimizer with the {i:?} implementation", o.name()),
+                "use --optimizer-impl fused or foreach",
+            ))
         }
     };
     args.push(format!("--optim {optim}"));
@@ -97,7 +105,13 @@ pub fn render(job: &Job) -> Result<Vec<File>> {
             match plan.offload {
                 Offload::None => {}
                 Offload::Params if f == Fsdp::Full => option.push_str(" offload"),
-                other => return Err(refuse(target, format!("{other:?} offload with {f:?}"), "FSDP offloads parameters with full sharding")),
+                other => {
+                    return Err(refuse(
+                        target,
+                        format!("{other:?} offload with {f:?}"),
+                        "FSDP offloads parameters with full sharding",
+                    ))
+                }
             }
             option.push_str(" auto_wrap");
             args.push(format!("--fsdp \"{option}\""));

@@ -84,7 +84,13 @@ pub fn shape_args(job: &Job, dialect: Dialect) -> Result<Vec<String>> {
         // ALiBi or no positions: no table (memory-equivalent).
         (Positions::None, Dialect::Megatron) => out.push("--position-embedding-type none".into()),
         (Positions::None, Dialect::MegatronDeepSpeed) => out.push("--no-position-embedding".into()),
-        (other, _) => return Err(refuse(target, format!("{other:?} positions"), "its GPT model has rope, learned or no positions")),
+        (other, _) => {
+            return Err(refuse(
+                target,
+                format!("{other:?} positions"),
+                "its GPT model has rope, learned or no positions",
+            ))
+        }
     }
     if !matches!(s.positions, Positions::Learned { .. }) {
         out.push(format!("--max-position-embeddings {}", setup.seq));
@@ -153,7 +159,9 @@ pub fn shape_args(job: &Job, dialect: Dialect) -> Result<Vec<String>> {
         }
         Some(h) if !h.tied => out.push("--untie-embeddings-and-output-weights".into()),
         Some(_) => {}
-        None => return Err(refuse(target, format!("model `{}` without an LM head", model.name), "plan a language model")),
+        None => {
+            return Err(refuse(target, format!("model `{}` without an LM head", model.name), "plan a language model"))
+        }
     }
     let vocab = model.vocab();
     if vocab == 0 {
@@ -287,7 +295,11 @@ pub fn args(job: &Job) -> Result<Vec<String>> {
             a.push("--use-precision-aware-optimizer".into());
         }
         other => {
-            return Err(refuse(target, format!("{other:?} offload with this sharding"), "offload the optimizer with the distributed optimizer"))
+            return Err(refuse(
+                target,
+                format!("{other:?} offload with this sharding"),
+                "offload the optimizer with the distributed optimizer",
+            ))
         }
     }
     match setup.precision {

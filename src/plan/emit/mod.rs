@@ -76,9 +76,11 @@ pub fn render(framework: Framework, job: &Job) -> Result<Vec<File>> {
         Framework::Deepspeed => deepspeed::render(job),
         Framework::Torchtitan => torchtitan::render(job),
         Framework::AccelerateFsdp | Framework::HfTrainer | Framework::Pytorch => fsdp::render(job),
-        Framework::HfGenerate | Framework::Vllm => {
-            Err(Error::invalid("--emit", framework.name(), "a training framework: megatron, deepspeed, torchtitan or fsdp"))
-        }
+        Framework::HfGenerate | Framework::Vllm => Err(Error::invalid(
+            "--emit",
+            framework.name(),
+            "a training framework: megatron, deepspeed, torchtitan or fsdp",
+        )),
     }
 }
 

@@ -57,17 +57,16 @@ pub fn render(job: &Job) -> Result<Vec<File>> {
             ))
         }
     };
-    let precision = match setup.precision {
-        Precision::MixedBf16 => "bfloat16",
-        Precision::Fp32 => "float32",
-        other => {
-            return Err(refuse(
+    let precision =
+        match setup.precision {
+            Precision::MixedBf16 => "bfloat16",
+            Precision::Fp32 => "float32",
+            other => return Err(refuse(
                 target,
                 format!("the {} precision recipe", other.name()),
                 "torchtitan keeps fp32 sharded parameters with a bf16 or fp32 compute dtype: --precision mixed-bf16",
-            ))
-        }
-    };
+            )),
+        };
     let optimizer = match setup.optimizer {
         Optimizer::Adamw => "AdamW",
         Optimizer::Adam => "Adam",
@@ -81,13 +80,23 @@ pub fn render(job: &Job) -> Result<Vec<File>> {
     let offload = match plan.offload {
         Offload::None => false,
         Offload::Params if plan.fsdp == Some(Fsdp::Full) => true,
-        other => return Err(refuse(target, format!("{other:?} offload"), "torchtitan offloads parameters, gradients and optimizer with FSDP2 (enable_cpu_offload)")),
+        other => {
+            return Err(refuse(
+                target,
+                format!("{other:?} offload"),
+                "torchtitan offloads parameters, gradients and optimizer with FSDP2 (enable_cpu_offload)",
+            ))
+        }
     };
     if setup.finetune.lora().is_some() {
         return Err(refuse(target, "LoRA/QLoRA fine-tuning", "emit --emit fsdp for PEFT"));
     }
     if plan.tp > 1 && !plan.sp {
-        return Err(refuse(target, "tensor parallelism without sequence parallelism", "torchtitan's apply_tp always shards norms over the sequence"));
+        return Err(refuse(
+            target,
+            "tensor parallelism without sequence parallelism",
+            "torchtitan's apply_tp always shards norms over the sequence",
+        ));
     }
     let layers = model.total_layers();
     let (schedule, v) = match plan.schedule {
@@ -107,7 +116,10 @@ pub fn render(job: &Job) -> Result<Vec<File>> {
             .ok_or_else(|| {
                 refuse(
                     target,
-                    format!("{layers} layers as {:?}/…/{:?} over pp {}", plan.first_stage_layers, plan.last_stage_layers, plan.pp),
+                    format!(
+                        "{layers} layers as {:?}/…/{:?} over pp {}",
+                        plan.first_stage_layers, plan.last_stage_layers, plan.pp
+                    ),
                     "torchtitan splits L + 1 + 1 effective layers evenly over pp·v chunks, or L evenly",
                 )
             })?;
