@@ -76,6 +76,9 @@ fn gpt(h: u64, a: u64, layers: u64) -> ModelSpec {
     m
 }
 
+/// (name, hidden, heads, layers, tensor-parallel, pipeline-parallel, GPUs, batch, TFLOP/s per GPU)
+type Table1Row = (&'static str, u64, u64, u64, u64, u64, u64, u64, f64);
+
 fn runs() -> Vec<Run> {
     let mut out = Vec::new();
     // Narayanan et al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using
@@ -83,7 +86,7 @@ fn runs() -> Vec<Run> {
     // InfiniBand NICs per node): hidden, heads, layers, tensor-parallel size, pipeline-parallel
     // size, GPUs, batch, achieved TFLOP/s per GPU. Sequence 2048, vocabulary 51200, activation
     // recomputation, mixed precision (fp16), Megatron-LM of 2021 (no distributed optimizer).
-    let table1: [(&str, u64, u64, u64, u64, u64, u64, u64, f64); 10] = [
+    let table1: [Table1Row; 10] = [
         ("1.7B", 2304, 24, 24, 1, 1, 32, 512, 137.0),
         ("3.6B", 3072, 32, 30, 2, 1, 64, 512, 138.0),
         ("7.5B", 4096, 32, 36, 4, 1, 128, 512, 142.0),

@@ -488,7 +488,11 @@ pub fn pipeline_layouts(kind: Layouts, layers: u64, pp: u64, v: u64) -> Vec<Layo
                             continue;
                         }
                         let middle = rest / middle_stages;
-                        if middle == 0 || first % v != 0 || last % v != 0 || middle % v != 0 {
+                        if middle == 0
+                            || !first.is_multiple_of(v)
+                            || !last.is_multiple_of(v)
+                            || !middle.is_multiple_of(v)
+                        {
                             continue;
                         }
                         if first == middle && last == middle {
@@ -557,7 +561,7 @@ pub fn torchtitan_ranks(
         placed += n;
         ranks[(s % pp) as usize] += n;
     }
-    if placed != layers || ranks.iter().any(|&n| n == 0) {
+    if placed != layers || ranks.contains(&0) {
         return None;
     }
     let middle = if pp > 2 { ranks[1] } else { ranks[0] };

@@ -796,30 +796,6 @@ pub fn read_file(path: &Path, format: Option<ConfigFormat>) -> Result<(FromConfi
     Ok((fc, text))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_words_join_continuations_and_strip_quotes() {
-        let w = shell_words("#!/bin/bash\n# c\ntorchrun --nnodes 2 \\\n  x.py --a 'b c' --d \"e\" # tail\n");
-        assert_eq!(w, vec!["torchrun", "--nnodes", "2", "x.py", "--a", "b c", "--d", "e"]);
-    }
-
-    #[test]
-    fn deepspeed_json_errors_name_the_field() {
-        let e = deepspeed_json("c.json", r#"{"train_micro_batch_size_per_gpu": "auto"}"#).unwrap_err().to_string();
-        assert!(e.contains("train_micro_batch_size_per_gpu"), "{e}");
-        let e = deepspeed_json(
-            "c.json",
-            r#"{"train_micro_batch_size_per_gpu": 4294967296, "gradient_accumulation_steps": 4294967296}"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("too large"), "{e}");
-    }
-}
-
 impl FromConfig {
     /// Check the config against `model` (its stated dimensions must match) and fill `setup`
     /// with what the config fixes; returns the validated plan. `text` is the config's own text
@@ -905,5 +881,29 @@ impl FromConfig {
         }
         self.plan.validate(model, setup.seq)?;
         Ok(self.plan.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_join_continuations_and_strip_quotes() {
+        let w = shell_words("#!/bin/bash\n# c\ntorchrun --nnodes 2 \\\n  x.py --a 'b c' --d \"e\" # tail\n");
+        assert_eq!(w, vec!["torchrun", "--nnodes", "2", "x.py", "--a", "b c", "--d", "e"]);
+    }
+
+    #[test]
+    fn deepspeed_json_errors_name_the_field() {
+        let e = deepspeed_json("c.json", r#"{"train_micro_batch_size_per_gpu": "auto"}"#).unwrap_err().to_string();
+        assert!(e.contains("train_micro_batch_size_per_gpu"), "{e}");
+        let e = deepspeed_json(
+            "c.json",
+            r#"{"train_micro_batch_size_per_gpu": 4294967296, "gradient_accumulation_steps": 4294967296}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("too large"), "{e}");
     }
 }

@@ -417,8 +417,8 @@ pub fn search(
                                                     prepared.entry((mb, recompute, tp, sp, cp)).or_insert_with(|| {
                                                         Prepared::new(
                                                             model,
-                                                            &rank_shapes(model, &setup, &plan),
-                                                            &setup,
+                                                            &rank_shapes(model, setup, &plan),
+                                                            setup,
                                                             tp,
                                                         )
                                                     });
