@@ -1,3 +1,6 @@
+//! The benchmark's search run 40 times, for back-to-back comparisons between builds on a busy
+//! machine (BENCHMARKS.md): `cargo run --release --example prof_search`.
+
 use memplan::hw::GpuSpec;
 use memplan::memory::states::ParamInfo;
 use memplan::memory::{Precision, Setup};
@@ -16,5 +19,10 @@ fn main() {
         n += search(&model, &info, &setup, &gpu, &cfg).unwrap().evaluated;
     }
     let r = search(&model, &info, &setup, &gpu, &cfg).unwrap();
-    eprintln!("{} per s; evaluated {} fitting {}", n as f64 / t.elapsed().as_secs_f64(), r.evaluated, r.fitting);
+    eprintln!(
+        "{:.0} candidates/s ({} per search, {} fit)",
+        n as f64 / t.elapsed().as_secs_f64(),
+        r.evaluated,
+        r.fitting
+    );
 }

@@ -716,7 +716,7 @@ pub fn fsdp(path: &str, text: &str, fsdp_config: Option<(&str, &str)>) -> Result
         format: ConfigFormat::Fsdp,
         plan,
         micro_batch: mb,
-        global_batch: Some(mb * m * world),
+        global_batch: mb.checked_mul(m).and_then(|x| x.checked_mul(world)),
         seq: f.u64("block_size")?,
         precision: Some(precision),
         recompute: Some(recompute),
