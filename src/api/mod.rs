@@ -116,22 +116,41 @@ pub struct Planned {
 
 /// Search the plans that fit the scenario's cluster and rank them by predicted step time.
 pub fn plan(s: &Scenario) -> Result<Planned> {
-    let r = s.resolve_search()?;
-    Ok(plan_resolved(r))
+    plan_resolved(s.resolve_search()?)
+}
+
+/// [`plan`] restricted to the frameworks a launch config is written for (`memplan plan --emit`):
+/// what is searched is what can be emitted.
+pub fn plan_for(s: &Scenario, frameworks: &[crate::framework::Framework]) -> Result<Planned> {
+    let mut r = s.resolve_search()?;
+    let kept: Vec<_> = r.config.frameworks.iter().copied().filter(|f| frameworks.contains(f)).collect();
+    if kept.is_empty() {
+        let names = |fs: &[crate::framework::Framework]| fs.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+        return Err(Error::conflict(
+            format!(
+                "the launch config is written for {}, none of which is searched here ({})",
+                names(frameworks),
+                names(&r.config.frameworks)
+            ),
+            "drop --framework, or emit for the framework searched (--emit auto)",
+        ));
+    }
+    r.config.frameworks = kept;
+    plan_resolved(r)
 }
 
 /// [`plan`] of an already resolved search.
-pub fn plan_resolved(r: ResolvedSearch) -> Planned {
+pub fn plan_resolved(r: ResolvedSearch) -> Result<Planned> {
     let base = &r.base;
     let model = base.model();
-    let result = search(&model.spec, base.info(), base.setup(), &r.gpu, &r.config);
+    let result = search(&model.spec, base.info(), base.setup(), &r.gpu, &r.config)?;
     let mut report =
         PlanReport::new(&model.spec, model.params, base.setup(), &r.gpu, &r.config, &result, r.tokens, r.price);
-    report.calibration_note = r.calibration_note.clone();
+    report.warnings = r.warnings.clone();
     if result.plans.is_empty() {
         report.suggestion = smallest_change(&r);
     }
-    Planned { resolved: r, result, report }
+    Ok(Planned { resolved: r, result, report })
 }
 
 /// The smallest change that makes some plan fit: offloading, a shorter sequence, or more GPUs.
@@ -139,12 +158,18 @@ fn smallest_change(r: &ResolvedSearch) -> Option<String> {
     let base = &r.base;
     let (model, info, gpu, cfg) = (&base.model().spec, base.info(), &r.gpu, &r.config);
     let best = |setup: &crate::memory::Setup, cfg: &SearchConfig| {
-        search(model, info, setup, gpu, &SearchConfig { top_k: 1, ..cfg.clone() }).plans.into_iter().next()
+        search(model, info, setup, gpu, &SearchConfig { top_k: 1, ..cfg.clone() })
+            .ok()
+            .and_then(|r| r.plans.into_iter().next())
     };
     let setup = base.setup();
     if !cfg.allow_offload {
         if let Some(p) = best(setup, &SearchConfig { allow_offload: true, ..cfg.clone() }) {
-            return Some(format!("offloading optimizer states (--allow-offload) would fit: {}", p.plan.describe()));
+            return Some(format!(
+                "offloading optimizer states (--allow-offload) would fit: {} ({})",
+                p.plan.describe(),
+                p.framework
+            ));
         }
     }
     for div in [2u64, 4, 8] {
@@ -152,7 +177,11 @@ fn smallest_change(r: &ResolvedSearch) -> Option<String> {
         if seq >= 128 && setup.seq.is_multiple_of(div) {
             let shorter = crate::memory::Setup { seq, tgt_seq: setup.tgt_seq.min(seq), ..setup.clone() };
             if let Some(p) = best(&shorter, cfg) {
-                return Some(format!("a sequence of {seq} tokens (--seq {seq}) would fit: {}", p.plan.describe()));
+                return Some(format!(
+                    "a sequence of {seq} tokens (--seq {seq}) would fit: {} ({})",
+                    p.plan.describe(),
+                    p.framework
+                ));
             }
         }
     }
@@ -161,11 +190,11 @@ fn smallest_change(r: &ResolvedSearch) -> Option<String> {
             break;
         };
         if cfg.global_batch >= gpus / cfg.gpus_per_node.max(1) {
-            if let Some(p) = best(
-                setup,
-                &SearchConfig { gpus, gpus_per_node: cfg.gpus_per_node.max(cfg.gpus.min(8)), ..cfg.clone() },
-            ) {
-                return Some(format!("{gpus} GPUs ({mult}× more) would fit: {}", p.plan.describe()));
+            let node = cfg.gpus_per_node.max(cfg.gpus.min(8));
+            let mut c = SearchConfig { gpus, gpus_per_node: node, ..cfg.clone() };
+            c.time.links.gpus_per_node = node;
+            if let Some(p) = best(setup, &c) {
+                return Some(format!("{gpus} GPUs ({mult}× more) would fit: {} ({})", p.plan.describe(), p.framework));
             }
         }
     }
