@@ -10,6 +10,7 @@
 //! ```
 
 pub mod charts;
+pub mod report;
 
 use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
@@ -19,7 +20,7 @@ use crate::report::compare::{CompareReport, CompareRow};
 use crate::report::estimate::{EstimateReport, Serving};
 use crate::report::plan::PlanReport;
 use crate::scenario::rows::{expand, in_row, Row, Setting};
-use crate::scenario::{Group, Resolved, ResolvedSearch, Scenario};
+use crate::scenario::{Group, Resolved, ResolvedSearch, Scenario, ServingChoice};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -111,15 +112,16 @@ pub fn settings_table() -> Vec<SettingInfo> {
 /// Per-GPU memory of one scenario, term by term, with the fit on each GPU checked and, for
 /// inference with a KV cache, how many concurrent sequences fit.
 pub fn estimate(s: &Scenario) -> Result<EstimateReport> {
-    Ok(estimate_resolved(&s.resolve()?))
+    estimate_resolved(&s.resolve()?)
 }
 
 /// [`estimate`] of an already resolved scenario.
-pub fn estimate_resolved(r: &Resolved) -> EstimateReport {
+pub fn estimate_resolved(r: &Resolved) -> Result<EstimateReport> {
     let est = r.estimate();
     let setup = r.setup();
     let model = r.model();
     let mut report = EstimateReport::new(&model.spec, model.params, model.derived, setup, &est, r.gpus());
+    report.framework = crate::report::estimate::FrameworkInfo::of(r.profile());
     if !setup.training() && setup.kv_cache && est.worst().kv_cache > 0 {
         // Capacity: the total with one sequence, less that sequence's KV cache, is the base;
         // each more sequence adds its KV cache and the fragmentation margin on it.
@@ -135,12 +137,50 @@ pub fn estimate_resolved(r: &Resolved) -> EstimateReport {
                 bytes_per_sequence: step,
             };
             for f in &mut report.fits {
-                f.max_concurrent_sequences = Some(serving.max_sequences(f.memory_bytes));
+                f.max_concurrent_sequences = Some(serving.max_sequences(f.usable_bytes));
             }
             report.serving = Some(serving);
         }
     }
-    report
+    if let Some(ServingChoice::Vllm { release, settings }) = r.serving() {
+        let c = vllm_capacity(r, &est, *release, settings)?;
+        {
+            for (f, (_, b)) in report.fits.iter_mut().zip(&c.per_gpu) {
+                f.max_concurrent_sequences = Some(b.max_concurrency.floor() as u64);
+                // vLLM refuses to start when one request of max_model_len does not fit.
+                f.fits = b.kv_tokens >= b.max_model_len;
+            }
+            report.serving_framework = Some(c);
+        }
+    }
+    Ok(report)
+}
+
+/// vLLM's start-up budget on each GPU (the worst pipeline stage's weights on one rank).
+fn vllm_capacity(
+    r: &Resolved,
+    est: &crate::memory::estimate::PlanEstimate,
+    release: crate::memory::serving::Release,
+    settings: &crate::memory::serving::VllmSettings,
+) -> Result<crate::report::capacity::ServingCapacity> {
+    use crate::memory::serving::{vllm_budget, VllmDevice};
+    let setup = r.setup();
+    let act = setup.precision.activation_dtype();
+    let kv = setup.kv_dtype.unwrap_or(act);
+    let weights = est.worst().states.weights;
+    let mut per_gpu = Vec::new();
+    for g in r.gpus() {
+        let device = VllmDevice {
+            name: g.name.clone(),
+            // What torch.cuda.mem_get_info reports: the GPU's runtime total_memory.
+            total_memory: g.usable_bytes(),
+            cuda_context: r.overheads().cuda_context_bytes,
+            nvlink: g.interconnect.intra_node.to_ascii_lowercase().contains("nvlink"),
+        };
+        let budget = vllm_budget(&r.model().spec, weights, r.plan().tp, act, kv, &device, settings, release)?;
+        per_gpu.push((g.name.clone(), budget));
+    }
+    Ok(crate::report::capacity::ServingCapacity { framework: "vllm".into(), version: release.to_string(), per_gpu })
 }
 
 /// Whether the estimate fits every GPU the scenario chose (`gpu`); always true when none was
@@ -317,16 +357,16 @@ pub struct Evaluated {
 }
 
 impl Evaluated {
-    pub fn new(resolved: Resolved) -> Evaluated {
-        let report = estimate_resolved(&resolved);
-        Evaluated {
+    pub fn new(resolved: Resolved) -> Result<Evaluated> {
+        let report = estimate_resolved(&resolved)?;
+        Ok(Evaluated {
             model: resolved.model().clone(),
             setup: resolved.setup().clone(),
             plan: resolved.plan().clone(),
             estimate: resolved.estimate(),
             report,
             resolved,
-        }
+        })
     }
 
     /// The largest micro-batch that fits `capacity` bytes (see [`Resolved::max_micro_batch`]).
@@ -341,7 +381,7 @@ pub fn evaluate(s: &Scenario, gpus: &[GpuSpec]) -> Result<Evaluated> {
     if !gpus.is_empty() {
         s.gpu = Some(crate::scenario::value::Names(gpus.iter().map(|g| g.name.clone()).collect()));
     }
-    Ok(Evaluated::new(s.resolve()?))
+    Evaluated::new(s.resolve()?)
 }
 
 /// Resolve and estimate every row; rows are named `<model> <key=value ...>` and made unique.

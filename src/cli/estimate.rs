@@ -6,7 +6,7 @@ use std::io::Write;
 
 pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
     let resolved = args.flags.scenario()?.resolve()?;
-    let report = crate::api::estimate_resolved(&resolved);
+    let report = crate::api::estimate_resolved(&resolved)?;
     let units = args.output.units.into();
     let text = match args.output.format {
         Format::Table => report.to_table(units, args.output.ledger),

@@ -19,7 +19,7 @@ mod search;
 pub mod settings;
 pub mod value;
 
-pub use resolve::{read_deepspeed_config, DeepSpeedSettings, Resolved, ResolvedModel};
+pub use resolve::{read_deepspeed_config, DeepSpeedSettings, Resolved, ResolvedModel, ServingChoice};
 pub use search::ResolvedSearch;
 pub use settings::{setting, settings, Group, Scenario, SettingDef};
 pub use value::{FileArg, Kind};

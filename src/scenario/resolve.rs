@@ -9,6 +9,8 @@ use crate::framework::Framework;
 use crate::hw::GpuSpec;
 use crate::memory::estimate::{estimate_plan, PlanEstimate};
 use crate::memory::finetune::{Finetune, LoraConfig, LoraTargets, WeightQuant};
+use crate::memory::profile::FrameworkProfile;
+use crate::memory::serving::{Entrypoint, Release, VllmSettings};
 use crate::memory::states::ParamInfo;
 use crate::memory::{OverheadConfig, Phase, Precision, Setup};
 use crate::model::{derive, hf, presets, ModelSpec, Positions, StackInput};
@@ -37,6 +39,15 @@ pub struct Resolved {
     pub(super) gpus_chosen: bool,
     pub(super) framework: Framework,
     pub(super) framework_version: Option<String>,
+    pub(super) serving: Option<ServingChoice>,
+    pub(super) profile: FrameworkProfile,
+}
+
+/// A serving framework chosen with `framework`: its release and settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ServingChoice {
+    Vllm { release: Release, settings: VllmSettings },
+    Generate { release: Release, logits: crate::memory::serving::GenerateLogits },
 }
 
 impl Resolved {
@@ -72,6 +83,14 @@ impl Resolved {
     }
     pub fn framework_version(&self) -> Option<&str> {
         self.framework_version.as_deref()
+    }
+    /// The framework profile used (its settings, with why and their sources).
+    pub fn profile(&self) -> &FrameworkProfile {
+        &self.profile
+    }
+    /// The serving framework (vLLM, HF generate) with its release, when one was chosen.
+    pub fn serving(&self) -> Option<&ServingChoice> {
+        self.serving.as_ref()
     }
 
     /// The per-rank, per-stage estimate.
@@ -135,29 +154,35 @@ impl Resolved {
 impl Scenario {
     /// Check every value and every combination; read the files the scenario names.
     pub fn resolve(&self) -> Result<Resolved> {
+        self.check_values()?;
         let mut s = self.clone();
         apply_deepspeed_config(&mut s)?;
         let f = s.filled();
         let mut model = resolve_model(&f)?;
-        let setup = resolve_setup(&f, &model.spec)?;
+        let mut setup = resolve_setup(&f, &model.spec)?;
+        let serving = resolve_serving(&f, &setup)?;
+        if let Some(ServingChoice::Generate { logits, .. }) = &serving {
+            setup.generate_logits = Some(*logits);
+        }
         let plan = resolve_plan(&f, &model.spec, &setup)?;
         check_magnitudes(&model.spec, &setup, &plan)?;
         let info =
             if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
         model.params = info.params;
-        let overheads = OverheadConfig {
+        let profile = resolve_profile(&f)?;
+        let mut overheads = OverheadConfig {
             cuda_context_bytes: f.cuda_context.map_or(OverheadConfig::default().cuda_context_bytes, |c| c.0),
-            fragmentation: f.fragmentation.unwrap_or(OverheadConfig::default().fragmentation),
+            fragmentation: f.fragmentation.or(profile.fragmentation).unwrap_or(OverheadConfig::default().fragmentation),
+            context_given: f.cuda_context.is_some(),
+            lazy_loading: profile.lazy_module_loading,
             ..OverheadConfig::default()
         };
         let (gpus, gpus_chosen) = resolve_gpus(&f)?;
-        let framework = f.framework.unwrap_or_default();
-        if framework.serves() && setup.phase == Phase::Train {
-            return Err(Error::conflict(
-                format!("--framework {framework} serves models; it does not train them"),
-                "add --phase inference, or choose a training framework",
-            ));
+        if let (true, [gpu]) = (gpus_chosen, gpus.as_slice()) {
+            // One GPU checked: the total uses its runtime (context, workspace, NCCL).
+            overheads = overheads.on_gpu(gpu);
         }
+        let framework = f.framework.unwrap_or_default();
         Ok(Resolved {
             scenario: s,
             model,
@@ -169,8 +194,64 @@ impl Scenario {
             gpus_chosen,
             framework,
             framework_version: f.framework_version.clone(),
+            serving,
+            profile,
         })
     }
+}
+
+/// `framework` vllm or hf-generate with its release and the vLLM settings; `None` for the
+/// training frameworks. vLLM-only settings need `--framework vllm`.
+pub(super) fn resolve_serving(f: &Scenario, setup: &Setup) -> Result<Option<ServingChoice>> {
+    use crate::memory::serving::{default_release, generate_logits, oldest_release};
+    let framework = f.framework.unwrap_or_default();
+    let vllm_flags = [
+        ("--gpu-memory-utilization", f.gpu_memory_utilization.is_some()),
+        ("--max-num-batched-tokens", f.max_num_batched_tokens.is_some()),
+        ("--max-num-seqs", f.max_num_seqs.is_some()),
+        ("--enforce-eager", f.enforce_eager == Some(true)),
+        ("--vllm-entrypoint", f.vllm_entrypoint.is_some_and(|e| e != Entrypoint::Serve)),
+    ];
+    if framework != Framework::Vllm {
+        if let Some((flag, _)) = vllm_flags.iter().find(|(_, on)| *on) {
+            return Err(Error::conflict(format!("{flag} applies to vLLM"), "add --framework vllm --phase inference"));
+        }
+    }
+    if !framework.serves() {
+        return Ok(None);
+    }
+    if setup.phase != Phase::Inference {
+        return Err(Error::conflict(
+            format!("--framework {framework} serves models; it does not train"),
+            "add --phase inference",
+        ));
+    }
+    let release = match &f.framework_version {
+        Some(v) => Release::parse(v)?,
+        None => default_release(framework),
+    };
+    let oldest = oldest_release(framework);
+    if release < oldest {
+        return Err(Error::invalid(
+            "--framework-version",
+            release,
+            format!("{oldest} or newer (the oldest release presets/frameworks/{framework}.toml describes)"),
+        ));
+    }
+    if framework == Framework::HfGenerate {
+        let (logits, _) = generate_logits(release)?;
+        return Ok(Some(ServingChoice::Generate { release, logits }));
+    }
+    let settings = VllmSettings {
+        gpu_memory_utilization: f.gpu_memory_utilization,
+        max_num_batched_tokens: f.max_num_batched_tokens,
+        max_num_seqs: f.max_num_seqs,
+        block_size: f.block_size,
+        enforce_eager: f.enforce_eager.unwrap_or(false),
+        entrypoint: f.vllm_entrypoint.unwrap_or_default(),
+        max_model_len: setup.context.unwrap_or(setup.seq),
+    };
+    Ok(Some(ServingChoice::Vllm { release, settings }))
 }
 
 /// The GPUs to check: `--gpu` names (and the preset of `--gpus 64xh100-sxm`), else every preset.
@@ -360,9 +441,20 @@ fn check_model_magnitudes(spec: &ModelSpec) -> Result<()> {
     Ok(())
 }
 
+/// The framework profile `framework` / `framework-version` name (`presets/frameworks/*.toml`).
+pub(super) fn resolve_profile(f: &Scenario) -> Result<FrameworkProfile> {
+    FrameworkProfile::load(f.framework.unwrap_or_default(), f.framework_version.as_deref())
+}
+
 pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
     let phase = f.phase.unwrap_or_default();
-    let precision = f.precision.unwrap_or_default();
+    let profile = resolve_profile(f)?;
+    // Settings not given take the framework profile's defaults, then memplan's.
+    let precision = f.precision.or(profile.precision).unwrap_or_default();
+    let recompute = f.recompute.unwrap_or_default();
+    if phase == Phase::Train {
+        profile.check_recompute(recompute)?;
+    }
     // Default sequence: 2048, capped by the first token stack's learned positions.
     let max_pos = model
         .stacks
@@ -386,6 +478,23 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         Some(s) => s.0,
         None => (seq / 4).max(1).min(tgt_max.unwrap_or(u64::MAX)),
     };
+    // Learned absolute positions end at their table: HF's embedding lookup fails past it.
+    for st in &model.stacks {
+        if let (Positions::Learned { max, .. }, StackInput::Tokens) = (&st.positions, &st.input) {
+            let (flag, len) =
+                if st.length == crate::model::StackLength::Tgt { ("--tgt-seq", tgt_seq) } else { ("--seq", seq) };
+            if len > *max {
+                return Err(Error::invalid(
+                    flag,
+                    len,
+                    format!(
+                        "at most the {max} positions `{}` learned for its {} stack (models with rotary or relative positions take any length)",
+                        model.name, st.name
+                    ),
+                ));
+            }
+        }
+    }
     let batch = match (f.max_batch, phase) {
         (Some(m), Phase::Inference) => {
             if let Some(b) = f.batch.filter(|b| b.0 != 1 && *b != m) {
@@ -517,12 +626,12 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         phase,
         precision,
         optimizer: f.optimizer.unwrap_or_default(),
-        optimizer_impl: f.optimizer_impl.unwrap_or_default(),
+        optimizer_impl: f.optimizer_impl.or(profile.optimizer_impl).unwrap_or_default(),
         micro_batch: batch,
         seq,
         tgt_seq,
-        recompute: f.recompute.unwrap_or_default(),
-        attention: f.attention.unwrap_or_default(),
+        recompute,
+        attention: f.attention.or(profile.attention).unwrap_or_default(),
         dropout: f.dropout.map(|t| t.0),
         kv_cache: f.kv_cache.unwrap_or(has_decoder),
         runtime: f.runtime.unwrap_or_default(),
@@ -532,6 +641,8 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         kv_dtype: f.kv_dtype.map(|d| d.0),
         context,
         kv_block: f.block_size,
+        generate_logits: None,
+        mechanisms: profile.mechanisms,
     })
 }
 
@@ -623,7 +734,8 @@ pub(super) fn resolve_plan(f: &Scenario, model: &ModelSpec, setup: &Setup) -> Re
         pp,
         cp,
         ep: f.ep.unwrap_or(1),
-        sp: f.sp.unwrap_or(false),
+        // Not given: the framework's own rule (torchtitan's TP always shards the sequence).
+        sp: f.sp.unwrap_or(tp > 1 && resolve_profile(f)?.tp_sequence_parallel),
         zero: f.zero.map_or(0, |z| z.0),
         fsdp: f.fsdp.map(|m| m.0),
         distributed_optimizer: f.distributed_optimizer.unwrap_or(false),
@@ -675,8 +787,10 @@ pub(super) fn check_magnitudes(model: &ModelSpec, setup: &Setup, plan: &Parallel
         let l = &st.layer;
         let experts = l.mlp.experts.max(1) as f64 * setup.capacity_factor.max(1.0);
         widest = widest.max(l.hidden as f64).max(l.mlp.ffn as f64 * experts).max(l.attention.heads as f64 * 512.0);
-        // materialised attention scores: b · heads · s²
-        scores = scores.max(b * l.attention.heads as f64 * s * s * 8.0);
+        // materialised attention scores (eager, or CPU SDPA's math path): b · heads · s²
+        if setup.attention == crate::memory::AttentionKernel::Eager || setup.runtime == crate::memory::Runtime::Cpu {
+            scores = scores.max(b * l.attention.heads as f64 * s * s * 8.0);
+        }
     }
     if let Some(t) = &model.tokens {
         widest = widest.max(t.vocab as f64).max(t.dim as f64);

@@ -8,6 +8,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::framework::Framework;
 use crate::memory::finetune::WeightFormat;
+use crate::memory::serving::Entrypoint;
 use crate::memory::{AttentionKernel, Optimizer, OptimizerImpl, Phase, Precision, Recompute, Runtime};
 use crate::parallel::{Fsdp, Offload, Schedule};
 use serde::Serialize;
@@ -148,7 +149,25 @@ choice!(Optimizer {
     "adamw-8bit" => Optimizer::Adamw8bit, "lion" => Optimizer::Lion,
 });
 choice!(OptimizerImpl { "foreach" => OptimizerImpl::Foreach, "fused" => OptimizerImpl::Fused, "for-loop" => OptimizerImpl::ForLoop });
-choice!(Recompute { "none" => Recompute::None, "selective" => Recompute::Selective, "full" => Recompute::Full });
+/// `--recompute`: a named policy or `every-K` (`Recompute::parse`); free text, since `every-K`
+/// takes any K.
+impl Value for Recompute {
+    const KIND: Kind = Kind::Text;
+    fn choices() -> Vec<&'static str> {
+        vec!["none", "selective", "full", "op", "hf", "every-2"]
+    }
+    fn parse(what: &str, text: &str, _: Check) -> Result<Option<Self>> {
+        Recompute::parse(text).map(Some).map_err(|e| match e {
+            Error::InvalidValue { value, expected, .. } => {
+                Error::InvalidValue { what: what.to_string(), value, expected }
+            }
+            other => other,
+        })
+    }
+    fn show(&self) -> String {
+        self.name()
+    }
+}
 choice!(AttentionKernel { "flash" => AttentionKernel::Flash, "eager" => AttentionKernel::Eager });
 choice!(Runtime { "cuda" => Runtime::Cuda, "cpu" => Runtime::Cpu });
 choice!(Schedule { "1f1b" => Schedule::OneFOneB, "gpipe" => Schedule::Gpipe, "interleaved" => Schedule::Interleaved });
@@ -159,6 +178,7 @@ choice!(KvDtype {
     "fp16" => KvDtype(DType::Fp16), "bf16" => KvDtype(DType::Bf16), "fp32" => KvDtype(DType::Fp32),
     "fp8" => KvDtype(DType::Fp8), "int8" => KvDtype(DType::Int8),
 });
+choice!(Entrypoint { "serve" => Entrypoint::Serve, "llm" => Entrypoint::Llm });
 choice!(Framework {
     "pytorch" => Framework::Pytorch, "hf-trainer" => Framework::HfTrainer,
     "accelerate-fsdp" => Framework::AccelerateFsdp, "torchtitan" => Framework::Torchtitan,
@@ -349,6 +369,15 @@ macro_rules! settings {
                 out
             }
 
+            /// Check every value given against its setting's parser and bounds, as `set` does:
+            /// plain data built in code goes through the same checks as text.
+            pub fn check_values(&self) -> Result<()> {
+                $(if let Some(v) = &self.$field {
+                    <$ty as Value>::parse(concat!("--", $key), &v.show(), $check)?;
+                })*
+                Ok(())
+            }
+
             /// Every setting not given takes its default from the table.
             pub fn filled(&self) -> Scenario {
                 Scenario { $($field: self.$field.clone().or($default),)* }
@@ -389,12 +418,13 @@ settings! {
     Training phase: Phase = "phase", default Some(Phase::Train), NONE;
     /// Precision recipe. amp = PyTorch autocast (fp32 weights/grads/states, 4+4+8 B/param);
     /// mixed = ZeRO/DeepSpeed (2+2+12); megatron-bf16 = 2+4+12; bf16/fp16 = everything in that dtype.
-    Training precision: Precision = "precision", default Some(Precision::MixedBf16), NONE;
+    /// Default: the framework's (mixed-bf16 for pytorch).
+    Training precision: Precision = "precision", default None, NONE;
     /// Optimizer.
     Training optimizer: Optimizer = "optimizer", default Some(Optimizer::Adamw), NONE;
     /// PyTorch optimizer implementation (foreach = PyTorch's default on CUDA; it allocates one
-    /// whole-model temporary in the step).
-    Training optimizer_impl: OptimizerImpl = "optimizer-impl", default Some(OptimizerImpl::Foreach), NONE;
+    /// whole-model temporary in the step). Default: the framework's (foreach for pytorch).
+    Training optimizer_impl: OptimizerImpl = "optimizer-impl", default None, NONE;
     /// Micro-batch per GPU (sequences).
     Training batch: Count = "batch", default Some(Count(1)), int(1, bounds::BATCH);
     /// Sequence length (the encoder length for encoder-decoder models). Default: 2048, or the
@@ -402,10 +432,13 @@ settings! {
     Training seq: Count = "seq", default None, int(1, bounds::SEQ);
     /// Decoder length for encoder-decoder models. Default: seq / 4 (at most the model's maximum).
     Training tgt_seq: Count = "tgt-seq", default None, int(1, bounds::SEQ);
-    /// Activation recomputation (checkpointing).
+    /// Activation checkpointing: none, selective (Megatron: attention core), full (every layer
+    /// keeps its input), op (torchtitan per-op SAC), hf (Hugging Face gradient checkpointing),
+    /// every-K (every K-th layer checkpointed, torchtitan selective_ac_option K).
     Training recompute: Recompute = "recompute", default Some(Recompute::None), NONE;
     /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
-    Training attention: AttentionKernel = "attention", default Some(AttentionKernel::Flash), NONE;
+    /// Default: the framework's (flash for pytorch).
+    Training attention: AttentionKernel = "attention", default None, NONE;
     /// Dropout: on (the model's probabilities), off, or model (the model's own config, default).
     Training dropout: Toggle = "dropout", default None, NONE;
     /// MoE expert capacity factor: routed-token buffers are sized for this multiple of a balanced load.
@@ -445,27 +478,42 @@ settings! {
     Serving context: Count = "context", default None, int(1, bounds::SEQ);
     /// Inference: paged KV cache block size in tokens (vLLM uses 16); sequences round up to blocks.
     Serving block_size: u64 = "block-size", default None, int(1, bounds::BLOCK_SIZE);
+    /// vLLM: share of the GPU's memory one instance may use (default: vLLM's, 0.9).
+    Serving gpu_memory_utilization: f64 = "gpu-memory-utilization", default None, real(0.000001, 1.0);
+    /// vLLM: tokens per scheduler step; the start-up profile runs this many (default: vLLM's for
+    /// the release, entry point and GPU).
+    Serving max_num_batched_tokens: u64 = "max-num-batched-tokens", default None, int(1, bounds::SEQ);
+    /// vLLM: sequences per scheduler step (default: vLLM's, 256 or 1024).
+    Serving max_num_seqs: u64 = "max-num-seqs", default None, int(1, bounds::BATCH);
+    /// vLLM: no CUDA graphs (releases that budget graph memory then subtract none).
+    Serving enforce_eager: bool = "enforce-eager", default Some(false), NONE;
+    /// vLLM: how it was started: serve (`vllm serve`) or llm (the offline LLM class).
+    Serving vllm_entrypoint: Entrypoint = "vllm-entrypoint", default Some(Entrypoint::Serve), NONE;
 
     // ---- Framework and runtime ----
     /// The framework that runs the step: its defaults and the tensors it keeps.
     Runtime framework: Framework = "framework", default Some(Framework::Pytorch), NONE;
-    /// The framework's version where its behaviour changed (e.g. transformers 4.44 vs 4.45).
+    /// The framework's release where its behaviour changed between releases (e.g. transformers
+    /// 4.44 vs 4.45). Default: the profile's default version.
     Runtime framework_version: String = "framework-version", default None, NONE;
     /// Tensor rules of the runtime: cuda (default) or cpu (PyTorch on CPU keeps float dropout
     /// masks and runs SDPA's math path under attention dropout).
     Runtime runtime: Runtime = "runtime", default Some(Runtime::Cuda), NONE;
-    /// CUDA context size, with its unit (512MiB, 1GiB).
-    Runtime cuda_context: Size = "cuda-context", default Some(Size(512 << 20)), NONE;
-    /// Allocator fragmentation margin as a fraction of the live peak.
-    Runtime fragmentation: f64 = "fragmentation", default Some(0.05), real_open(0.0, 1.0);
+    /// CUDA context size, with its unit (512MiB, 1GiB). Default: the GPU preset's `[runtime]`
+    /// (lazy or eager module loading as the framework profile says) with one --gpu, else 512MiB.
+    Runtime cuda_context: Size = "cuda-context", default None, NONE;
+    /// Allocator fragmentation margin as a fraction of the live peak. Default: the framework's
+    /// (0.05 for pytorch).
+    Runtime fragmentation: f64 = "fragmentation", default None, real_open(0.0, 1.0);
 
     // ---- Parallel plan ----
     /// Data-parallel degree. Default: 1, or --gpus / (tp·pp·cp) when --gpus is given.
     Parallel dp: u64 = "dp", default None, int(1, bounds::DEGREE);
     /// Tensor-parallel degree (Megatron: heads and MLP width split; keep it within a node).
     Parallel tp: u64 = "tp", default Some(1), int(1, bounds::DEGREE);
-    /// Megatron sequence parallelism (needs --tp 2 or more).
-    Parallel sp: bool = "sp", default Some(false), NONE;
+    /// Megatron sequence parallelism (needs --tp 2 or more). Default: off, or the framework's
+    /// rule (torchtitan shards the sequence whenever tp > 1).
+    Parallel sp: bool = "sp", default None, NONE;
     /// Pipeline-parallel stages.
     Parallel pp: u64 = "pp", default Some(1), int(1, bounds::DEGREE);
     /// Pipeline schedule.
