@@ -99,10 +99,13 @@ class Overheads(Record):
     cuda_context_bytes: int
     workspace_bytes: int
     fragmentation_bytes: int
+    nccl_bytes: int
 
 class Fit(Record):
     gpu: str
     memory_bytes: int
+    usable_bytes: int
+    total_bytes: int
     fits: bool
     headroom_bytes: int
     max_concurrent_sequences: Optional[int]
@@ -141,6 +144,8 @@ class ParallelPlan(Record):
 class EstimateReport(Report):
     model: ModelInfo
     serving: Optional[Serving]
+    serving_framework: Optional[Record]
+    framework: Record
     setup: Setup
     plan: ParallelPlan
     per_gpu: PerGpu

@@ -251,14 +251,17 @@ fn check_estimate_against_cli(d: &Driver, request: &Value) -> Value {
     }
     for f in cli["fits"].as_array().unwrap() {
         let row = cell(&page, "fits", f["gpu"].as_str().unwrap());
-        assert_eq!(row["cells"][0]["text"], gib(&f["memory_bytes"]));
+        assert_eq!(row["cells"][0]["text"], gib(&f["usable_bytes"]));
+        assert_eq!(row["cells"][1]["bytes"], f["total_bytes"].to_string());
+        assert_eq!(row["cells"][1]["text"], gib(&f["total_bytes"]));
         let head = f["headroom_bytes"].as_i64().unwrap();
         let shown = if head < 0 {
             format!("-{}", ByteUnits::Gib.format(head.unsigned_abs()))
         } else {
             ByteUnits::Gib.format(head as u64)
         };
-        assert_eq!(row["cells"][1]["text"], shown);
+        assert_eq!(row["cells"][2]["bytes"], head.to_string());
+        assert_eq!(row["cells"][2]["text"], shown);
         assert!(row["text"].as_str().unwrap().contains(if f["fits"] == true { "yes" } else { "no" }));
     }
     cli
@@ -322,6 +325,25 @@ fn session(d: &Driver, url: &str) {
     assert_eq!(cell(&page, "breakdown", "optimizer states")["cells"][0]["bytes"], (12 * rank_params).to_string());
     d.screenshot("estimate");
 
+    // "Download JSON" saves the CLI's text byte for byte.
+    let downloads = tempfile::tempdir().unwrap();
+    d.cdp(
+        "Browser.setDownloadBehavior",
+        json!({"behavior": "allow", "downloadPath": downloads.path().display().to_string()}),
+    );
+    d.click("#download");
+    let saved = downloads.path().join("memplan-estimate-llama-2-7b.json");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !saved.is_file() {
+        assert!(Instant::now() < deadline, "no download in {}", downloads.path().display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut args = vec!["estimate".to_string()];
+    args.extend(flags_of(&scenario));
+    args.extend(["--format".into(), "json".into()]);
+    assert_eq!(std::fs::read_to_string(&saved).unwrap(), memplan(&args).1);
+
     // A bad value: the library's message (the CLI's error and hint lines) next to the input.
     d.type_into("batch", "0");
     let bad = json!({"model": "llama-2-7b", "precision": "megatron-bf16", "batch": "0", "seq": "2048",
@@ -344,6 +366,25 @@ fn session(d: &Driver, url: &str) {
     assert_eq!(shown["hint"], format!("hint: {}", hint.unwrap()));
     d.screenshot("error");
     d.type_into("batch", "2");
+    d.wait_for("ready", &scenario);
+
+    // Serving with vLLM: the framework's start-up budget, line by line, as the CLI's JSON has it.
+    d.choose("phase", "inference");
+    d.choose("framework", "vllm");
+    let mut serving = scenario.clone();
+    serving["phase"] = json!("inference");
+    serving["framework"] = json!("vllm");
+    d.wait_for("ready", &serving);
+    let served = check_estimate_against_cli(d, &serving);
+    let budget = &served["serving_framework"]["per_gpu"][0][1];
+    let shown = d.js(
+        "return [...document.querySelectorAll('table.budget tr.sum td[data-bytes]')].map((td) => td.dataset.bytes);",
+        json!([]),
+    );
+    assert_eq!(shown, json!([budget["usable"].to_string(), budget["kv_budget"].to_string()]));
+    d.screenshot("serving");
+    d.choose("phase", "");
+    d.choose("framework", "");
     d.wait_for("ready", &scenario);
 
     // The link restores the inputs: load it fresh and get the same answer.
@@ -426,23 +467,27 @@ fn session(d: &Driver, url: &str) {
     }
     d.screenshot("plan");
 
-    // "Estimate" on the best plan checks it term by term: the estimate's total is the plan's.
+    // "Estimate" on the best plan checks it term by term: the same live peak as the search's.
+    // (The totals differ by the GPU runtime's overheads: the estimate counts the chosen GPU's
+    // context and NCCL buffers, the search the default overheads.)
     d.click("#plans tbody tr:first-child button");
     let best = &plans[0];
     let deadline = Instant::now() + Duration::from_secs(60);
-    let total = loop {
+    let estimate = loop {
         let v = d.js(
             "const r = document.getElementById('results');
-             return r.dataset.view === 'estimate' && r.dataset.state === 'ready' ? document.getElementById('total').dataset.bytes : null;",
+             return r.dataset.view === 'estimate' && r.dataset.state === 'ready' ? window.memplan.state.last.estimate.text : null;",
             json!([]),
         );
         if let Some(t) = v.as_str() {
-            break t.to_string();
+            break serde_json::from_str::<Value>(t).unwrap();
         }
         assert!(Instant::now() < deadline, "the estimate of the best plan never came");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(total, best["worst_total_bytes"].to_string());
+    assert_eq!(estimate["per_gpu"]["peak_allocated_bytes"], best["worst_peak_allocated_bytes"]);
+    assert_eq!(estimate["plan"], best["plan"]);
+    assert_eq!(estimate["setup"]["micro_batch"], best["micro_batch"]);
 
     // A phone-sized window: the form stacks above the results.
     d.window(420, 900);

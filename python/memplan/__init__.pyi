@@ -82,10 +82,13 @@ class Overheads(Record):
     cuda_context_bytes: int
     workspace_bytes: int
     fragmentation_bytes: int
+    nccl_bytes: int
 
 class Fit(Record):
     gpu: str
     memory_bytes: int
+    usable_bytes: int
+    total_bytes: int
     fits: bool
     headroom_bytes: int
     max_concurrent_sequences: Optional[int]
@@ -124,6 +127,8 @@ class ParallelPlan(Record):
 class EstimateReport(Report):
     model: ModelInfo
     serving: Optional[Serving]
+    serving_framework: Optional[Record]
+    framework: Record
     setup: Setup
     plan: ParallelPlan
     per_gpu: PerGpu
@@ -278,7 +283,7 @@ def estimate(
     batch: Optional[Union[int, str]] = ...,
     seq: Optional[Union[int, str]] = ...,
     tgt_seq: Optional[Union[int, str]] = ...,
-    recompute: Optional[Literal['none', 'selective', 'full']] = ...,
+    recompute: Optional[Literal['none', 'selective', 'full', 'op', 'hf', 'every-2']] = ...,
     attention: Optional[Literal['flash', 'eager']] = ...,
     dropout: Optional[Union[bool, Literal['model', 'on', 'off']]] = ...,
     capacity_factor: Optional[Union[float, int, str]] = ...,
@@ -297,6 +302,11 @@ def estimate(
     max_batch: Optional[Union[int, str]] = ...,
     context: Optional[Union[int, str]] = ...,
     block_size: Optional[Union[int, str]] = ...,
+    gpu_memory_utilization: Optional[Union[float, int, str]] = ...,
+    max_num_batched_tokens: Optional[Union[int, str]] = ...,
+    max_num_seqs: Optional[Union[int, str]] = ...,
+    enforce_eager: Optional[Union[bool, str]] = ...,
+    vllm_entrypoint: Optional[Literal['serve', 'llm']] = ...,
     framework: Optional[Literal['pytorch', 'hf-trainer', 'accelerate-fsdp', 'torchtitan', 'megatron', 'deepspeed', 'hf-generate', 'vllm']] = ...,
     framework_version: Optional[str] = ...,
     runtime: Optional[Literal['cuda', 'cpu']] = ...,
@@ -342,7 +352,7 @@ def plan(
     batch: Optional[Union[int, str]] = ...,
     seq: Optional[Union[int, str]] = ...,
     tgt_seq: Optional[Union[int, str]] = ...,
-    recompute: Optional[Literal['none', 'selective', 'full']] = ...,
+    recompute: Optional[Literal['none', 'selective', 'full', 'op', 'hf', 'every-2']] = ...,
     attention: Optional[Literal['flash', 'eager']] = ...,
     dropout: Optional[Union[bool, Literal['model', 'on', 'off']]] = ...,
     capacity_factor: Optional[Union[float, int, str]] = ...,
@@ -399,7 +409,7 @@ def compare(
     batch: Optional[Union[int, str]] = ...,
     seq: Optional[Union[int, str]] = ...,
     tgt_seq: Optional[Union[int, str]] = ...,
-    recompute: Optional[Literal['none', 'selective', 'full']] = ...,
+    recompute: Optional[Literal['none', 'selective', 'full', 'op', 'hf', 'every-2']] = ...,
     attention: Optional[Literal['flash', 'eager']] = ...,
     dropout: Optional[Union[bool, Literal['model', 'on', 'off']]] = ...,
     capacity_factor: Optional[Union[float, int, str]] = ...,
@@ -418,6 +428,11 @@ def compare(
     max_batch: Optional[Union[int, str]] = ...,
     context: Optional[Union[int, str]] = ...,
     block_size: Optional[Union[int, str]] = ...,
+    gpu_memory_utilization: Optional[Union[float, int, str]] = ...,
+    max_num_batched_tokens: Optional[Union[int, str]] = ...,
+    max_num_seqs: Optional[Union[int, str]] = ...,
+    enforce_eager: Optional[Union[bool, str]] = ...,
+    vllm_entrypoint: Optional[Literal['serve', 'llm']] = ...,
     framework: Optional[Literal['pytorch', 'hf-trainer', 'accelerate-fsdp', 'torchtitan', 'megatron', 'deepspeed', 'hf-generate', 'vllm']] = ...,
     framework_version: Optional[str] = ...,
     runtime: Optional[Literal['cuda', 'cpu']] = ...,

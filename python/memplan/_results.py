@@ -19,6 +19,8 @@ class Record:
     __slots__ = ("_data",)
     #: Field name -> the view of its value (a Record subclass, or a one-item list for a list).
     _types: Dict[str, Any] = {}
+    #: Fields the JSON leaves out when they do not apply, with the value they read as.
+    _optional: Dict[str, Any] = {}
 
     def __init__(self, data: Dict[str, Any]) -> None:
         object.__setattr__(self, "_data", data)
@@ -29,6 +31,8 @@ class Record:
         try:
             value = self._data[name]
         except KeyError:
+            if name in type(self)._optional:
+                return type(self)._optional[name]
             raise AttributeError(
                 "{} has no field {!r} (fields: {})".format(type(self).__name__, name, ", ".join(self._data))
             ) from None
@@ -151,11 +155,16 @@ class Peak(Record):
 
 
 class Overheads(Record):
-    """cuda_context_bytes, workspace_bytes, fragmentation_bytes."""
+    """cuda_context_bytes, workspace_bytes, fragmentation_bytes, nccl_bytes."""
+
+    _optional = {"nccl_bytes": 0}
 
 
 class Fit(Record):
-    """gpu, memory_bytes, fits, headroom_bytes (negative: missing), max_concurrent_sequences."""
+    """gpu, memory_bytes, usable_bytes, total_bytes (with this GPU's runtime), fits,
+    headroom_bytes (usable less total; negative: missing), max_concurrent_sequences."""
+
+    _optional = {"max_concurrent_sequences": None}
 
     def __repr__(self) -> str:
         d = self._data
@@ -194,6 +203,7 @@ class EstimateReport(Report):
         "setup": Setup,
         "plan": ParallelPlan,
     }
+    _optional = {"serving": None, "serving_framework": None, "deepspeed_zero3_estimator": None}
 
     def fit(self, gpu: str) -> Fit:
         """The fit on one GPU preset of the report (KeyError if it was not checked)."""
@@ -221,6 +231,8 @@ class EstimateReport(Report):
         o = d["overheads"]
         rows.append(("CUDA context", o["cuda_context_bytes"], "runtime overhead"))
         rows.append(("cuBLAS workspace", o["workspace_bytes"], "runtime overhead"))
+        if o.get("nccl_bytes"):
+            rows.append(("NCCL buffers", o["nccl_bytes"], "NCCL_BUFFSIZE × channels × peers per communicator"))
         rows.append(("fragmentation margin", o["fragmentation_bytes"], "allocator"))
         rows.append(("total (reserved)", p["total_bytes"], "peak + overheads"))
         return rows
@@ -254,13 +266,14 @@ class EstimateReport(Report):
         )
         rows = [[t, fmt_bytes(b), "{:,}".format(b), n] for t, b, n in self.breakdown()]
         fits = [
-            [f["gpu"], fmt_bytes(f["memory_bytes"]), "yes" if f["fits"] else "no", fmt_bytes(f["headroom_bytes"])]
+            [f["gpu"], fmt_bytes(f["usable_bytes"]), fmt_bytes(f["total_bytes"]), "yes" if f["fits"] else "no",
+             fmt_bytes(f["headroom_bytes"])]
             for f in d["fits"]
         ]
         return (
             title
             + _table_html(["term", "per GPU (GiB)", "bytes", "note"], rows, right=(1, 2))
-            + _table_html(["GPU", "memory", "fits", "headroom"], fits, right=(1, 3))
+            + _table_html(["GPU", "usable", "total on it", "fits", "headroom"], fits, right=(1, 2, 4))
         )
 
 

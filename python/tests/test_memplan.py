@@ -76,11 +76,15 @@ def test_results_are_typed_views_of_the_json():
     assert isinstance(est.per_gpu, memplan.PerGpu) and isinstance(est.model, memplan.ModelInfo)
     assert [type(f) for f in est.fits] == [memplan.Fit]
     fit = est.fit("h100-sxm")
-    assert fit.fits and fit.headroom_bytes == fit.memory_bytes - est.per_gpu.total_bytes
+    assert fit.fits and fit.headroom_bytes == fit.usable_bytes - fit.total_bytes
+    assert fit.usable_bytes <= fit.memory_bytes
     assert est.model.shape[0].layers == 12 and est.setup.micro_batch == 4
     # total = peak + CUDA context + workspace + fragmentation, each a named line.
     o = est.overheads
     assert est.per_gpu.total_bytes == est.per_gpu.peak_allocated_bytes + o.cuda_context_bytes + o.workspace_bytes + o.fragmentation_bytes
+    # Fields the JSON leaves out when they do not apply read as None (or 0 NCCL bytes).
+    assert est.serving is None and fit.max_concurrent_sequences is None and o.nccl_bytes == 0
+    assert "serving" not in est.to_dict()
     # to_dict is a copy: changing it changes nothing.
     d["per_gpu"]["total_bytes"] = 0
     assert est.per_gpu.total_bytes != 0
@@ -244,9 +248,11 @@ def test_docstrings_and_stubs_follow_the_settings_table():
     # The stub's fields are the JSON's.
     est = memplan.estimate(model="gpt2")
     classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
-    for cls, obj in (("PerGpu", est.per_gpu), ("ModelInfo", est.model), ("Fit", est.fits[0]), ("EstimateReport", est)):
+    for cls, obj in (("PerGpu", est.per_gpu), ("ModelInfo", est.model), ("Fit", est.fits[0]), ("EstimateReport", est),
+                     ("Overheads", memplan.estimate(model="gpt2", dp=2, gpu="h100-sxm").overheads)):
         fields = [n.target.id for n in classes[cls].body if isinstance(n, ast.AnnAssign)]
-        missing = [f for f in fields if f not in obj and f not in ("serving", "max_concurrent_sequences")]
+        optional = ("serving", "serving_framework", "max_concurrent_sequences")
+        missing = [f for f in fields if f not in obj and f not in optional]
         assert not missing, (cls, missing)
     assert (pathlib.Path(memplan.__file__).with_name("py.typed")).is_file()
 

@@ -104,8 +104,7 @@ fn parse_reply(buf: &[u8]) -> Reply {
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(i) = rest.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&rest[..i]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
         if size == 0 {

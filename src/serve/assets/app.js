@@ -138,6 +138,18 @@ const LABELS = {
   zero: 'ZeRO stage', fsdp: 'FSDP', sp: 'Sequence parallel', gpu: 'GPU', gpus: 'GPUs in total',
   'gpus-per-node': 'GPUs per node', 'global-batch': 'Global batch', tokens: 'Training tokens', price: 'Price per GPU-hour ($)',
 };
+const WORDS = { kv: 'KV', gpu: 'GPU', gpus: 'GPUs', lora: 'LoRA', qlora: 'QLoRA', cuda: 'CUDA', vllm: 'vLLM', ffn: 'FFN',
+  tp: 'TP', pp: 'PP', cp: 'CP', dp: 'DP', ep: 'EP', vpp: 'VPP', tgt: 'target', seq: 'sequence', impl: 'implementation' };
+/** A readable label for a setting without one of its own: `kv-dtype` → `KV dtype`. */
+function labelOf(key) {
+  if (LABELS[key]) return LABELS[key];
+  const words = key.split('-').map((w) => WORDS[w] || w);
+  const first = words[0];
+  words[0] = first === first.toLowerCase() ? first[0].toUpperCase() + first.slice(1) : first;
+  return words.join(' ');
+}
+const FRAMEWORK_NAMES = { vllm: 'vLLM', 'hf-generate': 'Hugging Face generate' };
+
 /** A file setting's text is sent as given; JSON cannot name a file on this machine. */
 const FILE_LABELS = { 'hf-config': 'config.json', 'model-file': 'model.toml', 'deepspeed-config': 'ds_config.json', calibration: 'calibration.json' };
 
@@ -212,7 +224,7 @@ function widgetFor(d) {
 function fieldFor(d) {
   const w = widgetFor(d);
   state.widgets[d.key] = w;
-  const label = el('label', { for: w.id, title: `--${d.key}: ${d.help}` }, LABELS[d.key] || d.key);
+  const label = el('label', { for: w.id, title: `--${d.key}: ${d.help}` }, labelOf(d.key));
   const wide = d.kind === 'file' || d.key === 'model' || d.key === 'gpu';
   const f = el('div', { class: 'field' + (wide ? ' wide' : ''), 'data-key': d.key },
     label, w, el('div', { class: 'help', id: 'help-' + d.key }, el('code', {}, '--' + d.key), ' · ', d.help),
@@ -476,7 +488,7 @@ function showError(err, view) {
     p.hidden = false;
     const det = f.closest('details');
     if (det) det.open = true;
-    box.append(el('span', { class: 'hint' }, `The input “${LABELS[key] || key}” is marked.`));
+    box.append(el('span', { class: 'hint' }, `The input “${labelOf(key)}” is marked.`));
   }
   box.hidden = false;
   setStatus('error', 'Fix the input to update the results (showing the last good result)');
@@ -547,7 +559,7 @@ function stackedBar(d, lines) {
     svg.append(el('line', { x1: lx, x2: lx, y1: top - 6, y2: top + barH + 6, stroke: '#1f2328', 'stroke-width': 1.5, 'stroke-dasharray': '4 3' }));
     const anchor = lx > W - 130 ? 'end' : lx < 130 ? 'start' : 'middle';
     svg.append(el('text', { x: lx, y: top + barH + 38 + i * 15, 'text-anchor': anchor, 'font-size': 12, 'font-weight': 600 },
-      `${l.name} memory: ${fmtBytes(l.bytes)}`));
+      `${l.name} usable: ${fmtBytes(l.bytes)}`));
   });
   return svg;
 }
@@ -590,13 +602,13 @@ function renderEstimate(last) {
     const head = f.headroom_bytes;
     let sub = isNeg(head) ? `short by ${fmtBytes(neg(head))}` : `headroom ${fmtBytes(head)}`;
     if (f.max_concurrent_sequences !== undefined) sub += ` · up to ${f.max_concurrent_sequences} sequences of ${serving.context_tokens} tokens`;
-    cards.append(card(`On ${f.gpu} (${fmtBytes(f.memory_bytes)})`, f.fits ? 'fits' : 'does not fit', sub, f.fits ? 'ok' : 'bad', { id: 'fit-card' }));
+    cards.append(card(`On ${f.gpu} (${fmtBytes(f.usable_bytes)} usable)`, f.fits ? 'fits' : 'does not fit', sub, f.fits ? 'ok' : 'bad', { id: 'fit-card' }));
   } else {
     const fitting = d.fits.filter((f) => f.fits);
-    const smallest = [...fitting].sort((a, b) => Number(a.memory_bytes) - Number(b.memory_bytes))[0];
+    const smallest = [...fitting].sort((a, b) => Number(a.usable_bytes) - Number(b.usable_bytes))[0];
     const label = chosen.length ? 'Fits on the chosen GPUs' : 'Fits on the GPU presets';
     cards.append(card(label, `${fitting.length} of ${d.fits.length}`,
-      smallest ? `smallest that fits: ${smallest.gpu} (${fmtBytes(smallest.memory_bytes)})` : 'none of them fits',
+      smallest ? `smallest that fits: ${smallest.gpu} (${fmtBytes(smallest.usable_bytes)} usable)` : 'none of them fits',
       fitting.length ? 'ok' : 'bad', { id: 'fit-card' }));
   }
   const m = d.model;
@@ -605,7 +617,7 @@ function renderEstimate(last) {
   view.append(cards);
 
   // Chart.
-  const lines = chosen.slice(0, 3).map((f) => ({ name: f.gpu, bytes: f.memory_bytes }));
+  const lines = chosen.slice(0, 3).map((f) => ({ name: f.gpu, bytes: f.usable_bytes }));
   const worst = d.stages.length > 1 ? `, stage ${d.worst_stage} (the worst)` : '';
   view.append(panel('Where the memory goes', `Per GPU${worst}: tensors alive at the peak (${d.peak.description}), plus the CUDA context, cuBLAS workspace and fragmentation margin.`,
     stackedBar(d, lines), legend(d)));
@@ -629,6 +641,7 @@ function renderEstimate(last) {
   row('peak allocated (live tensors)', p.peak_allocated_bytes, `at the ${d.peak.description}`, 'sum', 'peak');
   row('CUDA context', d.overheads.cuda_context_bytes, 'runtime overhead', 'sub');
   row('cuBLAS workspace', d.overheads.workspace_bytes, 'runtime overhead', 'sub');
+  if (d.overheads.nccl_bytes) row('NCCL buffers', d.overheads.nccl_bytes, 'NCCL_BUFFSIZE × channels × peers per communicator', 'sub');
   const frag = Number(p.peak_allocated_bytes) ? fixed((Number(d.overheads.fragmentation_bytes) / Number(p.peak_allocated_bytes)) * 100, 0) : '0';
   row('fragmentation margin', d.overheads.fragmentation_bytes, `${frag}% of the peak`, 'sub');
   row('total (reserved)', p.total_bytes, 'peak + overheads', 'sum', 'total');
@@ -643,26 +656,47 @@ function renderEstimate(last) {
   view.append(panel('Per-GPU breakdown', `The worst rank${worst}. The terms above the peak are each term's own maximum; the peak is what is alive at once.`,
     el('div', { class: 'scroll' }, t), ...extra.map((x) => el('p', { class: 'note' }, x))));
 
-  // Fits per GPU.
+  // Fits per GPU: each GPU's usable memory against the total with that GPU's runtime.
   const ft = el('table', { id: 'fits' });
-  const head = el('tr', {}, el('th', {}, 'GPU'), el('th', { class: 'num' }, 'memory'), el('th', {}, 'fits'), el('th', { class: 'num' }, 'headroom'));
+  const head = el('tr', {}, el('th', {}, 'GPU'), el('th', { class: 'num', title: 'what a process can use (PyTorch total_memory where the preset states it)' }, 'usable'),
+    el('th', { class: 'num', title: 'the peak plus this GPU\'s runtime overheads' }, 'total on it'), el('th', {}, 'fits'), el('th', { class: 'num' }, 'headroom'));
   if (serving) head.append(el('th', { class: 'num' }, `max sequences × ${serving.context_tokens} tokens`));
   head.append(el('th', {}, 'use'));
   ft.append(el('thead', {}, head));
   const fb = el('tbody');
   for (const f of d.fits) {
     const over = !f.fits;
-    const meter = el('div', { class: 'meter' + (over ? ' over' : ''), title: `${fixed((100 * Number(p.total_bytes)) / Number(f.memory_bytes), 1)}% of ${f.gpu}` }, el('span'));
-    meter.firstChild.style.width = `${Math.min(100, (100 * Number(p.total_bytes)) / Number(f.memory_bytes))}%`;
+    const share = (100 * Number(f.total_bytes)) / Number(f.usable_bytes);
+    const meter = el('div', { class: 'meter' + (over ? ' over' : ''), title: `${fixed(share, 1)}% of the usable memory of ${f.gpu}` }, el('span'));
+    meter.firstChild.style.width = `${Math.min(100, share)}%`;
     const tr = el('tr', { class: `fits-${f.fits ? 'yes' : 'no'}${chosen.includes(f) && chosen.length < d.fits.length ? ' chosen' : ''}`, 'data-gpu': f.gpu },
-      el('td', {}, f.gpu), bytesCell(f.memory_bytes), el('td', { class: 'fit' }, f.fits ? 'yes' : 'no'),
+      el('td', { title: `${fmtBytes(f.memory_bytes)} on the datasheet` }, f.gpu), bytesCell(f.usable_bytes), bytesCell(f.total_bytes), el('td', { class: 'fit' }, f.fits ? 'yes' : 'no'),
       el('td', { class: 'num', 'data-bytes': String(f.headroom_bytes) }, fmtBytes(f.headroom_bytes)));
     if (serving) tr.append(el('td', { class: 'num' }, f.max_concurrent_sequences === undefined ? '-' : String(f.max_concurrent_sequences)));
     tr.append(el('td', {}, meter));
     fb.append(tr);
   }
   ft.append(fb);
-  view.append(panel('Fits and headroom per GPU', chosen.length ? null : 'Every GPU preset; choose one under “GPUs and cluster” to check only that one.', el('div', { class: 'scroll' }, ft)));
+  view.append(panel('Fits and headroom per GPU', chosen.length ? 'The total on a GPU counts its own CUDA context, workspace and NCCL buffers.'
+    : 'Every GPU preset; choose one under “GPUs and cluster” to check only that one. The total on a GPU counts its own CUDA context, workspace and NCCL buffers.',
+  el('div', { class: 'scroll' }, ft)));
+
+  // The serving framework's start-up budget (vLLM: what its profile run leaves for the KV cache).
+  const sf = d.serving_framework;
+  if (sf && sf.per_gpu && sf.per_gpu.length) {
+    const blocks = sf.per_gpu.slice(0, chosen.length ? 3 : 1).map(([gpu, b]) => {
+      const t = el('table', { class: 'budget' });
+      const tb = el('tbody');
+      const line = (term, bytes, why, cls = '') => tb.append(el('tr', { class: cls }, el('td', {}, term), bytesCell(bytes), el('td', { class: 'note' }, why)));
+      line(`usable: ${b.gpu_memory_utilization} × ${fmtBytes(b.total_memory)}`, b.usable, `gpu_memory_utilization × the GPU's total memory`, 'sum');
+      for (const l of b.lines) line('− ' + l.term, l.bytes, l.why);
+      line('= KV cache', b.kv_budget, `${b.num_gpu_blocks} blocks of ${b.block_size} tokens (${b.kv_tokens} tokens): up to ${fixed(b.max_concurrency, 2)} requests of ${b.max_model_len} tokens`, 'sum');
+      t.append(tb);
+      const name = FRAMEWORK_NAMES[sf.framework] || sf.framework;
+      return el('div', {}, el('h3', { class: 'budget-title' }, `${name} ${b.version} (${b.engine} engine) on ${gpu}`), el('div', { class: 'scroll' }, t));
+    });
+    view.append(panel(`${FRAMEWORK_NAMES[sf.framework] || sf.framework} start-up memory budget`, 'What the engine reserves at start-up, line by line, as its own profiling computes it.', ...blocks));
+  }
 
   // Pipeline stages.
   if (d.stages.length > 1) {
@@ -679,7 +713,12 @@ function renderEstimate(last) {
     view.append(panel('Pipeline stages', `Worst: stage ${d.worst_stage} (highlighted).`, el('div', { class: 'scroll' }, st)));
   }
 
-  view.append(panel('What was assumed', null, el('ul', { class: 'assumptions' }, d.assumptions.map((a) => el('li', {}, a)))));
+  const fw = d.framework;
+  const fwList = fw && fw.settings && fw.settings.length
+    ? [el('p', { class: 'note' }, `Framework: ${fw.name} (${fw.package} ${fw.version}). Its choices, with their source:`),
+      el('ul', { class: 'assumptions' }, fw.settings.map((x) => el('li', { title: x.source }, el('b', {}, `${x.setting} = ${x.value}`), `: ${x.why}`)))]
+    : [];
+  view.append(panel('What was assumed', null, el('ul', { class: 'assumptions' }, d.assumptions.map((a) => el('li', {}, a))), ...fwList));
 }
 
 // ---------------------------------------------------------------------------------------------
