@@ -73,7 +73,18 @@ fn round_trip(c: &Case) -> Value {
     let file = dir.join(c.file);
     assert!(file.exists(), "{}: {} not written; wrote:\n{}", c.name, c.file, &stdout[end..]);
     let (code, out, err) =
-        memplan(&["estimate", "--model", c.model, "--from-config", file.to_str().unwrap(), "--format", "json"]);
+        // The config names no GPU: the cluster's GPU gives the runtime overheads, as in the plan.
+        memplan(&[
+            "estimate",
+            "--model",
+            c.model,
+            "--from-config",
+            file.to_str().unwrap(),
+            "--gpu",
+            c.gpus.split_once('x').unwrap().1,
+            "--format",
+            "json",
+        ]);
     assert_eq!(code, 0, "{}: {err}", c.name);
     let est: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(

@@ -20,11 +20,94 @@ use crate::report::compare::{CompareReport, CompareRow};
 use crate::report::estimate::{EstimateReport, Serving};
 use crate::report::plan::PlanReport;
 use crate::scenario::rows::{expand, in_row, Row, Setting};
-use crate::scenario::{Resolved, ResolvedSearch, Scenario, ServingChoice};
+use crate::scenario::{Group, Resolved, ResolvedSearch, Scenario, ServingChoice};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub use crate::scenario::{setting, settings, SettingDef};
+
+/// The entry points that take settings by name (Python's keyword arguments, the web API's
+/// fields): which settings each one uses. The CLI's `estimate` and `plan` flags are these sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Estimate,
+    Plan,
+}
+
+impl Entry {
+    pub fn name(self) -> &'static str {
+        match self {
+            Entry::Estimate => "estimate",
+            Entry::Plan => "plan",
+        }
+    }
+
+    /// Whether this entry point uses the setting: `estimate` one plan (no search bounds);
+    /// `plan` the model, the step and the cluster it searches.
+    pub fn takes(self, d: &SettingDef) -> bool {
+        match self {
+            Entry::Estimate => d.group != Group::Search,
+            Entry::Plan => {
+                matches!(
+                    d.group,
+                    Group::Model | Group::Training | Group::FineTune | Group::Runtime | Group::Search | Group::Gpu
+                ) || matches!(d.key, "gpus" | "gpus-per-node" | "global-batch")
+            }
+        }
+    }
+
+    /// Refuse a setting this entry point would ignore (the CLI refuses it as an unknown flag).
+    /// The settings that fix a plan are left to `plan` itself, which says why it refuses them.
+    pub fn check(self, s: &Scenario) -> Result<()> {
+        for (key, _) in s.entries() {
+            let d = setting(key)?;
+            if self.takes(d) || (self == Entry::Plan && d.group == Group::Parallel) {
+                continue;
+            }
+            let hint = match self {
+                Entry::Estimate => "drop it, or search plans with `plan` (it takes --gpus and the search bounds)",
+                Entry::Plan => "drop it: `plan` searches training plans; serving settings belong to `estimate`",
+            };
+            let other = if self == Entry::Plan { Entry::Estimate } else { Entry::Plan };
+            return Err(Error::conflict(
+                format!("--{key} is a setting of `{}`, not of `{}`", other.name(), self.name()),
+                hint,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One row of the settings table as the faces read it: the definition, its group's heading
+/// and which entry points use it (Python's `memplan.settings()`, the web API's `/api/settings`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingInfo {
+    #[serde(flatten)]
+    pub def: &'static SettingDef,
+    pub heading: &'static str,
+    pub estimate: bool,
+    pub plan: bool,
+    /// `plan` chooses this setting itself, so a value given does not change the search.
+    pub plan_searches: bool,
+}
+
+/// Settings the plan search enumerates although `plan` takes them (`plan::search::search`
+/// loops over micro-batches 1–32 and every recomputation policy).
+const PLAN_SEARCHES: &[&str] = &["batch", "recompute"];
+
+/// The settings table, in order.
+pub fn settings_table() -> Vec<SettingInfo> {
+    settings()
+        .iter()
+        .map(|d| SettingInfo {
+            def: d,
+            heading: d.group.heading(),
+            estimate: Entry::Estimate.takes(d),
+            plan: Entry::Plan.takes(d),
+            plan_searches: PLAN_SEARCHES.contains(&d.key),
+        })
+        .collect()
+}
 
 /// Per-GPU memory of one scenario, term by term, with the fit on each GPU checked and, for
 /// inference with a KV cache, how many concurrent sequences fit.
@@ -137,6 +220,13 @@ pub fn plan_for(s: &Scenario, frameworks: &[crate::framework::Framework]) -> Res
     }
     r.config.frameworks = kept;
     plan_resolved(r)
+}
+
+impl Planned {
+    /// The setup a framework's plans were sized with (its own defaults for what was not given).
+    pub fn setup_for(&self, framework: crate::framework::Framework) -> &crate::memory::Setup {
+        self.resolved.config.setups.iter().find(|(f, _)| *f == framework).map_or(self.resolved.base.setup(), |(_, s)| s)
+    }
 }
 
 /// [`plan`] of an already resolved search.

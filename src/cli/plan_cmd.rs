@@ -83,7 +83,7 @@ pub fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<i32> {
         written = crate::plan::emit::emit(
             target,
             &base.model().spec,
-            base.setup(),
+            planned.setup_for(target),
             best,
             planned.resolved.config.global_batch,
             dir,

@@ -84,10 +84,13 @@ pub struct SearchConfig {
     pub recompute: Vec<Recompute>,
     /// Stop with an error beyond this many candidates.
     pub max_candidates: u64,
-    /// Each framework's memory mechanisms (its profile's, `memory::mechanisms`): a plan is sized
-    /// with the tensors the framework that runs it keeps. A framework not listed uses the base
-    /// setup's.
-    pub mechanisms: Vec<(Framework, crate::memory::mechanisms::Mechanisms)>,
+    /// The micro-batch, when given (`batch`); otherwise 1 to 32 in powers of two are searched.
+    pub micro_batch: Option<u64>,
+    /// Each framework's own setup: its profile's defaults for what the user did not give
+    /// (precision recipe, optimizer implementation, attention kernel) and its memory mechanisms
+    /// (`memory::mechanisms`), so a plan is sized with the tensors the framework that runs it
+    /// keeps. A framework not listed uses the base setup.
+    pub setups: Vec<(Framework, Setup)>,
 }
 
 impl SearchConfig {
@@ -108,7 +111,8 @@ impl SearchConfig {
             frameworks: super::frameworks::TRAINING.to_vec(),
             recompute: Recompute::NAMED.to_vec(),
             max_candidates: MAX_CANDIDATES,
-            mechanisms: Vec::new(),
+            micro_batch: None,
+            setups: Vec::new(),
         }
     }
 }
@@ -236,14 +240,16 @@ pub fn search(
     gpu: &GpuSpec,
     cfg: &SearchConfig,
 ) -> Result<SearchResult> {
-    let usable = gpu.memory_bytes.saturating_sub(cfg.headroom_bytes);
+    // What PyTorch can use on the GPU (`total_memory`, its `[runtime]` table), less the headroom.
+    let usable = gpu.usable_bytes().saturating_sub(cfg.headroom_bytes);
     let layers = model.total_layers();
     let experts = model.stacks.iter().map(|s| s.layer.mlp.experts).max().unwrap_or(1);
+    let template = |f: Framework| cfg.setups.iter().find(|(g, _)| *g == f).map_or(base, |(_, s)| s);
     let caps: Vec<Capabilities> = cfg
         .frameworks
         .iter()
         .filter_map(|f| capabilities(*f))
-        .filter(|c| c.accepts_precision(base.precision))
+        .filter(|c| c.accepts_precision(template(c.framework).precision))
         .collect();
     if caps.is_empty() {
         let names: Vec<&str> = cfg.frameworks.iter().map(|f| f.name()).collect();
@@ -253,13 +259,10 @@ pub fn search(
         ));
     }
     let any = |f: &dyn Fn(&Capabilities) -> bool| caps.iter().any(f);
-    // Frameworks whose mechanisms are equal share one memory estimate: class[i] is the first
-    // framework with framework i's mechanisms.
-    let mech: Vec<crate::memory::mechanisms::Mechanisms> = caps
-        .iter()
-        .map(|c| cfg.mechanisms.iter().find(|(f, _)| *f == c.framework).map_or(base.mechanisms, |(_, m)| *m))
-        .collect();
-    let class: Vec<usize> = (0..caps.len()).map(|i| (0..=i).find(|j| mech[*j] == mech[i]).unwrap_or(i)).collect();
+    // Frameworks with equal setups share one memory estimate: class[i] is the first framework
+    // with framework i's setup.
+    let tmpl: Vec<&Setup> = caps.iter().map(|c| template(c.framework)).collect();
+    let class: Vec<usize> = (0..caps.len()).map(|i| (0..=i).find(|j| tmpl[*j] == tmpl[i]).unwrap_or(i)).collect();
     let mut evaluated = 0u64;
     // The fitting candidates that can still make the list: with k frameworks a plan appears at
     // most k times, so the best top_k·k candidates hold the best top_k distinct plans. Beyond
@@ -280,13 +283,14 @@ pub fn search(
         FxMap::default();
     // One setup per (micro-batch, recompute, mechanism class), built once.
     let mut setups: FxMap<(u64, Recompute, usize), Setup> = FxMap::default();
-    let mut time_costs: FxMap<(u64, Recompute, u64, bool, u64, u64), Costs> = FxMap::default();
+    let mut time_costs: FxMap<(u64, Recompute, u64, bool, u64, u64, usize), Costs> = FxMap::default();
     let mut flops: FxMap<Recompute, StepFlops> = FxMap::default();
     // With one stack, stage 0 dominates every middle stage of an even layout (as many or more
     // layers, at least as many micro-batches in flight, plus the embeddings), so only the first
     // and last stages can be the worst; an uneven layout adds stage 1 (more layers than stage 0,
     // one micro-batch fewer in flight). Models with several stacks evaluate every stage.
     let single_stack = model.stacks.len() == 1;
+    let micro_batches: Vec<u64> = cfg.micro_batch.map_or_else(|| vec![1, 2, 4, 8, 16, 32], |b| vec![b]);
     let max_pp = layers.min(cfg.max_pp);
     let all_stages: Vec<u64> = if single_stack { Vec::new() } else { (0..max_pp.min(1_000_000)).collect() };
     for tp in divisors_up_to(node, cfg.max_tp) {
@@ -344,7 +348,7 @@ pub fn search(
                         }
                         for layout in union {
                             let (first_stage_layers, last_stage_layers) = layout.fields();
-                            for mb in [1u64, 2, 4, 8, 16, 32] {
+                            for &mb in &micro_batches {
                                 let Some(per_step) = dp.checked_mul(mb) else { continue };
                                 if !cfg.global_batch.is_multiple_of(per_step) {
                                     continue;
@@ -401,7 +405,8 @@ pub fn search(
                                                 let mut runners = 0u32;
                                                 for (i, c) in caps.iter().enumerate() {
                                                     if per_cap[i].iter().any(|l| l.fields() == layout.fields())
-                                                        && c.check(&plan, recompute, base.precision, base.seq).is_none()
+                                                        && c.check(&plan, recompute, tmpl[i].precision, base.seq)
+                                                            .is_none()
                                                     {
                                                         runners |= 1 << i;
                                                     }
@@ -445,13 +450,9 @@ pub fn search(
                                                         any_fits |= sized[k].is_some_and(|(t, _, _)| t <= usable);
                                                         continue;
                                                     }
-                                                    let setup =
-                                                        setups.entry((mb, recompute, k)).or_insert_with(|| Setup {
-                                                            micro_batch: mb,
-                                                            recompute,
-                                                            mechanisms: mech[k],
-                                                            ..base.clone()
-                                                        });
+                                                    let setup = setups.entry((mb, recompute, k)).or_insert_with(|| {
+                                                        Setup { micro_batch: mb, recompute, ..tmpl[k].clone() }
+                                                    });
                                                     let setup = &*setup;
                                                     let prep = prepared
                                                         .entry((mb, recompute, tp, sp, cp, k))
@@ -494,21 +495,29 @@ pub fn search(
                                                 if !any_fits {
                                                     continue;
                                                 }
-                                                let setup = setups
-                                                    .get(&(mb, recompute, class[runners.trailing_zeros() as usize]))
-                                                    .unwrap_or(base);
-                                                let counted = *flops
-                                                    .entry(recompute)
-                                                    .or_insert_with(|| step_flops(model, setup, cfg.global_batch));
-                                                let c = time_costs
-                                                    .entry((mb, recompute, tp, sp, cp, ep))
-                                                    .or_insert_with(|| costs(model, setup, &plan, &cfg.time));
+                                                let counted = *flops.entry(recompute).or_insert_with(|| {
+                                                    step_flops(
+                                                        model,
+                                                        setups
+                                                            .get(&(
+                                                                mb,
+                                                                recompute,
+                                                                class[runners.trailing_zeros() as usize],
+                                                            ))
+                                                            .unwrap_or(base),
+                                                        cfg.global_batch,
+                                                    )
+                                                });
                                                 for i in (0..caps.len()).filter(|i| runners & (1 << i) != 0) {
                                                     let Some((total, peak, stage)) =
                                                         sized[class[i]].filter(|(t, _, _)| *t <= usable)
                                                     else {
                                                         continue;
                                                     };
+                                                    let setup = setups.get(&(mb, recompute, class[i])).unwrap_or(base);
+                                                    let c = time_costs
+                                                        .entry((mb, recompute, tp, sp, cp, ep, class[i]))
+                                                        .or_insert_with(|| costs(model, setup, &plan, &cfg.time));
                                                     let sync = caps[i].grad_sync(sharding, pp);
                                                     let time = step_time_with(
                                                         model,

@@ -179,12 +179,25 @@ impl Scenario {
             }
             None => crate::plan::frameworks::TRAINING.to_vec(),
         };
-        let runs_precision: Vec<Framework> = frameworks
+        // Each framework searched with its own defaults for what was not given (its profile):
+        // Megatron's recipe keeps fp32 main grads, torchtitan's is bf16 FSDP2, ... A framework whose
+        // profile refuses the settings given (a recompute policy it lacks) is not searched.
+        let frameworks_setups: Vec<(Framework, Setup)> = frameworks
             .iter()
-            .copied()
-            .filter(|fw| {
-                crate::plan::frameworks::capabilities(*fw).is_some_and(|k| k.accepts_precision(setup.precision))
+            .filter_map(|fw| {
+                if self.framework == Some(*fw) {
+                    return Some((*fw, setup.clone()));
+                }
+                let own = Scenario { framework: Some(*fw), framework_version: None, ..f.clone() };
+                resolve_setup(&own, &model.spec).ok().map(|s| (*fw, s))
             })
+            .collect();
+        let runs_precision: Vec<Framework> = frameworks_setups
+            .iter()
+            .filter(|(fw, s)| {
+                crate::plan::frameworks::capabilities(*fw).is_some_and(|k| k.accepts_precision(s.precision))
+            })
+            .map(|(fw, _)| *fw)
             .collect();
         if runs_precision.is_empty() {
             let names: Vec<&str> = frameworks.iter().map(|f| f.name()).collect();
@@ -230,7 +243,9 @@ impl Scenario {
             context_given: f.cuda_context.is_some(),
             lazy_loading: profile.lazy_module_loading,
             ..OverheadConfig::default()
-        };
+        }
+        // The cluster's GPU: its runtime (context, workspace, NCCL), as `estimate --gpu` uses.
+        .on_gpu(&gpu);
         let config = SearchConfig {
             gpus,
             gpus_per_node: node,
@@ -243,20 +258,12 @@ impl Scenario {
             max_tp: f.max_tp.unwrap_or(u64::MAX),
             max_pp: f.max_pp.unwrap_or(u64::MAX),
             max_cp: f.max_cp.unwrap_or(if setup.seq >= 8192 { 16 } else { 1 }),
-            mechanisms: runs_recompute
-                .iter()
-                .map(|fw| {
-                    // The framework named by `framework` (and its version) is the base setup's.
-                    if self.framework == Some(*fw) {
-                        Ok((*fw, setup.mechanisms))
-                    } else {
-                        crate::memory::profile::FrameworkProfile::load(*fw, None).map(|p| (*fw, p.mechanisms))
-                    }
-                })
-                .collect::<Result<_>>()?,
+            setups: frameworks_setups,
             frameworks: runs_recompute,
             recompute,
             max_candidates: crate::plan::search::MAX_CANDIDATES,
+            // `batch` given: that micro-batch only.
+            micro_batch: self.batch.map(|b| b.0),
         };
         let info =
             if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
