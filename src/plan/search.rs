@@ -283,7 +283,9 @@ pub fn search(
         FxMap::default();
     // One setup per (micro-batch, recompute, mechanism class), built once.
     let mut setups: FxMap<(u64, Recompute, usize), Setup> = FxMap::default();
-    let mut time_costs: FxMap<(u64, Recompute, u64, bool, u64, u64, usize), Costs> = FxMap::default();
+    // (micro-batch, recompute, tp, sp, cp, ep, setup class)
+    type CostKey = (u64, Recompute, u64, bool, u64, u64, usize);
+    let mut time_costs: FxMap<CostKey, Costs> = FxMap::default();
     let mut flops: FxMap<Recompute, StepFlops> = FxMap::default();
     // With one stack, stage 0 dominates every middle stage of an even layout (as many or more
     // layers, at least as many micro-batches in flight, plus the embeddings), so only the first
