@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn validation_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/validation");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/validation");
     assert!(dir.join("measured.json").exists(), "validation data not found at {}", dir.display());
     dir
 }
