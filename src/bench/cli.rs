@@ -170,7 +170,7 @@ pub struct AttentionArgs {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LayerArgs {
-    /// Model preset name, or a model TOML file.
+    /// Model preset name, a model TOML file or a Hugging Face config.json.
     #[arg(long)]
     pub model: String,
     /// Which stack's layer (default: the first).
@@ -195,7 +195,7 @@ pub struct SuiteArgs {
 /// `memplan validate`
 #[derive(clap::Args, Debug, Clone)]
 pub struct ValidateArgs {
-    /// Model preset name, or a model TOML file.
+    /// Model preset name, a model TOML file or a Hugging Face config.json.
     #[arg(long)]
     pub model: String,
     /// Which stack's layer (default: the first).
@@ -395,13 +395,21 @@ fn stdout_error(e: std::io::Error) -> Error {
     Error::Io { path: PathBuf::from("<stdout>"), message: e.to_string() }
 }
 
-/// A preset name, or a path to a model TOML file.
+/// A preset name, or a path to a model TOML file (or a Hugging Face `config.json`). Anything that
+/// looks like a path, or exists on disk and is not a preset name, is read as a file, so a
+/// directory, FIFO or device gets `crate::fsio`'s clear refusal rather than "unknown preset".
 pub fn load_model(name: &str) -> Result<ModelSpec> {
     let path = Path::new(name);
-    if name.ends_with(".toml") || path.is_file() {
-        presets::model_from_file(path)
+    let lower = name.to_ascii_lowercase();
+    let looks_like_path = lower.ends_with(".toml") || lower.ends_with(".json") || name.contains('/');
+    let on_disk = std::fs::symlink_metadata(path).is_ok() && !presets::model_names().contains(&lower.as_str());
+    if !(looks_like_path || on_disk) {
+        return presets::model(name);
+    }
+    if lower.ends_with(".json") {
+        crate::model::hf::from_hf_config(path)
     } else {
-        presets::model(name)
+        presets::model_from_file(path)
     }
 }
 

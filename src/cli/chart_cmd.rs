@@ -188,6 +188,16 @@ pub struct BenchChartArgs {
 }
 
 pub fn run(args: &ChartArgs, out: &mut dyn Write) -> Result<i32> {
+    // The output's format and folder are checked before any work is done.
+    let output = match &args.kind {
+        ChartKind::Breakdown(a) => &a.out.output,
+        ChartKind::Sweep(a) => &a.out.output,
+        ChartKind::MaxBatch(a) => &a.out.output,
+        ChartKind::Plans(a) => &a.out.output,
+        ChartKind::Bench(a) => &a.out.output,
+    };
+    chart::ImageFormat::from_path(output)?;
+    crate::fsio::check_output(output)?;
     let (chart, o) = match &args.kind {
         ChartKind::Breakdown(a) => {
             let base = ScenarioArgs::new(&a.flags.model, &a.flags.setup, &a.flags.plan);

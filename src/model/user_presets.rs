@@ -96,18 +96,45 @@ pub fn read_dirs(dirs: &[PathBuf]) -> Result<UserPresets> {
     Ok(out)
 }
 
+/// The `*.toml` files of `dir` (none when it does not exist), sorted. A `*.toml` entry that is not
+/// a regular file (a directory, FIFO, device, dangling link) is an error naming it, never
+/// skipped silently nor opened; other entries are ignored. At most `MAX_PRESET_FILES` files.
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
+    let io = |path: &Path, message: String| Error::Io { path: path.to_path_buf(), message };
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir, e.to_string())),
+        Ok(m) if !m.is_dir() => {
+            return Err(io(dir, "not a directory: a preset directory's models/ and gpus/ must be folders".into()))
+        }
+        Ok(_) => {}
     }
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), message: e.to_string() })?;
-    let mut files: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let rd = std::fs::read_dir(dir).map_err(|e| io(dir, e.to_string()))?;
+    let mut files = Vec::new();
+    for entry in rd {
+        let path = entry.map_err(|e| io(dir, e.to_string()))?.path();
+        if !path.extension().is_some_and(|e| e == "toml") {
+            continue;
+        }
+        // `metadata` follows links: a link to a regular file is a preset like any other.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => files.push(path),
+            Ok(m) => {
+                let what = if m.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+                return Err(io(&path, format!("it is {what}; a preset must be a regular .toml file")));
+            }
+            Err(e) => return Err(io(&path, format!("{e} (a dangling link?)"))),
+        }
+        if files.len() > MAX_PRESET_FILES {
+            return Err(io(dir, format!("more than {MAX_PRESET_FILES} preset files")));
+        }
+    }
     files.sort();
     Ok(files)
 }
+
+/// Most preset files read from one folder (each is validated at start-up).
+pub const MAX_PRESET_FILES: usize = 10_000;
 
 /// The lookup name: the file stem, lowercased. Leaked once per file and process (names are
 /// `&'static str` like the built-in ones).
