@@ -183,8 +183,10 @@ fn validate_on_the_adapter_reports_what_its_allocator_measured() {
         args: ValidateArgs,
     }
     use clap::Parser;
-    let v = V::try_parse_from(["validate", "--model", "gpt2", "--seq", "32", "--reps", "1", "--warmup", "0", "--format", "json"])
-        .unwrap();
+    let v = V::try_parse_from([
+        "validate", "--model", "gpt2", "--seq", "32", "--reps", "1", "--warmup", "0", "--format", "json",
+    ])
+    .unwrap();
     let mut out = Vec::new();
     let code = run_validate_with(&mut b, &v.args, &mut out).unwrap();
     let r: serde_json::Value = serde_json::from_slice(&out).unwrap();

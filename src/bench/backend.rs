@@ -142,11 +142,8 @@ impl Backend for WgpuBackend {
         let mut runner = workload::GpuRunner::new(gpu, &built.dispatches, !opts.wall_clock);
         let timing = runner.timing();
         let stats = measure(&mut runner, opts.plan, progress)?;
-        let memory = MemoryReport {
-            harness: HarnessMemory::from_records(built.records.clone()),
-            allocator,
-            nvml: nvml_after,
-        };
+        let memory =
+            MemoryReport { harness: HarnessMemory::from_records(built.records.clone()), allocator, nvml: nvml_after };
         Ok(assemble(case, built.variant.clone(), timing, opts.plan.warmup, stats, self.preset.as_ref(), memory, check))
     }
 }

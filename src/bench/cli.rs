@@ -780,12 +780,7 @@ pub fn render_validate(r: &ValidateReport) -> String {
     s.push('\n');
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
-    t.set_header(vec![
-        "estimate: tensors saved for backward",
-        "bytes",
-        "harness: buffers kept",
-        "device allocation",
-    ]);
+    t.set_header(vec!["estimate: tensors saved for backward", "bytes", "harness: buffers kept", "device allocation"]);
     let n = r.estimate_ledger.len().max(r.measured_buffers.len());
     for i in 0..n {
         let e = r.estimate_ledger.get(i);

@@ -347,7 +347,8 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         })?;
-        let device_bytes = before.zip(self.device.generate_allocator_report()).and_then(|(b, a)| new_allocation(label, &b, &a));
+        let device_bytes =
+            before.zip(self.device.generate_allocator_report()).and_then(|(b, a)| new_allocation(label, &b, &a));
         if let Some(data) = contents {
             let mut padded;
             let data = if data.len() % 4 != 0 {

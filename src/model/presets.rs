@@ -66,9 +66,8 @@ pub(crate) fn gpu_text(name: &str) -> Option<(&'static str, &'static str)> {
 /// A model preset from a user's TOML file.
 pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
     let text = read(path)?;
-    let spec: ModelSpec = parse_toml(path, &text)?;
-    validate(&spec)?;
-    Ok(spec)
+    // Errors name the file, the line and the field (`user_presets::parse_model`).
+    super::user_presets::parse_model(path, &text)
 }
 
 /// Read an input file: only a regular file, size-capped (`crate::fsio`).

@@ -247,6 +247,19 @@ pub fn parse_model(path: &Path, text: &str) -> Result<ModelSpec> {
         let message = if hint.is_empty() { reason.clone() } else { format!("{reason} ({hint})") };
         // `stack `decoder`: ...` names the stack.
         let stack = reason.strip_prefix("stack `").and_then(|r| r.split('`').next()).map(str::to_string);
+        // A check that names its field (`field `stacks.layer.hidden``): the leaf is the key, the
+        // component before it the table it sits in.
+        if let Some(named) = reason.split("field `").nth(1).and_then(|r| r.split('`').next()) {
+            let parts: Vec<&str> = named.split('.').collect();
+            let key = parts.last().copied().unwrap_or(named);
+            let section = parts.len().checked_sub(2).map(|i| parts[i]).filter(|s| !matches!(*s, "stacks" | "layer"));
+            let stack_scope = if parts.first() == Some(&"stacks") { stack.as_deref() } else { None };
+            let line = locate(text, stack_scope, section, key)
+                .or_else(|| locate(text, stack_scope, None, key))
+                .or_else(|| locate(text, None, None, key));
+            let message = message.replacen(&format!("field `{named}`: "), "", 1);
+            return Err(Error::Parse { path: path.to_path_buf(), line, field: Some(named.into()), message });
+        }
         // Which key the check concerns, and where it lives.
         let (section, key, field): (Option<&str>, &str, &str) = if reason.contains("has no stacks") {
             (None, "stacks", "stacks")

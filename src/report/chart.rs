@@ -220,9 +220,10 @@ pub fn to_png_file(chart: &Chart, path: &Path) -> Result<()> {
 pub fn to_png(chart: &Chart) -> Result<Vec<u8>> {
     fonts();
     let (w, h) = (chart.width, chart.height);
-    let pixels = (w as usize).checked_mul(h as usize).and_then(|p| p.checked_mul(3)).ok_or_else(|| {
-        render_error(&format!("a {w}×{h} image is too large"))
-    })?;
+    let pixels = (w as usize)
+        .checked_mul(h as usize)
+        .and_then(|p| p.checked_mul(3))
+        .ok_or_else(|| render_error(&format!("a {w}×{h} image is too large")))?;
     let mut rgb = vec![0u8; pixels];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
