@@ -83,6 +83,13 @@ impl Default for RunArgs {
     }
 }
 
+/// Most timed runs of one benchmark.
+pub const MAX_REPS: u32 = 10_000;
+/// Most warm-up runs of one benchmark.
+pub const MAX_WARMUP: u32 = 1_000;
+/// Most sequence lengths in one `bench attention --seq` list.
+pub const MAX_SEQ_VALUES: usize = 64;
+
 impl RunArgs {
     fn precision(&self) -> Result<Precision> {
         self.dtype.as_deref().map_or(Ok(Precision::Fp32), Precision::parse)
@@ -90,6 +97,13 @@ impl RunArgs {
     fn options(&self) -> Result<RunOptions> {
         if self.reps == 0 {
             return Err(Error::invalid("--reps", 0, "at least 1 timed run"));
+        }
+        // Bounded work: the median of 10,000 runs is as good as any, and a run must end.
+        if self.reps > MAX_REPS {
+            return Err(Error::invalid("--reps", self.reps, format!("at most {MAX_REPS} timed runs")));
+        }
+        if self.warmup > MAX_WARMUP {
+            return Err(Error::invalid("--warmup", self.warmup, format!("at most {MAX_WARMUP} warm-up runs")));
         }
         Ok(RunOptions {
             plan: Plan { warmup: self.warmup, reps: self.reps },
@@ -240,8 +254,54 @@ pub fn run_bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32> {
         BenchKind::Layer(a) => &a.run,
         BenchKind::Suite(a) => &a.run,
     };
+    // Every argument is checked before a device is opened: a bad value is reported as such, also
+    // on a machine without a GPU.
+    preflight_bench(args)?;
     let mut backend = run.backend()?;
     run_bench_with(backend.as_mut(), args, out)
+}
+
+/// The checks of [`run_bench_with`] that need no device.
+fn preflight_bench(args: &BenchArgs) -> Result<()> {
+    let run = match &args.kind {
+        BenchKind::Matmul(a) => {
+            MatmulShape { m: a.m, n: a.n, k: a.k, batch: a.batch }.validate()?;
+            &a.run
+        }
+        BenchKind::Attention(a) => {
+            if a.seq.len() > MAX_SEQ_VALUES {
+                return Err(Error::invalid(
+                    "--seq",
+                    format!("a list of {} lengths", a.seq.len()),
+                    format!("at most {MAX_SEQ_VALUES} sequence lengths in one run"),
+                ));
+            }
+            for &seq in &a.seq {
+                let kv_heads = a.kv_heads.unwrap_or(a.heads);
+                let shape = AttentionShape {
+                    batch: a.batch,
+                    heads: a.heads,
+                    kv_heads,
+                    seq,
+                    head_dim: a.head_dim,
+                    causal: a.causal,
+                };
+                shape.validate()?;
+            }
+            &a.run
+        }
+        BenchKind::Layer(a) => {
+            LayerShape::from_model(&load_model(&a.model)?, a.stack.as_deref(), a.batch, a.seq)?;
+            &a.run
+        }
+        BenchKind::Suite(a) => &a.run,
+    };
+    run.precision()?;
+    run.options()?;
+    if let Some(path) = &run.output {
+        crate::fsio::check_output(path)?;
+    }
+    Ok(())
 }
 
 /// [`run_bench`] on a given backend (tests pass a [`MockBackend`]).
@@ -517,12 +577,14 @@ pub struct ValidateReport {
 
 /// `memplan validate`: run one layer at the plan's shapes and compare with the estimate.
 pub fn run_validate(args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
+    // Arguments first, then the device (see `run_bench`).
+    validate_inputs(args)?;
     let mut backend = args.run.backend()?;
     run_validate_with(backend.as_mut(), args, out)
 }
 
-/// [`run_validate`] on a given backend.
-pub fn run_validate_with(backend: &mut dyn Backend, args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
+/// The model, the layer and the estimate `validate` compares with, from checked arguments.
+fn validate_inputs(args: &ValidateArgs) -> Result<(ModelSpec, Precision, LayerShape, layer::LayerEstimate)> {
     if !(args.tolerance.is_finite() && args.tolerance >= 0.0) {
         return Err(Error::invalid("--tolerance", args.tolerance, "a percentage ≥ 0"));
     }
@@ -530,13 +592,20 @@ pub fn run_validate_with(backend: &mut dyn Backend, args: &ValidateArgs, out: &m
     let precision = args.run.precision()?;
     let shape = LayerShape::from_model(&model, args.stack.as_deref(), args.batch, args.seq)?;
     let est = layer::estimate(&model, &shape, precision, args.kernel)?;
+    args.run.options()?;
+    if let Some(path) = &args.run.output {
+        crate::fsio::check_output(path)?;
+    }
+    Ok((model, precision, shape, est))
+}
+
+/// [`run_validate`] on a given backend.
+pub fn run_validate_with(backend: &mut dyn Backend, args: &ValidateArgs, out: &mut dyn Write) -> Result<i32> {
+    let (model, precision, shape, est) = validate_inputs(args)?;
     let case = CaseSpec::Layer { shape: Box::new(shape.clone()), precision, kernel: args.kernel };
     let mut opts = args.run.options()?;
     if case.flops() > 2e9 {
         opts.check = false;
-    }
-    if let Some(path) = &args.run.output {
-        crate::fsio::check_output(path)?;
     }
     let mut bar = Bar::new(format!("layer {} b={} s={}", model.name, args.batch, shape.seq), args.run.mock);
     let bench = backend.run(&case, &opts, &mut |d, t, e| bar.update(d, t, e))?;

@@ -188,16 +188,17 @@ pub struct BenchChartArgs {
 }
 
 pub fn run(args: &ChartArgs, out: &mut dyn Write) -> Result<i32> {
-    // The output's format and folder are checked before any work is done.
-    let output = match &args.kind {
-        ChartKind::Breakdown(a) => &a.out.output,
-        ChartKind::Sweep(a) => &a.out.output,
-        ChartKind::MaxBatch(a) => &a.out.output,
-        ChartKind::Plans(a) => &a.out.output,
-        ChartKind::Bench(a) => &a.out.output,
+    // The output's format, folder and size are checked before any work is done.
+    let o = match &args.kind {
+        ChartKind::Breakdown(a) => &a.out,
+        ChartKind::Sweep(a) => &a.out,
+        ChartKind::MaxBatch(a) => &a.out,
+        ChartKind::Plans(a) => &a.out,
+        ChartKind::Bench(a) => &a.out,
     };
-    chart::ImageFormat::from_path(output)?;
-    crate::fsio::check_output(output)?;
+    chart::ImageFormat::from_path(&o.output)?;
+    crate::fsio::check_output(&o.output)?;
+    check_size(o)?;
     let (chart, o) = match &args.kind {
         ChartKind::Breakdown(a) => {
             let base = ScenarioArgs::new(&a.flags.model, &a.flags.setup, &a.flags.plan);
@@ -245,12 +246,26 @@ pub fn run(args: &ChartArgs, out: &mut dyn Write) -> Result<i32> {
     Ok(0)
 }
 
+/// Chart sizes memplan draws (pixels): a PNG of 8000 × 8000 is 192 MB of pixels.
+const WIDTHS: std::ops::RangeInclusive<u32> = 400..=8000;
+const HEIGHTS: std::ops::RangeInclusive<u32> = 300..=8000;
+
+/// `--width` and `--height` within what is drawn, else an error naming the value.
+fn check_size(o: &ChartOutput) -> Result<()> {
+    for (flag, v, range) in [("--width", o.width, WIDTHS), ("--height", o.height, HEIGHTS)] {
+        if let Some(v) = v.filter(|v| !range.contains(v)) {
+            return Err(Error::invalid(flag, v, format!("{} to {} pixels", range.start(), range.end())));
+        }
+    }
+    Ok(())
+}
+
 fn sized(mut chart: Chart, o: &ChartOutput) -> Chart {
     if let Some(w) = o.width {
-        chart.width = w.clamp(400, 8000);
+        chart.width = w;
     }
     if let Some(h) = o.height {
-        chart.height = h.clamp(300, 8000);
+        chart.height = h;
     }
     chart
 }
@@ -811,6 +826,27 @@ pub struct BenchItem {
 pub type Pair = (Option<f64>, Option<f64>);
 
 pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
+    let (source, items) = read_bench_items(path)?;
+    // Bytes and throughput are non-negative and finite; anything else is a damaged file.
+    for i in &items {
+        for (what, pair) in [("bytes", i.bytes), ("TFLOP/s", i.tflops)] {
+            let Some((e, m)) = pair else { continue };
+            for (side, v) in [("estimate", e), ("measured", m)] {
+                if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return Err(Error::Parse {
+                        path: path.to_path_buf(),
+                        line: None,
+                        field: Some(i.label.clone()),
+                        message: format!("{side} {what} {v} is not a non-negative finite number"),
+                    });
+                }
+            }
+        }
+    }
+    Ok((source, items))
+}
+
+fn read_bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
     let text = crate::model::presets::read(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
@@ -847,7 +883,18 @@ pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
         let flops = bench.get("flops").and_then(|f| f.as_f64()).unwrap_or(0.0);
         let num = |r: &serde_json::Value, k: &str| r.get(k).and_then(|x| x.as_f64());
         let mut items = Vec::new();
-        for r in rows {
+        for (i, r) in rows.iter().enumerate() {
+            // A value that is present must be a number (null: not estimated or not measured).
+            for k in ["estimate", "measured"] {
+                if let Some(x) = r.get(k).filter(|x| !x.is_null() && !x.is_number()) {
+                    return Err(Error::Parse {
+                        path: path.to_path_buf(),
+                        line: None,
+                        field: Some(format!("rows[{i}].{k}")),
+                        message: format!("expected a number or null, found {x}"),
+                    });
+                }
+            }
             let q = r.get("quantity").and_then(|q| q.as_str()).unwrap_or("?");
             match r.get("unit").and_then(|u| u.as_str()) {
                 Some("bytes") if num(r, "estimate").is_some() || num(r, "measured").is_some() => {

@@ -67,7 +67,9 @@ pub fn read_dirs(dirs: &[PathBuf]) -> Result<UserPresets> {
             });
         }
         let (models, gpus) = (dir.join("models"), dir.join("gpus"));
-        if !models.is_dir() && !gpus.is_dir() {
+        // Present but not a folder is `toml_files`' clear error; absent both is this one.
+        let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        if !exists(&models) && !exists(&gpus) {
             return Err(Error::conflict(
                 format!("preset directory {} has neither a models/ nor a gpus/ folder", dir.display()),
                 format!(
@@ -311,6 +313,23 @@ pub fn parse_gpu(path: &Path, text: &str) -> Result<GpuSpec> {
             let field = section.map_or(key.to_string(), |s| format!("{s}.{key}"));
             return Err(semantic(path, text, None, section, key, field, format!("must be positive, found {v}")));
         }
+    }
+    // Bytes are added and multiplied with model sizes: a physical bound keeps them exact.
+    let limit = super::validate::limits::BUFFER_BYTES;
+    if g.memory_bytes > limit {
+        return Err(semantic(
+            path,
+            text,
+            None,
+            None,
+            "memory_bytes",
+            "memory_bytes".into(),
+            format!(
+                "{} is too large for GPU memory: at most {} bytes (1 PiB)",
+                g.memory_bytes,
+                super::validate::fmt_limit(limit)
+            ),
+        ));
     }
     for (key, v) in [
         ("bf16", g.peak_flops.bf16),
