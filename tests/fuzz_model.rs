@@ -150,10 +150,10 @@ tied = true
             && within(self.heads, limits::HEADS)
             && within(self.ffn, limits::FFN)
             && within(self.experts, limits::EXPERTS)
-            && self.hidden % self.heads == 0
+            && self.hidden.is_multiple_of(self.heads)
             && self.kv_heads >= 1
             && self.kv_heads <= self.heads
-            && self.heads % self.kv_heads == 0
+            && self.heads.is_multiple_of(self.kv_heads)
             && (1..=self.experts).contains(&self.top_k)
             && self.count() <= u128::from(limits::PARAMS)
     }
@@ -247,7 +247,7 @@ impl Gpt2 {
         let within = |v: u64, max: u64| (1..=max).contains(&v);
         within(self.n_embd, limits::WIDTH)
             && within(self.n_head, limits::HEADS)
-            && self.n_embd % self.n_head == 0
+            && self.n_embd.is_multiple_of(self.n_head)
             && within(self.n_layer, limits::LAYERS)
             && self.n_positions <= limits::POSITIONS
             && within(self.vocab_size, limits::VOCAB)

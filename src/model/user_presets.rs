@@ -115,7 +115,7 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in rd {
         let path = entry.map_err(|e| io(dir, e.to_string()))?.path();
-        if !path.extension().is_some_and(|e| e == "toml") {
+        if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
         // `metadata` follows links: a link to a regular file is a preset like any other.
