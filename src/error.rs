@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum Error {
     /// A command-line or preset value that could not be parsed or is out of range.
     InvalidValue { what: String, value: String, expected: String },
+    /// A size beyond what is physically meaningful or what exact integer bytes can hold.
+    TooLarge { what: String, value: String, limit: String, hint: String },
     /// A model shape that cannot exist (heads not dividing hidden, ...).
     InvalidShape { reason: String, hint: String },
     /// A preset name that is not known; `suggestions` are the closest names.
@@ -31,6 +33,16 @@ impl Error {
         Error::InvalidValue { what: what.into(), value: value.to_string(), expected: expected.into() }
     }
 
+    /// "too large: {what} = {value} exceeds {limit}".
+    pub fn too_large(
+        what: impl Into<String>,
+        value: impl fmt::Display,
+        limit: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::TooLarge { what: what.into(), value: value.to_string(), limit: limit.into(), hint: hint.into() }
+    }
+
     pub fn shape(reason: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::InvalidShape { reason: reason.into(), hint: hint.into() }
     }
@@ -43,9 +55,10 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::InvalidValue { expected, .. } => Some(format!("expected {expected}")),
-            Error::InvalidShape { hint, .. } | Error::Conflict { hint, .. } | Error::Device { hint, .. } => {
-                (!hint.is_empty()).then(|| hint.clone())
-            }
+            Error::InvalidShape { hint, .. }
+            | Error::Conflict { hint, .. }
+            | Error::Device { hint, .. }
+            | Error::TooLarge { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
             Error::UnknownPreset { kind, suggestions, .. } => Some(if suggestions.is_empty() {
                 format!("run `memplan presets list {kind}s` to see the available presets")
             } else {
@@ -68,6 +81,10 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidValue { what, value, .. } => write!(f, "invalid {what}: `{value}`"),
             Error::InvalidShape { reason, .. } => write!(f, "invalid model shape: {reason}"),
+            Error::TooLarge { what, value, limit, .. } if value.is_empty() => {
+                write!(f, "too large: {what} exceeds {limit}")
+            }
+            Error::TooLarge { what, value, limit, .. } => write!(f, "too large: {what} = {value} exceeds {limit}"),
             Error::UnknownPreset { kind, name, .. } => write!(f, "unknown {kind} preset `{name}`"),
             Error::Io { path, message } => write!(f, "cannot read {}: {message}", path.display()),
             Error::Write { path, message } => write!(f, "cannot write {}: {message}", path.display()),

@@ -2,7 +2,7 @@
 //! the labels and series names a reader needs), the largest micro-batch against the estimate,
 //! and atomic writes.
 
-use memplan::cli::scenario::ScenarioArgs;
+use memplan::scenario::Scenario;
 use std::path::Path;
 use std::process::Command;
 
@@ -111,7 +111,7 @@ fn sweep_draws_a_line_per_policy_and_marks_where_gpus_run_out() {
 
 #[test]
 fn the_crossing_is_interpolated_between_points() {
-    use memplan::cli::chart_cmd::crossing;
+    use memplan::api::charts::crossing;
     // 10 → 20 → 40 crosses 30 halfway between the second and third points.
     assert_eq!(crossing(&[Some(10.0), Some(20.0), Some(40.0)], 30.0), Some(1.5));
     assert_eq!(crossing(&[Some(10.0), Some(20.0)], 30.0), None);
@@ -131,12 +131,12 @@ fn max_batch_is_the_largest_micro_batch_that_fits() {
     assert!(svg.contains("does not fit"));
 
     // The search against the estimate itself: b fits, b + 1 does not.
-    let mut s = ScenarioArgs::probe();
-    s.set_model("gpt2");
-    let ev = s.evaluate(&[]).unwrap();
+    let mut s = Scenario::default();
+    s.set_model("gpt2").unwrap();
+    let ev = s.resolve().unwrap();
     let cap = 40_000_000_000u64;
     let b = ev.max_micro_batch(cap, 1 << 16);
-    let total = |b: u64| ev.total_with(&memplan::memory::Setup { micro_batch: b, ..ev.setup.clone() });
+    let total = |b: u64| ev.total_at_micro_batch(b).unwrap();
     assert!(b > 1 && total(b) <= cap && total(b + 1) > cap, "b = {b}");
     // Below the model states (16 B per parameter for mixed-precision Adam) nothing fits.
     assert_eq!(ev.max_micro_batch(16 * 124_439_808, 1 << 16), 0);

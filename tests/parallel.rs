@@ -2,11 +2,11 @@
 //! source (paper, figure/table) or as a hand calculation beside the test.
 
 use memplan::memory::estimate::estimate_plan;
+use memplan::memory::sharding::rank_states;
 use memplan::memory::states::ParamInfo;
 use memplan::memory::{AttentionKernel, OverheadConfig, Precision, Recompute, Setup};
 use memplan::model::{derive, presets, spec::*};
 use memplan::parallel::layout::{layer_params, shard_sizes, stage_params};
-use memplan::parallel::sharding::rank_states;
 use memplan::parallel::{deepspeed, ParallelPlan, Schedule};
 use std::process::Command;
 

@@ -157,6 +157,11 @@ const EXPECTED: &[(&str, u64)] = &[
     // HF OPTForCausalLM.num_parameters(), facebook/opt-* configs.
     ("opt-125m", 125_239_296),
     ("opt-1.3b", 1_315_758_080),
+    // Hand counts in tests/seed_models.rs; equal to transformers 5.24.0 num_parameters() of
+    // OpenAIGPTLMHeadModel, XLMWithLMHeadModel and VisualBertForPreTraining from their configs.
+    ("openai-gpt", 116_534_784),
+    ("xlm-mlm-en-2048", 667_119_041),
+    ("visualbert-vqa-coco-pre", 112_074_812),
     ("opt-6.7b", 6_658_473_984),
     ("opt-13b", 12_853_473_280),
     ("opt-30b", 29_974_540_288),

@@ -18,6 +18,8 @@
 //! ([`report::BenchFile`]).
 
 pub mod backend;
+pub mod chart;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod device;
 pub mod kernels;

@@ -1,50 +1,12 @@
-//! `memplan estimate`.
+//! `memplan estimate`: flags → scenario → `api::estimate` → printed report.
 
 use super::args::{EstimateArgs, Format};
 use crate::error::Result;
-use crate::hw::GpuSpec;
-use crate::memory::{estimate::estimate_plan, states::ParamInfo};
-use crate::report::estimate::{EstimateReport, Serving};
 use std::io::Write;
 
 pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
-    let mut model = args.model.resolve()?;
-    args.setup.apply_image_size(&mut model.spec)?;
-    let mut setup = args.setup.resolve(&model.spec)?;
-    if let Some(path) = &args.plan.deepspeed_config {
-        let ds = super::args::read_deepspeed_config(path)?;
-        setup.micro_batch = ds.micro_batch;
-        setup.precision = ds.precision;
-    }
-    let overheads = args.setup.overheads()?;
-    let plan = args.plan.resolve(&model.spec, &setup)?;
-    let info =
-        if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
-    let gpus = match &args.output.gpu {
-        Some(name) => vec![GpuSpec::preset(name)?],
-        None => GpuSpec::all()?,
-    };
-    let est = estimate_plan(&model.spec, &info, &setup, &plan, &overheads);
-    let mut report = EstimateReport::new(&model.spec, model.params, model.derived, &setup, &est, &gpus);
-    if !setup.training() && setup.kv_cache && est.worst().kv_cache > 0 {
-        // Capacity: the total with one sequence, less that sequence's KV cache, is the base; each
-        // more sequence adds its KV cache and the fragmentation margin on it.
-        let one = crate::memory::Setup { micro_batch: 1, ..setup.clone() };
-        let single = estimate_plan(&model.spec, &info, &one, &plan, &overheads);
-        let w = single.worst();
-        let per_seq = w.kv_cache;
-        let step = per_seq + (per_seq as f64 * overheads.fragmentation).round() as u64;
-        let serving = Serving {
-            context_tokens: crate::memory::kv_cache::cached_tokens(one.seq, &one),
-            kv_bytes_per_sequence: per_seq,
-            base_bytes: w.total.saturating_sub(step),
-            bytes_per_sequence: step,
-        };
-        for f in &mut report.fits {
-            f.max_concurrent_sequences = Some(serving.max_sequences(f.memory_bytes));
-        }
-        report.serving = Some(serving);
-    }
+    let resolved = args.flags.scenario()?.resolve()?;
+    let report = crate::api::estimate_resolved(&resolved)?;
     let units = args.output.units.into();
     let text = match args.output.format {
         Format::Table => report.to_table(units, args.output.ledger),
@@ -53,8 +15,7 @@ pub fn run(args: &EstimateArgs, out: &mut dyn Write) -> Result<i32> {
         Format::Markdown => report.to_markdown(units),
     };
     write_out(out, &text)?;
-    let fits = args.output.gpu.is_none() || report.fits.iter().all(|f| f.fits);
-    Ok(if fits { 0 } else { 1 })
+    Ok(if crate::api::fits_chosen(&resolved, &report) { 0 } else { 1 })
 }
 
 pub(crate) fn write_out(out: &mut dyn Write, text: &str) -> Result<()> {

@@ -1,15 +1,15 @@
-//! The command line: clap definitions and dispatch. Thin: flags become one validated
-//! configuration (`args`), the core computes, `crate::report` renders.
+//! The command line: clap definitions and dispatch. Thin: flags (built from the settings
+//! table, `flags`) become a `Scenario`, `crate::api` computes, `crate::report` renders.
 
 pub mod args;
 pub mod chart_cmd;
 pub mod compare_cmd;
 pub mod completions_cmd;
 pub mod estimate;
+pub mod flags;
 pub mod plan_cmd;
 pub mod presets_cmd;
 pub mod report_cmd;
-pub mod scenario;
 
 use crate::error::Result;
 use clap::{Parser, Subcommand};

@@ -1,9 +1,8 @@
-//! A GPU preset: memory in bytes, bandwidth, dense peak FLOP/s by dtype, links.
+//! A GPU preset: memory in bytes, bandwidth, dense peak FLOP/s by dtype, links. Loading them
+//! by name (`GpuSpec::preset`) is the preset loader's (`model::presets`): `hw` imports nothing
+//! above it.
 
-use crate::error::{closest, Error, Result};
-use crate::model::presets::{gpu_names, gpu_text, parse_toml};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,24 +50,4 @@ pub struct Interconnect {
     /// Typical inter-node bandwidth per GPU (one NIC per GPU), bytes per second.
     #[serde(default)]
     pub inter_node_bandwidth: Option<f64>,
-}
-
-impl GpuSpec {
-    /// A GPU preset by name: a user preset (`--preset-dir`) first, then the built-in ones.
-    pub fn preset(name: &str) -> Result<GpuSpec> {
-        if let Some(g) = crate::model::user_presets::gpu(name) {
-            return Ok(g);
-        }
-        let (file, text) = gpu_text(name).ok_or_else(|| Error::UnknownPreset {
-            kind: "gpu",
-            name: name.to_string(),
-            suggestions: closest(&name.to_ascii_lowercase(), gpu_names()),
-        })?;
-        parse_toml(Path::new(&format!("presets/gpus/{file}.toml")), text)
-    }
-
-    /// All GPU presets (built-in and `--preset-dir`), in name order.
-    pub fn all() -> Result<Vec<GpuSpec>> {
-        gpu_names().into_iter().map(GpuSpec::preset).collect()
-    }
 }

@@ -201,11 +201,7 @@ fn dropout(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, p: f64, what: &str, 
     }
 }
 
-/// Query and key/value heads held by one tensor-parallel rank; KV heads are replicated so that
-/// every rank has at least one (Megatron GQA with tp > kv_heads).
-pub fn heads_per_rank(a: &Attention, tp: u64) -> (u64, u64) {
-    (a.heads.div_ceil(tp), (a.kv_heads() / tp).max(1))
-}
+pub use crate::parallel::layout::heads_per_rank;
 
 /// Whether attention materialises its scores under this setup. PyTorch's CPU SDPA falls back to
 /// the math path when attention dropout is active.

@@ -183,6 +183,7 @@ fn unet_layer(c: u64, heads: u64) -> Stack {
         },
         final_norm: None,
         embedding_dropout: 0.0,
+        visual: None,
     }
 }
 

@@ -9,10 +9,10 @@ use super::overhead::{overheads, OverheadConfig, Overheads};
 use super::setup::{AttentionKernel, Recompute, Setup};
 use super::states::{ModelStates, ParamInfo};
 use crate::dtype::DType;
+use crate::memory::sharding::{rank_states, RankStates};
 use crate::model::spec::*;
 use crate::parallel::layout::{self, StageParams};
 use crate::parallel::pipeline::{in_flight, InFlight};
-use crate::parallel::sharding::{rank_states, RankStates};
 use crate::parallel::ParallelPlan;
 use serde::Serialize;
 
@@ -623,7 +623,8 @@ fn inference_peak(
             };
             let f = act_dtype.bytes(tokens * l.mlp.top_k * l.mlp.ffn.div_ceil(sh.tp));
             let mlp = f * if l.mlp.gated { 3 } else { 2 };
-            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out);
+            let mask = super::serving::generate_mask_bytes(setup, s.causal, act_dtype, sh.batch, sh.seq, sh.kv_seq);
+            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out + mask);
         }
         if !s.causal && model.architecture == Architecture::EncoderDecoder {
             encoder_out = e;
@@ -635,7 +636,12 @@ fn inference_peak(
         let last = shapes.last().copied().unwrap_or(StackShape::new(0, 0, 0));
         let h = model.last_stack().map_or(0, |s| s.layer.hidden);
         let hidden = act_dtype.bytes(last.tokens() * h);
-        let logits = act_dtype.bytes(act::logits_elements(model, shapes).div_ceil(last.tp));
+        let logits = super::serving::prefill_logits_bytes(
+            setup.generate_logits.unwrap_or_default(),
+            act_dtype,
+            act::logits_elements(model, shapes).div_ceil(last.tp),
+            last.seq,
+        );
         let head_copy = match &model.head.lm_head {
             Some(lm) if lm.transform || lm.rescale => hidden,
             _ => 0,

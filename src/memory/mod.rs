@@ -7,7 +7,9 @@ pub mod estimate;
 pub mod finetune;
 pub mod kv_cache;
 pub mod overhead;
+pub mod serving;
 pub mod setup;
+pub mod sharding;
 pub mod states;
 
 pub use estimate::{estimate, Estimate, PeakPoint};

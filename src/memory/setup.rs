@@ -228,6 +228,10 @@ pub struct Setup {
     pub context: Option<u64>,
     /// Inference: paged KV cache block size in tokens (vLLM: 16); each sequence rounds up to blocks.
     pub kv_block: Option<u64>,
+    /// Inference under transformers `generate`: which logits the prefill makes (`None`: every
+    /// position in the activation dtype, a plain forward pass). See `memory::serving`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_logits: Option<super::serving::GenerateLogits>,
 }
 
 impl Default for Setup {
@@ -251,6 +255,7 @@ impl Default for Setup {
             kv_dtype: None,
             context: None,
             kv_block: None,
+            generate_logits: None,
         }
     }
 }

@@ -112,6 +112,7 @@ pub fn decoder_for_params(n: u64) -> ModelSpec {
             },
             final_norm: Some(Norm { kind: NormKind::RmsNorm, bias: false }),
             embedding_dropout: 0.0,
+            visual: None,
         }],
         head: Head {
             lm_head: Some(LmHead { tied: false, bias: false, transform: false, rescale: false }),

@@ -58,26 +58,33 @@ pub const SUPPORTED: &[&str] = &[
     "mistral",
     "mixtral",
     "mt5",
+    "openai-gpt",
     "opt",
     "qwen2",
     "roberta",
     "t5",
+    "visual_bert",
     "vit",
     "whisper",
+    "xlm",
     "xlm-roberta",
 ];
 
 /// Read a `config.json` from disk. The model is named after its folder (`org/model/config.json`
 /// → `model`) or, for any other file name, after the file's stem.
 pub fn from_hf_config(path: &Path) -> Result<ModelSpec> {
-    let text = crate::model::presets::read(path)?;
+    from_hf_text(path, &crate::model::presets::read(path)?)
+}
+
+/// Parse config text read from `path` (which names the model and the errors).
+pub fn from_hf_text(path: &Path, text: &str) -> Result<ModelSpec> {
     let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     let name = if stem == "config" {
         path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or(stem)
     } else {
         stem
     };
-    import(path, &name, &text)
+    import(path, &name, text)
 }
 
 /// Parse config text; `name` labels the model (errors name the file as `config.json`).
@@ -113,6 +120,9 @@ fn import(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
         "albert" => albert(&c, &task)?,
         "deberta-v2" => deberta_v2(&c, &task)?,
         "gpt2" => gpt2(&c, &task)?,
+        "openai-gpt" => openai_gpt(&c, &task)?,
+        "xlm" => xlm(&c, &task)?,
+        "visual_bert" => visual_bert(&c, &task)?,
         "gpt_neo" => gpt_neo(&c, &task)?,
         "gptj" => gptj(&c, &task)?,
         "opt" => opt(&c, &task)?,
@@ -448,6 +458,7 @@ fn stack(name: &str, causal: bool, input: StackInput, positions: Positions, laye
         layer,
         final_norm: None,
         embedding_dropout: 0.0,
+        visual: None,
     }
 }
 
@@ -713,6 +724,130 @@ fn gpt2(c: &Cfg, task: &Task) -> Result<ModelSpec> {
     s.embedding_dropout = c.f64_or("embd_pdrop", 0.1)?;
     let head = if lm { lm_head(c.bool_or("tie_word_embeddings", true)?) } else { Head::default() };
     Ok(model(Architecture::Decoder, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 0))
+}
+
+/// The original GPT (`models/openai/modeling_openai.py`): post-LayerNorm blocks
+/// (`ln_1(x + attn)`, `ln_2(n + mlp)`), a fused Conv1D `c_attn` with bias, learned positions, no
+/// final norm, `afn` through its own table (`"gelu"` is `gelu_new`), the LM head tied to
+/// `tokens_embed`, and an int64 `position_ids` buffer [n_positions].
+fn openai_gpt(c: &Cfg, task: &Task) -> Result<ModelSpec> {
+    let lm = match task.kind {
+        Kind::Base => false,
+        Kind::CausalLm => true,
+        _ => return Err(task.reject(c, "OpenAIGPTModel and OpenAIGPTLMHeadModel")),
+    };
+    let h = c.u64("n_embd")?;
+    let mut a = attention(c.u64("n_head")?, true, c.f64_or("attn_pdrop", 0.1)?);
+    a.fused_qkv = true;
+    let afn = c.str_or("afn", "gelu")?;
+    let act = match afn.as_str() {
+        "gelu" => Activation::GeluNew,
+        "relu" => Activation::Relu,
+        "silu" | "swish" => Activation::Silu,
+        other => return Err(c.err("afn", format!("`{other}` is not one of gelu, relu, silu, swish"))),
+    };
+    let mut l = layer(h, a, mlp(4 * h, true, act), layer_norm(), NormPlacement::Post);
+    l.hidden_dropout = c.f64_or("resid_pdrop", 0.1)?;
+    let max = c.u64("n_positions")?;
+    let mut s = stack("decoder", true, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("n_layer")?, l);
+    s.embedding_dropout = c.f64_or("embd_pdrop", 0.1)?;
+    let head = if lm { lm_head(true) } else { Head::default() };
+    Ok(model(
+        Architecture::Decoder,
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
+        vec![s],
+        head,
+        8 * max,
+    ))
+}
+
+/// XLM (`models/xlm/modeling_xlm.py`, e.g. xlm-mlm-en-2048): word and position embeddings with a
+/// LayerNorm, post-LN layers with biased Q/K/V/out, an FFN of 4·emb_dim (GELU or ReLU), and for
+/// `XLMWithLMHeadModel` a `pred_layer.proj` tied to the embeddings with its own bias. Language
+/// embeddings exist when `n_langs > 1` and `use_lang_emb`; the adaptive softmax (`asm`) and
+/// sinusoidal embeddings are refused. Buffer: int64 `position_ids` [max_position_embeddings].
+fn xlm(c: &Cfg, task: &Task) -> Result<ModelSpec> {
+    if c.bool_or("asm", false)? {
+        return Err(c.unsupported("asm", "XLM's adaptive log-softmax output layer"));
+    }
+    if c.bool_or("sinusoidal_embeddings", false)? {
+        return Err(c.unsupported("sinusoidal_embeddings", "XLM with fixed sinusoidal position tables"));
+    }
+    let causal = c.bool_or("causal", false)?;
+    let h = c.u64("emb_dim")?;
+    let dropout = c.f64_or("dropout", 0.1)?;
+    let act = if c.bool_or("gelu_activation", true)? { Activation::Gelu } else { Activation::Relu };
+    let mut l = layer(
+        h,
+        attention(c.u64("n_heads")?, true, c.f64_or("attention_dropout", 0.1)?),
+        mlp(4 * h, true, act),
+        layer_norm(),
+        NormPlacement::Post,
+    );
+    l.hidden_dropout = dropout;
+    let max = c.u64_or("max_position_embeddings", 512)?;
+    let mut s =
+        stack("encoder", causal, StackInput::Tokens, Positions::Learned { max, offset: 0 }, c.u64("n_layers")?, l);
+    // Language embeddings: one row per language, added like token types.
+    if c.bool_or("use_lang_emb", true)? && c.u64_or("n_langs", 1)? > 1 {
+        s.token_types = c.u64("n_langs")?;
+    }
+    s.embedding_norm = Some(layer_norm());
+    s.embedding_dropout = dropout;
+    let head = match task.kind {
+        Kind::Base => Head::default(),
+        Kind::CausalLm => Head {
+            lm_head: Some(LmHead { tied: true, bias: true, transform: false, rescale: false }),
+            ..Head::default()
+        },
+        _ => return Err(task.reject(c, "XLMModel and XLMWithLMHeadModel")),
+    };
+    let arch = if causal { Architecture::Decoder } else { Architecture::Encoder };
+    Ok(model(arch, Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }), vec![s], head, 8 * max))
+}
+
+/// VisualBERT (`models/visual_bert/modeling_visual_bert.py`): a BERT encoder whose embeddings
+/// also project region features (`visual_embedding_dim`) and add visual token-type and position
+/// tables ([`VisualEmbeddings`]). `VisualBertForPreTraining` has the MLM head (tied, with bias),
+/// the pooler and the 2-way sentence-image head. Buffer: int64 `position_ids` [max_position].
+fn visual_bert(c: &Cfg, task: &Task) -> Result<ModelSpec> {
+    let h = c.u64("hidden_size")?;
+    let max = c.u64_or("max_position_embeddings", 512)?;
+    let dropout = c.f64_or("hidden_dropout_prob", 0.1)?;
+    let mut l = layer(
+        h,
+        attention(c.u64("num_attention_heads")?, true, c.f64_or("attention_probs_dropout_prob", 0.1)?),
+        mlp(c.u64("intermediate_size")?, true, c.activation("hidden_act", "gelu")?),
+        layer_norm(),
+        NormPlacement::Post,
+    );
+    l.hidden_dropout = dropout;
+    let mut s = stack(
+        "encoder",
+        false,
+        StackInput::Tokens,
+        Positions::Learned { max, offset: 0 },
+        c.u64("num_hidden_layers")?,
+        l,
+    );
+    s.token_types = c.u64_or("type_vocab_size", 2)?;
+    s.embedding_norm = Some(layer_norm());
+    s.embedding_dropout = dropout;
+    s.visual = Some(VisualEmbeddings { feature_dim: c.u64_or("visual_embedding_dim", 512)? });
+    let head = match task.kind {
+        Kind::Base => Head { pooler: true, ..Head::default() },
+        Kind::PreTraining => {
+            Head { lm_head: Some(mlm_head(true)), pooler: true, classifier: Some(2), ..Head::default() }
+        }
+        _ => return Err(task.reject(c, "VisualBertModel and VisualBertForPreTraining")),
+    };
+    Ok(model(
+        Architecture::Encoder,
+        Some(TokenEmbedding { vocab: c.u64("vocab_size")?, dim: h }),
+        vec![s],
+        head,
+        8 * max,
+    ))
 }
 
 /// GPT-Neo (`modeling_gpt_neo.py`): GPT-2 layout with bias-free Q/K/V, a biased out_proj, and a

@@ -188,6 +188,15 @@ fn stack_embeddings(model: &ModelSpec, stack: &Stack) -> Count {
     if stack.embedding_projection && width != h {
         c += Count::linear(width, h, true);
     }
+    if let Some(v) = &stack.visual {
+        // VisualBertEmbeddings: visual_token_type_embeddings [type_vocab, h],
+        // visual_position_embeddings [max_position, h], visual_projection Linear(feature_dim, h).
+        let rows = match stack.positions {
+            Positions::Learned { max, offset } => max + offset,
+            _ => 0,
+        };
+        c += Count::table(stack.token_types, h) + Count::table(rows, h) + Count::linear(v.feature_dim, h, true);
+    }
     c
 }
 

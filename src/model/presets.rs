@@ -2,6 +2,7 @@
 //! The only file I/O in the core: reading TOML presets, with errors that name file, line and field.
 
 use crate::error::{closest, Error, Result};
+use crate::hw::GpuSpec;
 use crate::model::validate::validate;
 use crate::model::ModelSpec;
 use serde::de::DeserializeOwned;
@@ -65,9 +66,13 @@ pub(crate) fn gpu_text(name: &str) -> Option<(&'static str, &'static str)> {
 
 /// A model preset from a user's TOML file.
 pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
-    let text = read(path)?;
-    // Errors name the file, the line and the field (`user_presets::parse_model`).
-    super::user_presets::parse_model(path, &text)
+    model_from_text(path, &read(path)?)
+}
+
+/// A model preset from TOML text; `path` names it in errors, which give the line and the field
+/// (`user_presets::parse_model`).
+pub fn model_from_text(path: &Path, text: &str) -> Result<ModelSpec> {
+    super::user_presets::parse_model(path, text)
 }
 
 /// Read an input file: only a regular file, size-capped (`crate::fsio`).
@@ -95,4 +100,25 @@ fn field_from_message(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let end = start + message[start..].find('`')?;
     (message.contains("field")).then(|| message[start..end].to_string())
+}
+
+/// GPU presets by name, from the same loader as the model presets (`hw` has the type only).
+impl GpuSpec {
+    /// A GPU preset by name: a user preset (`--preset-dir`) first, then the built-in ones.
+    pub fn preset(name: &str) -> Result<GpuSpec> {
+        if let Some(g) = super::user_presets::gpu(name) {
+            return Ok(g);
+        }
+        let (file, text) = gpu_text(name).ok_or_else(|| Error::UnknownPreset {
+            kind: "gpu",
+            name: name.to_string(),
+            suggestions: closest(&name.to_ascii_lowercase(), gpu_names()),
+        })?;
+        parse_toml(Path::new(&format!("presets/gpus/{file}.toml")), text)
+    }
+
+    /// All GPU presets (built-in and `--preset-dir`), in name order.
+    pub fn all() -> Result<Vec<GpuSpec>> {
+        gpu_names().into_iter().map(GpuSpec::preset).collect()
+    }
 }

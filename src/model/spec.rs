@@ -139,6 +139,21 @@ pub struct Stack {
     /// Embedding dropout probability (applied to the stack's input embeddings).
     #[serde(default)]
     pub embedding_dropout: f64,
+    /// VisualBERT's visual region features beside the tokens (`VisualBertEmbeddings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visual: Option<VisualEmbeddings>,
+}
+
+/// Visual region features projected into the text stack (VisualBERT, Li et al. 2019; the
+/// nearest config transformers ships for VL-BERT-style models): `visual_projection`
+/// (feature_dim → hidden, with bias) plus visual token-type and visual position tables of the
+/// stack's own sizes (`modeling_visual_bert.py` VisualBertEmbeddings). The visual tokens join the
+/// text tokens in one sequence: `--seq` counts both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisualEmbeddings {
+    /// `visual_embedding_dim`: width of each region feature (2048 for Faster R-CNN features).
+    pub feature_dim: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -6,7 +6,6 @@
 
 use super::pipeline::stage_stack_layers;
 use super::plan::ParallelPlan;
-use crate::memory::activations::heads_per_rank;
 use crate::model::params::{self, Count};
 use crate::model::spec::*;
 use serde::Serialize;
@@ -47,7 +46,11 @@ pub fn layer_params(layer: &Layer, tp: u64, ep: u64) -> u64 {
     let down = f * h + b(m.bias, h);
     let expert = up * if m.gated { 2 } else { 1 } + down;
     let router = if m.experts > 1 { h * m.experts } else { 0 };
-    let mlp = expert * share(m.experts, ep) + router;
+    // DeepSeekMoE's shared experts run on every token: a dense gated MLP (no bias), split over
+    // tp like the dense MLP and replicated over ep (Megatron-Core `SharedExpertMLP` is a
+    // tensor-parallel `MLP`; DeepSeek-V2 modeling `DeepseekV2MoE.shared_experts`).
+    let shared = if m.shared_ffn > 0 { 3 * h * share(m.shared_ffn, tp) } else { 0 };
+    let mlp = expert * share(m.experts, ep) + router + shared;
     let norms = layer.norm.params(h) * params::norms_per_layer(layer);
     attn + mlp + norms
 }
@@ -161,4 +164,86 @@ fn head_params(model: &ModelSpec, tp: u64) -> u64 {
 /// Every stage's parameters on one rank.
 pub fn stages(model: &ModelSpec, plan: &ParallelPlan) -> Vec<StageParams> {
     (0..plan.pp).map(|s| stage_params(model, plan, s)).collect()
+}
+
+/// Query and key/value heads held by one tensor-parallel rank; KV heads are replicated so that
+/// every rank has at least one (Megatron GQA with tp > kv_heads).
+pub fn heads_per_rank(a: &crate::model::spec::Attention, tp: u64) -> (u64, u64) {
+    (a.heads.div_ceil(tp), (a.kv_heads() / tp).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::presets;
+
+    fn plan(tp: u64, pp: u64, ep: u64) -> ParallelPlan {
+        ParallelPlan { tp, pp, ep, ..ParallelPlan::single() }
+    }
+
+    /// A tied LM head on a later stage holds its own copy of the token table.
+    fn tied_copies(model: &ModelSpec, pp: u64) -> u64 {
+        let tied = model.head.lm_head.as_ref().is_some_and(|h| h.tied);
+        if pp > 1 && tied {
+            model.tokens.as_ref().map_or(0, |t| t.vocab * t.dim)
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    fn every_moe_preset_adds_up_over_stages() {
+        // One rank per stage (tp = ep = 1): the stages together hold the model once, shared
+        // experts included (DeepSeek-V2-Lite was 449.8M short: 26 MoE layers × 3 × 2048 × 2816).
+        let mut checked = 0;
+        for name in presets::model_names() {
+            let m = presets::model(name).unwrap();
+            if !m.stacks.iter().any(|s| s.layer.mlp.experts > 1) {
+                continue;
+            }
+            let total = params::count(&m);
+            for pp in 1..=4.min(m.total_layers()) {
+                let sum: u64 = stages(&m, &plan(1, pp, 1)).iter().map(|s| s.params).sum();
+                assert_eq!(sum, total + tied_copies(&m, pp), "{name} pp {pp}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 3, "Mixtral, DeepSeek-V2-Lite and V3 are MoE presets");
+    }
+
+    #[test]
+    fn expert_parallel_ranks_share_the_routed_experts_only() {
+        // Over ep ranks each routed expert is held once; everything else (attention, router,
+        // shared experts, norms, embeddings) is on every rank: sum = count + (ep − 1)·rest.
+        for name in ["deepseek-v2-lite", "deepseek-v3", "mixtral-8x7b"] {
+            let m = presets::model(name).unwrap();
+            let routed: u64 = m
+                .stacks
+                .iter()
+                .filter(|s| s.layer.mlp.experts > 1)
+                .map(|s| {
+                    let l = &s.layer;
+                    let f = l.mlp.ffn;
+                    let per_expert = l.hidden * f * if l.mlp.gated { 2 } else { 1 } + f * l.hidden;
+                    per_expert * l.mlp.experts * s.layers
+                })
+                .sum();
+            let total = params::count(&m);
+            let ep = 8;
+            let rank = stages(&m, &plan(1, 1, ep))[0].params;
+            assert_eq!(rank * ep, total + (ep - 1) * (total - routed), "{name}");
+        }
+    }
+
+    #[test]
+    fn deepseek_v2_lite_shared_experts_split_over_tp() {
+        // Shared experts of one MoE layer: gate, up (2048 × 2816 each) and down (2816 × 2048),
+        // halved by tp 2 (column- and row-parallel like a dense MLP).
+        let m = presets::model("deepseek-v2-lite").unwrap();
+        let moe = &m.stacks[1].layer;
+        let no_shared = Layer { mlp: Mlp { shared_ffn: 0, ..moe.mlp.clone() }, ..moe.clone() };
+        assert_eq!(layer_params(moe, 1, 1) - layer_params(&no_shared, 1, 1), 3 * 2048 * 2816);
+        assert_eq!(layer_params(moe, 2, 1) - layer_params(&no_shared, 2, 1), 3 * 2048 * 1408);
+        assert_eq!(26 * 3 * 2048 * 2816, 449_839_104, "the 449.8M that were missing");
+    }
 }

@@ -105,7 +105,6 @@ impl Budget {
             field: Some(field),
             message,
         };
-        let base = path.parent().map(Path::to_path_buf);
         let settings = |table: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
                         prefix: &str|
          -> Result<Vec<(String, String)>> {
@@ -115,13 +114,15 @@ impl Budget {
                     let field = format!("{prefix}.{}", k.get_ref());
                     let value = value_text(v.get_ref())
                         .ok_or_else(|| err(v.span(), field.clone(), "expected a string, number or boolean".into()))?;
-                    let setting = crate::cli::scenario::Setting::new(k.get_ref(), &value)
-                        .map_err(|e| err(k.span(), field.clone(), format!("{e}; {}", e.hint().unwrap_or_default())))?;
-                    // Check the value now, so the error points at this line.
-                    let mut probe = crate::cli::scenario::ScenarioArgs::probe();
-                    probe.apply(&setting, base.as_deref()).map_err(|e| {
+                    // The key and the value are checked now, so the error points at this line.
+                    let setting = crate::scenario::rows::Setting::new(k.get_ref(), &value).map_err(|e| {
+                        let span = if matches!(e, Error::InvalidValue { ref what, .. } if what == "setting key") {
+                            k.span()
+                        } else {
+                            v.span()
+                        };
                         err(
-                            v.span(),
+                            span,
                             field.clone(),
                             format!("{e}{}", e.hint().map(|h| format!(" ({h})")).unwrap_or_default()),
                         )
@@ -168,7 +169,7 @@ impl Budget {
             let size = |v: &Option<Spanned<String>>, f: &str| -> Result<Option<u64>> {
                 v.as_ref()
                     .map(|v| {
-                        crate::cli::args::parse_bytes(f, v.get_ref())
+                        crate::scenario::value::parse_size(f, v.get_ref())
                             .map_err(|e| err(v.span(), at(f), format!("{e}; expected a size such as 24GiB or 80GB")))
                     })
                     .transpose()

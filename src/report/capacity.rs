@@ -184,3 +184,47 @@ mod tests {
         assert!(!html.contains("<?xml"));
     }
 }
+
+/// The capacity answer of a serving framework: what it would print at start-up on each GPU.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ServingCapacity {
+    pub framework: String,
+    pub version: String,
+    /// One budget per GPU checked (vLLM).
+    pub per_gpu: Vec<(String, crate::memory::serving::VllmBudget)>,
+}
+
+impl ServingCapacity {
+    /// Lines for the estimate table: the framework and release, each GPU's budget term by term,
+    /// the `# GPU blocks` vLLM would print and the concurrency at the context length.
+    pub fn to_text(&self, u: crate::units::ByteUnits) -> String {
+        let mut s = String::new();
+        for (gpu, b) in &self.per_gpu {
+            s.push_str(&format!(
+                "{} {} ({} engine) on {gpu}: {:.2} × {} = {} usable; max_num_batched_tokens {}, max_num_seqs {}, block {} tokens\n",
+                self.framework,
+                self.version,
+                b.engine,
+                b.gpu_memory_utilization,
+                u.format(b.total_memory),
+                u.format(b.usable),
+                b.max_num_batched_tokens,
+                b.max_num_seqs,
+                b.block_size
+            ));
+            for l in &b.lines {
+                s.push_str(&format!("  − {} {}: {}\n", l.term, u.format(l.bytes), l.why));
+            }
+            let kv = if b.kv_budget >= 0 {
+                u.format(b.kv_budget as u64)
+            } else {
+                format!("-{}", u.format(b.kv_budget.unsigned_abs() as u64))
+            };
+            s.push_str(&format!(
+                "  = KV cache {kv}: # GPU blocks: {} ({} tokens); maximum concurrency for {} tokens per request: {:.2}x\n",
+                b.num_gpu_blocks, b.kv_tokens, b.max_model_len, b.max_concurrency
+            ));
+        }
+        s
+    }
+}

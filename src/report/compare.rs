@@ -351,3 +351,33 @@ impl CompareReport {
         s
     }
 }
+
+/// Assumptions shared by every row: the setup fields that do not vary, in words.
+pub fn shared_assumptions(rows: &[CompareRow]) -> Vec<String> {
+    let Some(first) = rows.first() else { return Vec::new() };
+    let same = |f: &dyn Fn(&CompareRow) -> String| rows.iter().all(|r| f(r) == f(first)).then(|| f(first));
+    let mut parts = Vec::new();
+    type Field<'a> = (&'a str, &'a dyn Fn(&CompareRow) -> String);
+    let fields: [Field; 7] = [
+        ("phase", &|r| r.phase.clone()),
+        ("precision", &|r| format!("precision {}", r.precision)),
+        ("micro-batch", &|r| format!("micro-batch {}", r.micro_batch)),
+        ("seq", &|r| format!("seq {}", r.seq)),
+        ("recompute", &|r| format!("recompute {}", r.recompute)),
+        ("attention", &|r| format!("{} attention", r.attention)),
+        ("plan", &|r| if r.plan == "dp 1" { "one GPU, no parallelism".into() } else { r.plan.clone() }),
+    ];
+    let mut varying = Vec::new();
+    for (name, f) in fields {
+        match same(f) {
+            Some(v) => parts.push(v),
+            None => varying.push(name),
+        }
+    }
+    let mut out = vec![format!("same for every row: {}", parts.join(" · "))];
+    if !varying.is_empty() {
+        out.push(format!("differs between rows: {}", varying.join(", ")));
+    }
+    out.push("bytes are exact; shown in GiB = 2^30 unless --units gb".into());
+    out
+}

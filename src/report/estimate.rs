@@ -143,6 +143,9 @@ pub struct EstimateReport {
     /// Inference with a KV cache: the per-sequence cost and the capacity per GPU in `fits`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<Serving>,
+    /// `--framework vllm`: the start-up budget and block count the server would print.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_framework: Option<super::capacity::ServingCapacity>,
     pub setup: Setup,
     pub plan: ParallelPlan,
     /// The worst rank (the stage that needs the most memory).
@@ -218,6 +221,7 @@ impl EstimateReport {
             .collect();
         EstimateReport {
             serving: None,
+            serving_framework: None,
             model: ModelInfo {
                 name: model.name.clone(),
                 family: model.family.clone(),
@@ -326,6 +330,9 @@ impl EstimateReport {
                 fmt(u, sv.kv_bytes_per_sequence),
                 fmt(u, sv.base_bytes)
             ));
+        }
+        if let Some(c) = &self.serving_framework {
+            s.push_str(&c.to_text(u));
         }
         if !self.fits.is_empty() {
             let mut header = vec![

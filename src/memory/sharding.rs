@@ -3,11 +3,11 @@
 //! ranks), FSDP, Megatron's distributed optimizer and ZeRO-Offload/Infinity, plus the transient
 //! communication buffers each one allocates.
 
-use super::layout::{share, StageParams};
-use super::plan::{Fsdp, Offload, ParallelPlan};
+use super::setup::Setup;
+use super::states::{model_states, ModelStates, ParamInfo};
 use crate::dtype::DType;
-use crate::memory::setup::Setup;
-use crate::memory::states::{model_states, ModelStates, ParamInfo};
+use crate::parallel::layout::{share, StageParams};
+use crate::parallel::plan::{Fsdp, Offload, ParallelPlan};
 use serde::Serialize;
 
 /// DeepSpeed's default `reduce_bucket_size` and `allgather_bucket_size` (elements).
