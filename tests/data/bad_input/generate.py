@@ -177,6 +177,7 @@ DSCASES = [
     ("train-batch-not-multiple", "train_batch_size", 63),
     ("train-batch-2p64", "train_batch_size", "RAW:18446744073709551616"),
 ]
+write("deepspeed/good.json", json.dumps(DS, indent=1) + "\n")
 for name, key, value in DSCASES:
     d = json.loads(json.dumps(DS))
     raw = None
