@@ -314,28 +314,41 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// The memory estimate of any accepted model, at micro-batches up to 1024 and sequences up to
-    /// 32,768, never panics and never wraps: mixed-bf16 weights are exactly 2 bytes per counted
-    /// parameter (recomputed in u128), and the peak and total are at least the weights.
+    /// The estimate of any accepted model through the validated scenario (`api::estimate`), at
+    /// micro-batches up to 1024 and sequences up to 32,768, never panics and never wraps: it is
+    /// refused with an error, or mixed-bf16 weights are exactly 2 bytes per counted parameter
+    /// (recomputed in u128), the peak holds the weights, the total holds the peak, and one more
+    /// sequence never makes the total smaller (a wrapped product would).
     #[test]
     fn estimates_of_accepted_models_never_wrap(
         m in decoder().prop_filter("a valid model", |m| m.valid()),
         batch in up_to(10), seq in up_to(15),
         train in any::<bool>(), flash in any::<bool>(),
     ) {
-        use memplan::memory::{estimate, states::ParamInfo, AttentionKernel, OverheadConfig, Phase, Setup};
-        let spec = user_presets::parse_model(Path::new("fuzz.toml"), &m.toml()).unwrap();
-        let setup = Setup {
-            phase: if train { Phase::Train } else { Phase::Inference },
-            micro_batch: batch,
-            seq,
-            attention: if flash { AttentionKernel::Flash } else { AttentionKernel::Eager },
-            ..Setup::default()
+        use memplan::{api, scenario::Scenario};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuzz.toml");
+        std::fs::write(&path, m.toml()).unwrap();
+        let file = path.to_str().unwrap().to_string();
+        let run = |batch: u64| {
+            let (b, s) = (batch.to_string(), seq.to_string());
+            let pairs = [
+                ("model-file", file.as_str()),
+                ("batch", b.as_str()),
+                ("seq", s.as_str()),
+                ("phase", if train { "train" } else { "inference" }),
+                ("attention", if flash { "flash" } else { "eager" }),
+            ];
+            Scenario::from_pairs(pairs).and_then(|sc| api::estimate(&sc))
         };
-        let e = estimate(&spec, &ParamInfo::of(&spec), &setup, &OverheadConfig::default());
-        prop_assert_eq!(u128::from(e.states.weights), 2 * m.count());
-        prop_assert!(e.peak_allocated >= e.states.weights, "{m:?} {e:?}");
-        prop_assert!(e.total >= e.peak_allocated);
-        prop_assert!(e.total < 1 << 63, "{m:?}: total {}", e.total);
+        if let Ok(r) = run(batch) {
+            let g = &r.per_gpu;
+            prop_assert_eq!(u128::from(g.weights_bytes), 2 * m.count());
+            prop_assert!(g.peak_allocated_bytes >= g.weights_bytes, "{m:?}");
+            prop_assert!(g.total_bytes >= g.peak_allocated_bytes);
+            if let Ok(more) = run(batch + 1) {
+                prop_assert!(more.per_gpu.total_bytes >= g.total_bytes, "{m:?}: batch {batch} + 1");
+            }
+        }
     }
 }
