@@ -8,7 +8,7 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     let path = common::temp_file("bench", "json", data);
     let _ = memplan::bench::report::BenchFile::load(&path);
-    if let Ok((_, items)) = memplan::cli::chart_cmd::bench_items(&path) {
+    if let Ok((_, items)) = memplan::bench::chart::bench_items(&path) {
         for i in &items {
             for (e, m) in i.bytes.iter().chain(i.tflops.iter()) {
                 assert!(e.is_none_or(f64::is_finite) && m.is_none_or(f64::is_finite), "{i:?}");
