@@ -1,9 +1,14 @@
 //! The framework a user runs: each keeps tensors the others don't, and each runs only some
-//! parallel plans. This module names them; a profile's data (its defaults and mechanisms, with
-//! their sources) lives in `presets/frameworks/*.toml` and the mechanisms in `memory/`.
+//! parallel plans. This module names them and embeds their profile files
+//! (`presets/frameworks/<name>.toml`); `memory::profile` resolves a file into a profile (the
+//! settings at a version, each with its source) and `memory::mechanisms` lists what they switch.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/frameworks.rs"));
+}
 
 /// A training or serving framework. `Pytorch` (plain eager PyTorch) is the default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
@@ -65,6 +70,15 @@ impl Framework {
             let names: Vec<&str> = Framework::ALL.iter().map(|f| f.name()).collect();
             Error::invalid("framework", text, format!("one of {}", names.join(", ")))
         })
+    }
+
+    /// The profile file's text (`presets/frameworks/<name>.toml`, read by `memory::profile`).
+    pub fn preset_text(self) -> &'static str {
+        embedded::FRAMEWORKS
+            .iter()
+            .find(|(n, _)| *n == self.name())
+            .map(|(_, t)| *t)
+            .expect("every framework has a presets/frameworks file (checked by a test)")
     }
 }
 

@@ -166,7 +166,7 @@ fn serving_kv_cache_dtype_paging_and_capacity() {
     assert_eq!(sv["kv_bytes_per_sequence"].as_u64().unwrap(), 81_920 * 8192);
     let n = v["fits"][0]["max_concurrent_sequences"].as_u64().unwrap();
     let (base, step) = (sv["base_bytes"].as_u64().unwrap(), sv["bytes_per_sequence"].as_u64().unwrap());
-    let memory = v["fits"][0]["memory_bytes"].as_u64().unwrap();
+    let memory = v["fits"][0]["usable_bytes"].as_u64().unwrap();
     assert_eq!(n, (memory - base) / step);
     assert!(n > 0);
     // An upper bound by hand: the memory left after the weights, over the KV cache per sequence;

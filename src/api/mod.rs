@@ -38,6 +38,7 @@ pub fn estimate_resolved(r: &Resolved) -> Result<EstimateReport> {
     let setup = r.setup();
     let model = r.model();
     let mut report = EstimateReport::new(&model.spec, model.params, model.derived, setup, &est, r.gpus());
+    report.framework = crate::report::estimate::FrameworkInfo::of(r.profile());
     if !setup.training() && setup.kv_cache && est.worst().kv_cache > 0 {
         // Capacity: the total with one sequence, less that sequence's KV cache, is the base;
         // each more sequence adds its KV cache and the fragmentation margin on it.
@@ -53,7 +54,7 @@ pub fn estimate_resolved(r: &Resolved) -> Result<EstimateReport> {
                 bytes_per_sequence: step,
             };
             for f in &mut report.fits {
-                f.max_concurrent_sequences = Some(serving.max_sequences(f.memory_bytes));
+                f.max_concurrent_sequences = Some(serving.max_sequences(f.usable_bytes));
             }
             report.serving = Some(serving);
         }
@@ -88,8 +89,8 @@ fn vllm_capacity(
     for g in r.gpus() {
         let device = VllmDevice {
             name: g.name.clone(),
-            // What torch.cuda.mem_get_info reports; the preset's memory until GPU runtime facts say it.
-            total_memory: g.memory_bytes,
+            // What torch.cuda.mem_get_info reports: the GPU's runtime total_memory.
+            total_memory: g.usable_bytes(),
             cuda_context: r.overheads().cuda_context_bytes,
             nvlink: g.interconnect.intra_node.to_ascii_lowercase().contains("nvlink"),
         };

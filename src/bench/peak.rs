@@ -94,6 +94,7 @@ mod tests {
                 inter_node_bandwidth: None,
             },
             default_efficiency: 0.5,
+            runtime: None,
         }
     }
 

@@ -20,6 +20,38 @@ pub struct GpuSpec {
     /// Fraction of peak that a well-tuned training step reaches when no calibration is given.
     #[serde(default = "default_efficiency")]
     pub default_efficiency: f64,
+    /// What a process on this GPU really has and spends outside its tensors (`[runtime]`).
+    #[serde(default)]
+    pub runtime: Option<GpuRuntime>,
+}
+
+/// Runtime facts of one GPU as PyTorch sees it, each with its source in the preset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuRuntime {
+    /// `torch.cuda.get_device_properties(i).total_memory` (`cudaDeviceProp::totalGlobalMem`):
+    /// what the caching allocator can ever reserve plus the CUDA context; less than the marketed size.
+    pub total_memory_bytes: u64,
+    /// CUDA context and PyTorch's kernels with lazy module loading (`CUDA_MODULE_LOADING=LAZY`,
+    /// CUDA ≥ 11.7, PyTorch's default since 2.0).
+    pub cuda_context_bytes: u64,
+    /// The same with eager module loading (every kernel image loaded at start-up), when known.
+    #[serde(default)]
+    pub cuda_context_eager_bytes: Option<u64>,
+    /// cuBLAS workspace per (handle, stream) that PyTorch allocates through its caching allocator
+    /// (`aten/src/ATen/cuda/CublasHandlePool.cpp: parseChosenWorkspaceSize`).
+    pub cublas_workspace_bytes: u64,
+    /// Channels NCCL opens per communicator on this GPU's links (each channel keeps
+    /// `NCCL_BUFFSIZE` bytes per peer).
+    pub nccl_channels: u64,
+}
+
+impl GpuSpec {
+    /// Bytes a process can use on this GPU: PyTorch's `total_memory` when the preset states it,
+    /// else the vendor's size.
+    pub fn usable_bytes(&self) -> u64 {
+        self.runtime.as_ref().map_or(self.memory_bytes, |r| r.total_memory_bytes)
+    }
 }
 
 fn default_efficiency() -> f64 {

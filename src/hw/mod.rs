@@ -1,5 +1,7 @@
-//! Hardware descriptions: GPU presets (memory, bandwidth, peak FLOP/s, interconnect).
+//! Hardware descriptions: GPU presets (memory, bandwidth, peak FLOP/s, interconnect) and the
+//! runtime facts of each GPU as PyTorch sees it (usable memory, CUDA context, cuBLAS workspace,
+//! NCCL channels).
 
 pub mod gpu;
 
-pub use gpu::{GpuSpec, Interconnect, PeakFlops};
+pub use gpu::{GpuRuntime, GpuSpec, Interconnect, PeakFlops};

@@ -12,7 +12,7 @@
 //! selective recomputation (§4.2) drops the tensors marked `attention_core` (the `5·a·s/h` term);
 //! full recomputation keeps only each layer's input (`2·s·b·h`).
 
-use super::setup::{AttentionKernel, Recompute, Runtime, Setup};
+use super::setup::{AttentionKernel, Runtime, Setup};
 use crate::dtype::DType;
 use crate::model::spec::*;
 use serde::Serialize;
@@ -270,11 +270,26 @@ fn attention_core(
         // q·kᵀ and p·v run as batched matmuls on per-head copies; k and v are expanded to all
         // query heads first (repeat_kv), so each is the size of q.
         push(out, format!("{what} q, k, v (per-head copies)"), 3 * core.bytes(eq));
-        push_core(out, format!("{what} softmax output"), core.bytes(scores));
-        if p > 0.0 {
-            let mask = cx.setup.dropout_mask_dtype(core);
-            push_core(out, format!("{what} dropout mask ({mask})"), mask.bytes(scores));
-            push_core(out, format!("{what} dropped-out probabilities"), core.bytes(scores));
+        // An fp32 softmax in a 16-bit model: autocast runs softmax in fp32 (autocast_mode.cpp's
+        // fp32 list) and casts its (dropped-out) output for the matmul; Hugging Face eager
+        // attention calls softmax(dtype=torch.float32).to(query.dtype) (`eager_softmax_fp32`).
+        let autocast = cx.setup.precision.autocast_weight_copies();
+        if core != DType::Fp32 && (autocast || cx.setup.mechanisms.eager_softmax_fp32) {
+            push_core(out, format!("{what} softmax output (fp32)"), DType::Fp32.bytes(scores));
+            if p > 0.0 {
+                let mask = cx.setup.dropout_mask_dtype(if autocast { DType::Fp32 } else { core });
+                push_core(out, format!("{what} dropout mask ({mask})"), mask.bytes(scores));
+                push_core(out, format!("{what} dropped-out probabilities ({core})"), core.bytes(scores));
+            } else {
+                push_core(out, format!("{what} probabilities cast to {core}"), core.bytes(scores));
+            }
+        } else {
+            push_core(out, format!("{what} softmax output"), core.bytes(scores));
+            if p > 0.0 {
+                let mask = cx.setup.dropout_mask_dtype(core);
+                push_core(out, format!("{what} dropout mask ({mask})"), mask.bytes(scores));
+                push_core(out, format!("{what} dropped-out probabilities"), core.bytes(scores));
+            }
         }
     } else {
         if fused_qkv {
@@ -394,15 +409,12 @@ fn lora_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
     }
 }
 
-/// Bytes one layer keeps for backward under the recompute policy.
+/// Bytes one layer keeps for backward under the recompute policy (a layer the policy
+/// checkpoints; `every-k` leaves the others whole, see `stack_layers_saved_bytes`).
 pub fn layer_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
-    match setup.recompute {
-        Recompute::Full => layer_input_bytes(stack, shape, setup),
-        Recompute::Selective => {
-            layer_ledger(stack, shape, setup).iter().filter(|t| !t.attention_core).map(|t| t.bytes).sum()
-        }
-        Recompute::None => layer_ledger(stack, shape, setup).iter().map(|t| t.bytes).sum(),
-    }
+    let ledger = layer_ledger(stack, shape, setup);
+    let policy = super::checkpoint::policy(setup.recompute);
+    super::checkpoint::apply(policy, stack, shape, setup, &ledger, layer_input_bytes(stack, shape, setup)).kept
 }
 
 /// The checkpointed layer input (full recomputation keeps only this).
@@ -412,7 +424,10 @@ pub fn layer_input_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u6
 
 /// Bytes all layers of a stack keep for backward.
 pub fn stack_layers_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup) -> u64 {
-    layer_saved_bytes(stack, shape, setup) * stack.layers
+    let policy = super::checkpoint::policy(setup.recompute);
+    let ckpt = policy.checkpointed(stack.layers);
+    let full: u64 = layer_ledger(stack, shape, setup).iter().map(|t| t.bytes).sum();
+    layer_saved_bytes(stack, shape, setup) * ckpt + full * (stack.layers - ckpt)
 }
 
 /// Tensors a stack keeps outside its layers: position ids, embedding norm and dropout, the

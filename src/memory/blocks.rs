@@ -688,14 +688,14 @@ pub fn prepare(model: &ModelSpec, setup: &Setup) -> ModulesPrepared {
     for l in ledgers(model, setup) {
         let full = l.total();
         let largest = l.tensors.iter().map(|t| t.bytes).max().unwrap_or(0);
-        let (kept, recomputed) = match setup.recompute {
+        let (kept, recomputed) = match setup.recompute.coarse() {
             Recompute::None => (full, 0),
             Recompute::Selective => {
                 let core: u64 = l.tensors.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum();
                 (full - core, core)
             }
             // Gradient checkpointing per block keeps its input and recomputes the rest in backward.
-            Recompute::Full => (l.input_bytes, full),
+            _ => (l.input_bytes, full),
         };
         p.saved += kept;
         p.transient = p.transient.max(recomputed + 2 * largest);
@@ -707,9 +707,9 @@ pub fn prepare(model: &ModelSpec, setup: &Setup) -> ModulesPrepared {
 pub fn ledger_lines(model: &ModelSpec, setup: &Setup) -> Vec<LedgerLine> {
     let mut out: Vec<LedgerLine> = Vec::new();
     for l in ledgers(model, setup) {
-        let recompute_all = setup.recompute == Recompute::Full;
+        let recompute_all = setup.recompute.coarse() == Recompute::Full;
         for x in &l.tensors {
-            let recomputed = recompute_all || (setup.recompute == Recompute::Selective && x.attention_core);
+            let recomputed = recompute_all || (setup.recompute.coarse() == Recompute::Selective && x.attention_core);
             let block = format!("{} {}", l.module, strip_index(&l.block));
             if let Some(line) = out
                 .iter_mut()

@@ -6,7 +6,7 @@
 use super::activations::{self as act, Saved, StackShape};
 use super::kv_cache::kv_cache_bytes;
 use super::overhead::{overheads, OverheadConfig, Overheads};
-use super::setup::{AttentionKernel, Recompute, Setup};
+use super::setup::{AttentionKernel, Setup};
 use super::states::{ModelStates, ParamInfo};
 use crate::dtype::DType;
 use crate::memory::sharding::{rank_states, RankStates};
@@ -99,6 +99,9 @@ pub struct Estimate {
     pub at_peak: PeakComposition,
     pub peak_allocated: u64,
     pub overheads: Overheads,
+    /// The overhead rules the total used (fits on other GPUs apply their own runtime).
+    #[serde(skip)]
+    pub overhead_config: OverheadConfig,
     pub total: u64,
     pub shapes: Vec<StackShape>,
     pub ledger: Vec<LedgerLine>,
@@ -158,8 +161,12 @@ pub fn estimate_plan(
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub shapes: Vec<StackShape>,
-    /// Bytes one layer of each stack keeps for backward under the recompute policy.
+    /// The recompute policy's rule (`memory::checkpoint`).
+    pub policy: super::checkpoint::Policy,
+    /// Bytes one checkpointed layer of each stack keeps for backward under the policy.
     pub layer_saved: Vec<u64>,
+    /// Bytes one layer keeps with no checkpointing (the layers a policy leaves alone).
+    pub layer_full: Vec<u64>,
     /// Transient of one layer's backward (recomputed forward, gradients, ring buffers).
     pub layer_transient: Vec<u64>,
     /// Embedding-side tensors of each stack (kept on the stage holding its first layer).
@@ -215,19 +222,18 @@ impl Prepared {
                 .unwrap_or(0),
             _ => 0,
         };
+        let policy = super::checkpoint::policy(setup.recompute);
         let mut layer_saved = Vec::new();
+        let mut layer_full = Vec::new();
         let mut layer_transient = Vec::new();
         let mut extras = Vec::new();
         for (s, sh) in model.stacks.iter().zip(shapes) {
             let ledger = act::layer_ledger(s, sh, setup);
             let full = total(&ledger);
-            let core: u64 = ledger.iter().filter(|t| t.attention_core).map(|t| t.bytes).sum();
             let input = act::layer_input_bytes(s, sh, setup);
-            let (saved, recompute) = match setup.recompute {
-                Recompute::None => (full, 0),
-                Recompute::Selective => (full - core, core),
-                Recompute::Full => (input, full),
-            };
+            let under = super::checkpoint::apply(policy, s, sh, setup, &ledger, input);
+            let (saved, recompute) = (under.kept, under.recomputed);
+            layer_full.push(full);
             let largest = ledger.iter().map(|t| t.bytes).max().unwrap_or(0);
             let ring = if sh.kv_seq > sh.seq {
                 let a = &s.layer.attention;
@@ -248,7 +254,9 @@ impl Prepared {
             .sum();
         Prepared {
             shapes: shapes.to_vec(),
+            policy,
             layer_saved,
+            layer_full,
             layer_transient,
             extras,
             head,
@@ -289,6 +297,14 @@ impl Prepared {
             },
             modules,
         }
+    }
+}
+
+impl Prepared {
+    /// Bytes `n` layers of stack `i` keep for backward: the policy checkpoints some of them.
+    pub fn stack_saved(&self, i: usize, n: u64) -> u64 {
+        let ckpt = self.policy.checkpointed(n);
+        ckpt * self.layer_saved[i] + (n - ckpt) * self.layer_full[i]
     }
 }
 
@@ -384,7 +400,7 @@ fn stage_estimate(
         )
     };
     let peak_allocated = at_peak.total();
-    let overheads = overheads(overhead, peak_allocated);
+    let overheads = overheads(overhead, peak_allocated, plan);
     Estimate {
         parameters: stage.params + if stage.first { prepared.modules.frozen_params } else { 0 },
         states,
@@ -398,6 +414,7 @@ fn stage_estimate(
         peak_allocated,
         total: peak_allocated + overheads.total(),
         overheads,
+        overhead_config: *overhead,
         shapes: if with_ledger { shapes.to_vec() } else { Vec::new() },
         ledger,
         host_bytes: rank.host_bytes,
@@ -405,35 +422,49 @@ fn stage_estimate(
 }
 
 fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<LedgerLine> {
+    use super::checkpoint::{self as ckpt, Keep};
     let mut out = Vec::new();
-    let add = |out: &mut Vec<LedgerLine>, block: &str, saved: Vec<Saved>, count: u64, layer: bool| {
-        for t in saved {
-            let recomputed = layer
-                && match setup.recompute {
-                    Recompute::None => false,
-                    Recompute::Selective => t.attention_core,
-                    Recompute::Full => true,
-                };
-            out.push(LedgerLine { block: block.to_string(), tensor: t.name, bytes: t.bytes, count, recomputed });
-        }
-    };
     if !setup.training() {
         return out;
     }
+    let policy = ckpt::policy(setup.recompute);
+    let line = |block: &str, t: Saved, count: u64, recomputed: bool| LedgerLine {
+        block: block.to_string(),
+        tensor: t.name,
+        bytes: t.bytes,
+        count,
+        recomputed,
+    };
     for (s, sh) in model.stacks.iter().zip(shapes) {
-        add(&mut out, &format!("{} embeddings", s.name), act::stack_extras_ledger(model, s, sh, setup), 1, false);
-        add(&mut out, &format!("{} layer", s.name), act::layer_ledger(s, sh, setup), s.layers, true);
-        if setup.recompute == Recompute::Full {
-            out.push(LedgerLine {
-                block: format!("{} layer", s.name),
-                tensor: "checkpointed layer input".into(),
-                bytes: act::layer_input_bytes(s, sh, setup),
-                count: s.layers,
-                recomputed: false,
-            });
+        let block = format!("{} embeddings", s.name);
+        out.extend(act::stack_extras_ledger(model, s, sh, setup).into_iter().map(|t| line(&block, t, 1, false)));
+        let block = format!("{} layer", s.name);
+        let ledger = act::layer_ledger(s, sh, setup);
+        let checkpointed = policy.checkpointed(s.layers);
+        let plain = s.layers - checkpointed;
+        let under = ckpt::apply(policy, s, sh, setup, &ledger, act::layer_input_bytes(s, sh, setup));
+        for t in ledger {
+            if plain > 0 {
+                out.push(line(&block, t.clone(), plain, false));
+            }
+            if checkpointed > 0 {
+                let recomputed = policy.keep != Keep::AllButAttentionCore || t.attention_core;
+                out.push(line(&block, t, checkpointed, recomputed));
+            }
+        }
+        if checkpointed > 0 && policy.keep != Keep::AllButAttentionCore {
+            for k in under.kept_tensors {
+                out.push(LedgerLine {
+                    block: block.clone(),
+                    tensor: k.name,
+                    bytes: k.bytes,
+                    count: checkpointed,
+                    recomputed: false,
+                });
+            }
         }
     }
-    add(&mut out, "head", act::head_ledger(model, shapes, setup), 1, false);
+    out.extend(act::head_ledger(model, shapes, setup).into_iter().map(|t| line("head", t, 1, false)));
     out.extend(super::blocks::ledger_lines(model, setup));
     out
 }
@@ -449,8 +480,8 @@ fn training_peak(
     let states = &rank.states;
     let act_dtype = setup.precision.activation_dtype();
     let modules_saved = if stage.first { prepared.modules.saved } else { 0 };
-    let layers_saved =
-        flight.apply(stage.layers.iter().zip(&prepared.layer_saved).map(|(n, b)| n * b).sum::<u64>() + modules_saved);
+    let layers_saved = flight
+        .apply(stage.layers.iter().enumerate().map(|(i, n)| prepared.stack_saved(i, *n)).sum::<u64>() + modules_saved);
     let extras =
         flight.apply(stage.starts_stack.iter().zip(&prepared.extras).filter(|(here, _)| **here).map(|(_, b)| b).sum());
     // The head sits on the last stage; vocabulary-sized tensors split over tp (Megatron's
@@ -460,12 +491,11 @@ fn training_peak(
     let autocast_copies = if setup.precision.autocast_weight_copies() { DType::Bf16.bytes(stage.params) } else { 0 };
     let other = extras + head + inputs + autocast_copies;
 
-    // Forward end: the logits in the activation dtype and their fp32 upcast (a copy unless
-    // already fp32); the fp32 log-softmax is in the head ledger.
-    let upcast = if act_dtype == DType::Fp32 { 0 } else { DType::Fp32.bytes(logits) };
-    let forward_temp = act_dtype.bytes(logits) + upcast;
-    // Loss backward: the gradient of the log-probabilities and of the logits, both fp32.
-    let loss_backward_temp = 2 * DType::Fp32.bytes(logits);
+    // Forward end and loss backward: what the framework's loss keeps around the logits
+    // (`memory::logits`); the saved fp32 (log-)softmax is in the head ledger.
+    let loss = super::logits::loss_memory(setup.mechanisms.logits, act_dtype, logits);
+    let forward_temp = loss.forward_temp;
+    let loss_backward_temp = loss.backward_temp;
 
     // Backward through a layer: its recomputed forward (checkpointing), gradients of its
     // largest saved tensors and of the residual stream, and ring attention's K/V blocks.
@@ -548,7 +578,7 @@ fn training_peak(
         let mut table_users = u64::from(stage.last && prepared.tied_head);
         for k in (1..stage.layers.len()).rev() {
             later_grads += prepared.layer_params[k] * stage.layers[k] * grad_bytes;
-            let earlier_saved = flight.apply((0..k).map(|j| stage.layers[j] * prepared.layer_saved[j]).sum());
+            let earlier_saved = flight.apply((0..k).map(|j| prepared.stack_saved(j, stage.layers[j])).sum());
             let earlier_extras =
                 flight.apply((0..k).filter(|j| stage.starts_stack[*j]).map(|j| prepared.extras[j]).sum());
             let table = prepared.token_table_params * grad_bytes;

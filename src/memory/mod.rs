@@ -3,10 +3,15 @@
 
 pub mod activations;
 pub mod blocks;
+pub mod buckets;
+pub mod checkpoint;
 pub mod estimate;
 pub mod finetune;
 pub mod kv_cache;
+pub mod logits;
+pub mod mechanisms;
 pub mod overhead;
+pub mod profile;
 pub mod serving;
 pub mod setup;
 pub mod sharding;

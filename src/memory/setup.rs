@@ -163,15 +163,99 @@ pub enum OptimizerImpl {
     ForLoop,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
-#[serde(rename_all = "kebab-case")]
+/// An activation-checkpointing policy; each is a rule over the layer ledger in
+/// `memory::checkpoint` (which tensors a layer keeps, which it recomputes in backward).
+/// Written and read by name (`none`, `selective`, `full`, `op`, `hf`, `every-2`); `Debug`
+/// prints the name too.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
+#[serde(into = "String", try_from = "String")]
 pub enum Recompute {
     #[default]
     None,
-    /// Korthikanti et al. 2022 §4.2: recompute the attention core (scores, softmax, dropout).
+    /// Megatron `--recompute-granularity selective` (Korthikanti et al. 2022 §4.2): recompute the
+    /// attention core (scores, softmax, dropout).
     Selective,
-    /// Checkpoint every layer: keep its input, recompute the rest in backward.
+    /// Checkpoint every layer: keep its input, recompute the rest in backward (Megatron
+    /// `--recompute-granularity full --recompute-method uniform --recompute-num-layers 1`,
+    /// torchtitan `mode = "full"`, DeepSpeed activation checkpointing).
     Full,
+    /// torchtitan per-op selective checkpointing (`selective_ac_option = "op"`): keep the block
+    /// input and the outputs of matmuls and SDPA, except every second matmul.
+    Op,
+    /// Hugging Face `gradient_checkpointing_enable()`: each decoder layer's `__call__` under
+    /// `torch.utils.checkpoint` (reentrant by default), keeping the layer's inputs.
+    Hf,
+    /// torchtitan per-layer selective checkpointing (`selective_ac_option = "k"`): every k-th
+    /// block fully checkpointed, the others keep everything.
+    Every(u32),
+}
+
+impl Recompute {
+    /// The policies with a fixed name, for help texts and completions.
+    pub const NAMED: [Recompute; 5] =
+        [Recompute::None, Recompute::Selective, Recompute::Full, Recompute::Op, Recompute::Hf];
+
+    pub fn name(self) -> String {
+        match self {
+            Recompute::None => "none".into(),
+            Recompute::Selective => "selective".into(),
+            Recompute::Full => "full".into(),
+            Recompute::Op => "op".into(),
+            Recompute::Hf => "hf".into(),
+            Recompute::Every(k) => format!("every-{k}"),
+        }
+    }
+
+    /// `none`, `selective`, `full`, `op` (torchtitan per-op SAC), `hf` (Hugging Face gradient
+    /// checkpointing) or `every-K` (every K-th layer fully checkpointed, K from 1 to 1000).
+    pub fn parse(text: &str) -> crate::error::Result<Recompute> {
+        let t = text.trim().to_ascii_lowercase();
+        let expected = "none, selective, full, op (torchtitan per-op SAC), hf (Hugging Face gradient checkpointing) or every-K (every K-th layer checkpointed, K from 1 to 1000)";
+        if let Some(named) = Recompute::NAMED.into_iter().find(|r| r.name() == t) {
+            return Ok(named);
+        }
+        let k = t.strip_prefix("every-").and_then(|k| k.parse::<u32>().ok());
+        match k {
+            Some(k) if (1..=1000).contains(&k) => Ok(Recompute::Every(k)),
+            _ => Err(crate::error::Error::invalid("--recompute", text, expected)),
+        }
+    }
+
+    /// The nearest of the three classic policies, for callers that only know those (the
+    /// planner's FLOP and emit rules): per-op SAC recomputes part of each layer like selective
+    /// does; Hugging Face and every-k checkpointing recompute whole layers.
+    pub fn coarse(self) -> Recompute {
+        match self {
+            Recompute::Op => Recompute::Selective,
+            Recompute::Hf | Recompute::Every(_) => Recompute::Full,
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for Recompute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl std::fmt::Debug for Recompute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl From<Recompute> for String {
+    fn from(r: Recompute) -> String {
+        r.name()
+    }
+}
+
+impl TryFrom<String> for Recompute {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Recompute, String> {
+        Recompute::parse(&s).map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -228,6 +312,9 @@ pub struct Setup {
     pub context: Option<u64>,
     /// Inference: paged KV cache block size in tokens (vLLM: 16); each sequence rounds up to blocks.
     pub kv_block: Option<u64>,
+    /// What the framework profile switches on (`memory::mechanisms`); default: plain PyTorch.
+    #[serde(default)]
+    pub mechanisms: super::mechanisms::Mechanisms,
     /// Inference under transformers `generate`: which logits the prefill makes (`None`: every
     /// position in the activation dtype, a plain forward pass). See `memory::serving`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -255,6 +342,7 @@ impl Default for Setup {
             kv_dtype: None,
             context: None,
             kv_block: None,
+            mechanisms: super::mechanisms::Mechanisms::default(),
             generate_logits: None,
         }
     }

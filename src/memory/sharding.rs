@@ -84,5 +84,7 @@ pub fn rank_states(stage: &StageParams, info: &ParamInfo, setup: &Setup, plan: &
             rs.bucket_bytes = elements * setup.precision.grad_bytes_per_param();
         }
     }
+    // A framework profile's own buffers (DeepSpeed buckets, FSDP2 under pipelining).
+    crate::memory::buckets::apply(&mut rs, stage, info, setup, plan);
     rs
 }

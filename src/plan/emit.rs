@@ -76,10 +76,10 @@ pub fn megatron_args(model: &ModelSpec, setup: &Setup, c: &Candidate, global_bat
     if plan.ep > 1 {
         a.push(format!("--expert-model-parallel-size {}", plan.ep));
     }
-    match c.recompute {
+    match c.recompute.coarse() {
         Recompute::None => {}
         Recompute::Selective => a.push("--recompute-granularity selective".into()),
-        Recompute::Full => {
+        _ => {
             a.push("--recompute-granularity full".into());
             a.push("--recompute-method uniform".into());
             a.push("--recompute-num-layers 1".into());
@@ -129,7 +129,7 @@ pub fn fsdp_config(c: &Candidate) -> Value {
         "use_orig_params": true,
         "sync_module_states": true,
         "cpu_ram_efficient_loading": true,
-        "activation_checkpointing": c.recompute == Recompute::Full,
+        "activation_checkpointing": c.recompute.coarse() == Recompute::Full,
     })
 }
 
@@ -208,7 +208,7 @@ pub fn emit(
                 c.plan.microbatches,
                 fsdp_option(c),
                 cfg.file_name().and_then(|n| n.to_str()).unwrap_or("fsdp_config.json"),
-                if c.recompute == Recompute::Full { " --gradient_checkpointing" } else { "" }
+                if c.recompute.coarse() == Recompute::Full { " --gradient_checkpointing" } else { "" }
             );
             let path = dir.join("launch_fsdp.sh");
             write_atomic(&path, &script)?;

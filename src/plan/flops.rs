@@ -69,10 +69,10 @@ pub fn step_flops(model: &ModelSpec, setup: &Setup, sequences: u64) -> StepFlops
     };
     let n = sequences as f64;
     let model_flops = 3.0 * (layers_fwd + head_fwd) * n;
-    let recompute = match setup.recompute {
+    let recompute = match setup.recompute.coarse() {
         Recompute::None => 0.0,
         Recompute::Selective => scores_fwd,
-        Recompute::Full => layers_fwd,
+        _ => layers_fwd,
     } * n;
     StepFlops { model: model_flops, hardware: model_flops + recompute }
 }

@@ -233,7 +233,7 @@ pub fn search(model: &ModelSpec, info: &ParamInfo, base: &Setup, gpu: &GpuSpec, 
                                                         match recompute {
                                                             Recompute::None => "no recompute",
                                                             Recompute::Selective => "selective recompute",
-                                                            Recompute::Full => "full recompute",
+                                                            _ => "full recompute",
                                                         },
                                                         if sp { ", sequence parallel" } else { "" }
                                                     );

@@ -125,7 +125,7 @@ pub fn step_time_with_flops(
 
     // Tensor parallel: all-reduce (or all-gather + reduce-scatter with SP) of the layer's
     // activations twice forward and twice backward; full recomputation repeats the forward two.
-    let collectives = if setup.recompute == Recompute::Full { 6.0 } else { 4.0 };
+    let collectives = if setup.recompute.coarse() == Recompute::Full { 6.0 } else { 4.0 };
     let tp_comm_s = m as f64 * stage_layers as f64 * collectives * ring_all_reduce(activation_bytes, plan.tp, intra);
 
     // Pipeline: one activation forward and one gradient backward per microbatch and chunk boundary.

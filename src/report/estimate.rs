@@ -105,13 +105,45 @@ pub struct Peak {
 #[derive(Clone, Debug, Serialize)]
 pub struct Fit {
     pub gpu: String,
+    /// The vendor's memory size.
     pub memory_bytes: u64,
+    /// What a process can use: PyTorch's `total_memory` when the preset states it.
+    pub usable_bytes: u64,
+    /// The total on this GPU: the peak plus this GPU's runtime overheads.
+    pub total_bytes: u64,
     pub fits: bool,
-    /// Memory left (negative: missing), bytes.
+    /// Usable memory left (negative: missing), bytes.
     pub headroom_bytes: i128,
     /// Inference with a KV cache: the most concurrent sequences of the given context that fit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrent_sequences: Option<u64>,
+}
+
+/// Which framework profile an estimate used.
+#[derive(Clone, Debug, Serialize)]
+pub struct FrameworkInfo {
+    pub name: String,
+    /// The package the version refers to (transformers, torchtitan, megatron-core, ...).
+    pub package: String,
+    pub version: String,
+    /// Every setting the profile applied: value, why, source.
+    pub settings: Vec<crate::memory::profile::ProfileNote>,
+}
+
+impl FrameworkInfo {
+    pub fn of(p: &crate::memory::profile::FrameworkProfile) -> FrameworkInfo {
+        FrameworkInfo {
+            name: p.framework.name().into(),
+            package: p.package.clone(),
+            version: p.version.to_string(),
+            settings: p.notes.clone(),
+        }
+    }
+
+    /// `torchtitan (torchtitan 0.1)`.
+    pub fn describe(&self) -> String {
+        format!("{} ({} {})", self.name, self.package, self.version)
+    }
 }
 
 /// Serving capacity: how the total grows with each concurrent sequence.
@@ -148,6 +180,8 @@ pub struct EstimateReport {
     pub serving_framework: Option<super::capacity::ServingCapacity>,
     pub setup: Setup,
     pub plan: ParallelPlan,
+    /// The framework profile used and the settings it applied, each with why and its source.
+    pub framework: FrameworkInfo,
     /// The worst rank (the stage that needs the most memory).
     pub per_gpu: PerGpu,
     pub worst_stage: u64,
@@ -209,14 +243,22 @@ impl EstimateReport {
             let largest = crate::memory::states::ParamInfo::of(model).largest_tensor;
             crate::parallel::deepspeed::zero3(parameters, largest, plan.gpus())
         });
+        // Each GPU with its own runtime overheads (context, workspace, NCCL) and usable memory.
         let fits = gpus
             .iter()
-            .map(|g| Fit {
-                gpu: g.name.clone(),
-                memory_bytes: g.memory_bytes,
-                fits: est.total <= g.memory_bytes,
-                headroom_bytes: g.memory_bytes as i128 - est.total as i128,
-                max_concurrent_sequences: None,
+            .map(|g| {
+                let cfg = est.overhead_config.on_gpu(g);
+                let total =
+                    est.peak_allocated + crate::memory::overhead::overheads(&cfg, est.peak_allocated, plan).total();
+                Fit {
+                    gpu: g.name.clone(),
+                    memory_bytes: g.memory_bytes,
+                    usable_bytes: g.usable_bytes(),
+                    total_bytes: total,
+                    fits: total <= g.usable_bytes(),
+                    headroom_bytes: g.usable_bytes() as i128 - total as i128,
+                    max_concurrent_sequences: None,
+                }
             })
             .collect();
         EstimateReport {
@@ -237,6 +279,7 @@ impl EstimateReport {
             },
             setup: setup.clone(),
             plan: plan.clone(),
+            framework: FrameworkInfo::of(&crate::memory::profile::FrameworkProfile::default()),
             per_gpu: PerGpu::of(est),
             worst_stage: plan_est.stages[plan_est.worst].stage,
             stages,
@@ -292,6 +335,10 @@ impl EstimateReport {
         for a in &self.assumptions {
             s.push_str(&format!("  {a}\n"));
         }
+        s.push_str(&format!("  framework: {}\n", self.framework.describe()));
+        for n in &self.framework.settings {
+            s.push_str(&format!("    {} = {}: {} [{}]\n", n.setting, n.value, n.why, n.source));
+        }
         let mut t = table(vec!["term", &format!("per GPU ({})", u.label()), "note"]);
         for (name, bytes, note) in self.rows(u) {
             t.add_row(vec![name, fmt(u, bytes), note]);
@@ -304,6 +351,13 @@ impl EstimateReport {
         ]);
         t.add_row(vec!["CUDA context".into(), fmt(u, self.overheads.cuda_context_bytes), "runtime overhead".into()]);
         t.add_row(vec!["cuBLAS workspace".into(), fmt(u, self.overheads.workspace_bytes), "runtime overhead".into()]);
+        if self.overheads.nccl_bytes > 0 {
+            t.add_row(vec![
+                "NCCL buffers".into(),
+                fmt(u, self.overheads.nccl_bytes),
+                "NCCL_BUFFSIZE × channels × peers per communicator".into(),
+            ]);
+        }
         t.add_row(vec![
             "fragmentation margin".into(),
             fmt(u, self.overheads.fragmentation_bytes),
@@ -337,7 +391,7 @@ impl EstimateReport {
         if !self.fits.is_empty() {
             let mut header = vec![
                 "GPU".to_string(),
-                format!("memory ({})", u.label()),
+                format!("usable ({})", u.label()),
                 "fits".into(),
                 format!("headroom ({})", u.label()),
             ];
@@ -352,7 +406,7 @@ impl EstimateReport {
                     format!("-{}", fmt(u, (-f.headroom_bytes) as u64))
                 };
                 let mut row =
-                    vec![f.gpu.clone(), fmt(u, f.memory_bytes), if f.fits { "yes".into() } else { "no".into() }, head];
+                    vec![f.gpu.clone(), fmt(u, f.usable_bytes), if f.fits { "yes".into() } else { "no".into() }, head];
                 if let Some(n) = f.max_concurrent_sequences {
                     row.push(n.to_string());
                 }

@@ -9,6 +9,7 @@ use crate::framework::Framework;
 use crate::hw::GpuSpec;
 use crate::memory::estimate::{estimate_plan, PlanEstimate};
 use crate::memory::finetune::{Finetune, LoraConfig, LoraTargets, WeightQuant};
+use crate::memory::profile::FrameworkProfile;
 use crate::memory::serving::{Entrypoint, Release, VllmSettings};
 use crate::memory::states::ParamInfo;
 use crate::memory::{OverheadConfig, Phase, Precision, Setup};
@@ -39,6 +40,7 @@ pub struct Resolved {
     pub(super) framework: Framework,
     pub(super) framework_version: Option<String>,
     pub(super) serving: Option<ServingChoice>,
+    pub(super) profile: FrameworkProfile,
 }
 
 /// A serving framework chosen with `framework`: its release and settings.
@@ -81,6 +83,10 @@ impl Resolved {
     }
     pub fn framework_version(&self) -> Option<&str> {
         self.framework_version.as_deref()
+    }
+    /// The framework profile used (its settings, with why and their sources).
+    pub fn profile(&self) -> &FrameworkProfile {
+        &self.profile
     }
     /// The serving framework (vLLM, HF generate) with its release, when one was chosen.
     pub fn serving(&self) -> Option<&ServingChoice> {
@@ -163,12 +169,19 @@ impl Scenario {
         let info =
             if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
         model.params = info.params;
-        let overheads = OverheadConfig {
+        let profile = resolve_profile(&f)?;
+        let mut overheads = OverheadConfig {
             cuda_context_bytes: f.cuda_context.map_or(OverheadConfig::default().cuda_context_bytes, |c| c.0),
-            fragmentation: f.fragmentation.unwrap_or(OverheadConfig::default().fragmentation),
+            fragmentation: f.fragmentation.or(profile.fragmentation).unwrap_or(OverheadConfig::default().fragmentation),
+            context_given: f.cuda_context.is_some(),
+            lazy_loading: profile.lazy_module_loading,
             ..OverheadConfig::default()
         };
         let (gpus, gpus_chosen) = resolve_gpus(&f)?;
+        if let (true, [gpu]) = (gpus_chosen, gpus.as_slice()) {
+            // One GPU checked: the total uses its runtime (context, workspace, NCCL).
+            overheads = overheads.on_gpu(gpu);
+        }
         let framework = f.framework.unwrap_or_default();
         Ok(Resolved {
             scenario: s,
@@ -182,6 +195,7 @@ impl Scenario {
             framework,
             framework_version: f.framework_version.clone(),
             serving,
+            profile,
         })
     }
 }
@@ -427,9 +441,20 @@ fn check_model_magnitudes(spec: &ModelSpec) -> Result<()> {
     Ok(())
 }
 
+/// The framework profile `framework` / `framework-version` name (`presets/frameworks/*.toml`).
+pub(super) fn resolve_profile(f: &Scenario) -> Result<FrameworkProfile> {
+    FrameworkProfile::load(f.framework.unwrap_or_default(), f.framework_version.as_deref())
+}
+
 pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
     let phase = f.phase.unwrap_or_default();
-    let precision = f.precision.unwrap_or_default();
+    let profile = resolve_profile(f)?;
+    // Settings not given take the framework profile's defaults, then memplan's.
+    let precision = f.precision.or(profile.precision).unwrap_or_default();
+    let recompute = f.recompute.unwrap_or_default();
+    if phase == Phase::Train {
+        profile.check_recompute(recompute)?;
+    }
     // Default sequence: 2048, capped by the first token stack's learned positions.
     let max_pos = model
         .stacks
@@ -601,12 +626,12 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         phase,
         precision,
         optimizer: f.optimizer.unwrap_or_default(),
-        optimizer_impl: f.optimizer_impl.unwrap_or_default(),
+        optimizer_impl: f.optimizer_impl.or(profile.optimizer_impl).unwrap_or_default(),
         micro_batch: batch,
         seq,
         tgt_seq,
-        recompute: f.recompute.unwrap_or_default(),
-        attention: f.attention.unwrap_or_default(),
+        recompute,
+        attention: f.attention.or(profile.attention).unwrap_or_default(),
         dropout: f.dropout.map(|t| t.0),
         kv_cache: f.kv_cache.unwrap_or(has_decoder),
         runtime: f.runtime.unwrap_or_default(),
@@ -617,6 +642,7 @@ pub(super) fn resolve_setup(f: &Scenario, model: &ModelSpec) -> Result<Setup> {
         context,
         kv_block: f.block_size,
         generate_logits: None,
+        mechanisms: profile.mechanisms,
     })
 }
 
@@ -708,7 +734,8 @@ pub(super) fn resolve_plan(f: &Scenario, model: &ModelSpec, setup: &Setup) -> Re
         pp,
         cp,
         ep: f.ep.unwrap_or(1),
-        sp: f.sp.unwrap_or(false),
+        // Not given: the framework's own rule (torchtitan's TP always shards the sequence).
+        sp: f.sp.unwrap_or(tp > 1 && resolve_profile(f)?.tp_sequence_parallel),
         zero: f.zero.map_or(0, |z| z.0),
         fsdp: f.fsdp.map(|m| m.0),
         distributed_optimizer: f.distributed_optimizer.unwrap_or(false),

@@ -128,9 +128,12 @@ impl Scenario {
             (None, Some(file)) => calibrated_efficiency(file, &gpu, &setup)?,
             (None, None) => (gpu.default_efficiency, None),
         };
+        let profile = super::resolve::resolve_profile(&f)?;
         let overheads = OverheadConfig {
             cuda_context_bytes: f.cuda_context.map_or(OverheadConfig::default().cuda_context_bytes, |c| c.0),
-            fragmentation: f.fragmentation.unwrap_or(OverheadConfig::default().fragmentation),
+            fragmentation: f.fragmentation.or(profile.fragmentation).unwrap_or(OverheadConfig::default().fragmentation),
+            context_given: f.cuda_context.is_some(),
+            lazy_loading: profile.lazy_module_loading,
             ..OverheadConfig::default()
         };
         let config = SearchConfig {
@@ -162,6 +165,7 @@ impl Scenario {
             framework: f.framework.unwrap_or_default(),
             framework_version: f.framework_version.clone(),
             serving: None,
+            profile,
         };
         Ok(ResolvedSearch { base, config, gpu, calibration_note, tokens: f.tokens.map(|t| t.0), price: f.price })
     }

@@ -149,7 +149,25 @@ choice!(Optimizer {
     "adamw-8bit" => Optimizer::Adamw8bit, "lion" => Optimizer::Lion,
 });
 choice!(OptimizerImpl { "foreach" => OptimizerImpl::Foreach, "fused" => OptimizerImpl::Fused, "for-loop" => OptimizerImpl::ForLoop });
-choice!(Recompute { "none" => Recompute::None, "selective" => Recompute::Selective, "full" => Recompute::Full });
+/// `--recompute`: a named policy or `every-K` (`Recompute::parse`); free text, since `every-K`
+/// takes any K.
+impl Value for Recompute {
+    const KIND: Kind = Kind::Text;
+    fn choices() -> Vec<&'static str> {
+        vec!["none", "selective", "full", "op", "hf", "every-2"]
+    }
+    fn parse(what: &str, text: &str, _: Check) -> Result<Option<Self>> {
+        Recompute::parse(text).map(Some).map_err(|e| match e {
+            Error::InvalidValue { value, expected, .. } => {
+                Error::InvalidValue { what: what.to_string(), value, expected }
+            }
+            other => other,
+        })
+    }
+    fn show(&self) -> String {
+        self.name()
+    }
+}
 choice!(AttentionKernel { "flash" => AttentionKernel::Flash, "eager" => AttentionKernel::Eager });
 choice!(Runtime { "cuda" => Runtime::Cuda, "cpu" => Runtime::Cpu });
 choice!(Schedule { "1f1b" => Schedule::OneFOneB, "gpipe" => Schedule::Gpipe, "interleaved" => Schedule::Interleaved });
@@ -400,12 +418,13 @@ settings! {
     Training phase: Phase = "phase", default Some(Phase::Train), NONE;
     /// Precision recipe. amp = PyTorch autocast (fp32 weights/grads/states, 4+4+8 B/param);
     /// mixed = ZeRO/DeepSpeed (2+2+12); megatron-bf16 = 2+4+12; bf16/fp16 = everything in that dtype.
-    Training precision: Precision = "precision", default Some(Precision::MixedBf16), NONE;
+    /// Default: the framework's (mixed-bf16 for pytorch).
+    Training precision: Precision = "precision", default None, NONE;
     /// Optimizer.
     Training optimizer: Optimizer = "optimizer", default Some(Optimizer::Adamw), NONE;
     /// PyTorch optimizer implementation (foreach = PyTorch's default on CUDA; it allocates one
-    /// whole-model temporary in the step).
-    Training optimizer_impl: OptimizerImpl = "optimizer-impl", default Some(OptimizerImpl::Foreach), NONE;
+    /// whole-model temporary in the step). Default: the framework's (foreach for pytorch).
+    Training optimizer_impl: OptimizerImpl = "optimizer-impl", default None, NONE;
     /// Micro-batch per GPU (sequences).
     Training batch: Count = "batch", default Some(Count(1)), int(1, bounds::BATCH);
     /// Sequence length (the encoder length for encoder-decoder models). Default: 2048, or the
@@ -413,10 +432,13 @@ settings! {
     Training seq: Count = "seq", default None, int(1, bounds::SEQ);
     /// Decoder length for encoder-decoder models. Default: seq / 4 (at most the model's maximum).
     Training tgt_seq: Count = "tgt-seq", default None, int(1, bounds::SEQ);
-    /// Activation recomputation (checkpointing).
+    /// Activation checkpointing: none, selective (Megatron: attention core), full (every layer
+    /// keeps its input), op (torchtitan per-op SAC), hf (Hugging Face gradient checkpointing),
+    /// every-K (every K-th layer checkpointed, torchtitan selective_ac_option K).
     Training recompute: Recompute = "recompute", default Some(Recompute::None), NONE;
     /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
-    Training attention: AttentionKernel = "attention", default Some(AttentionKernel::Flash), NONE;
+    /// Default: the framework's (flash for pytorch).
+    Training attention: AttentionKernel = "attention", default None, NONE;
     /// Dropout: on (the model's probabilities), off, or model (the model's own config, default).
     Training dropout: Toggle = "dropout", default None, NONE;
     /// MoE expert capacity factor: routed-token buffers are sized for this multiple of a balanced load.
@@ -477,18 +499,21 @@ settings! {
     /// Tensor rules of the runtime: cuda (default) or cpu (PyTorch on CPU keeps float dropout
     /// masks and runs SDPA's math path under attention dropout).
     Runtime runtime: Runtime = "runtime", default Some(Runtime::Cuda), NONE;
-    /// CUDA context size, with its unit (512MiB, 1GiB).
-    Runtime cuda_context: Size = "cuda-context", default Some(Size(512 << 20)), NONE;
-    /// Allocator fragmentation margin as a fraction of the live peak.
-    Runtime fragmentation: f64 = "fragmentation", default Some(0.05), real_open(0.0, 1.0);
+    /// CUDA context size, with its unit (512MiB, 1GiB). Default: the GPU preset's `[runtime]`
+    /// (lazy or eager module loading as the framework profile says) with one --gpu, else 512MiB.
+    Runtime cuda_context: Size = "cuda-context", default None, NONE;
+    /// Allocator fragmentation margin as a fraction of the live peak. Default: the framework's
+    /// (0.05 for pytorch).
+    Runtime fragmentation: f64 = "fragmentation", default None, real_open(0.0, 1.0);
 
     // ---- Parallel plan ----
     /// Data-parallel degree. Default: 1, or --gpus / (tp·pp·cp) when --gpus is given.
     Parallel dp: u64 = "dp", default None, int(1, bounds::DEGREE);
     /// Tensor-parallel degree (Megatron: heads and MLP width split; keep it within a node).
     Parallel tp: u64 = "tp", default Some(1), int(1, bounds::DEGREE);
-    /// Megatron sequence parallelism (needs --tp 2 or more).
-    Parallel sp: bool = "sp", default Some(false), NONE;
+    /// Megatron sequence parallelism (needs --tp 2 or more). Default: off, or the framework's
+    /// rule (torchtitan shards the sequence whenever tp > 1).
+    Parallel sp: bool = "sp", default None, NONE;
     /// Pipeline-parallel stages.
     Parallel pp: u64 = "pp", default Some(1), int(1, bounds::DEGREE);
     /// Pipeline schedule.
