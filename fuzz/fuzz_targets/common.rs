@@ -1,5 +1,5 @@
 //! Shared checks: an accepted model must have a bounded parameter count, and its default
-//! estimate must not wrap: mixed-bf16 weights are at most 2 bytes per counted parameter, the
+//! estimate must not wrap: mixed-bf16 weights are exactly 2 bytes per counted parameter, the
 //! peak holds the weights, the total holds the peak, and nothing is near 2^64.
 
 use memplan::memory::{estimate, states::ParamInfo, OverheadConfig, Setup};
@@ -10,9 +10,7 @@ pub fn check_model(spec: &ModelSpec) {
     let count = params::checked_count(spec).expect("an accepted model's count fits in u64");
     assert!(count <= limits::PARAMS, "accepted {count} parameters");
     let e = estimate(spec, &ParamInfo::of(spec), &Setup::default(), &OverheadConfig::default());
-    // Equality holds for stacks without DeepSeekMoE shared experts, which the per-rank layout
-    // (parallel::layout::layer_params) leaves out; `tests/fuzz_model.rs` checks it exactly.
-    assert!(u128::from(e.states.weights) <= 2 * u128::from(count), "{} > 2 × {count}", e.states.weights);
+    assert_eq!(u128::from(e.states.weights), 2 * u128::from(count));
     assert!(e.peak_allocated >= e.states.weights);
     assert!(e.total >= e.peak_allocated);
     assert!(e.total < 1 << 63);
