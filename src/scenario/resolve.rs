@@ -155,6 +155,7 @@ impl Scenario {
     /// Check every value and every combination; read the files the scenario names.
     pub fn resolve(&self) -> Result<Resolved> {
         self.check_values()?;
+        self.check_finetune_settings()?;
         let mut s = self.clone();
         apply_deepspeed_config(&mut s)?;
         let from_config = read_from_config(&s)?;
@@ -260,6 +261,44 @@ pub(super) fn resolve_serving(f: &Scenario, setup: &Setup) -> Result<Option<Serv
         max_model_len: setup.context.unwrap_or(setup.seq),
     };
     Ok(Some(ServingChoice::Vllm { release, settings }))
+}
+
+impl Scenario {
+    /// LoRA/QLoRA settings given without the fine-tuning mode that reads them are an error (a
+    /// default value given explicitly included): they would otherwise change nothing silently.
+    fn check_finetune_settings(&self) -> Result<()> {
+        let mode = self.finetune.unwrap_or_default();
+        let lora = [
+            ("--lora-rank", self.lora_rank.is_some()),
+            ("--lora-alpha", self.lora_alpha.is_some()),
+            ("--lora-targets", self.lora_targets.is_some()),
+            ("--lora-dropout", self.lora_dropout.is_some()),
+        ];
+        if mode == FinetuneMode::Full {
+            if let Some((flag, _)) = lora.iter().find(|(_, on)| *on) {
+                return Err(Error::conflict(
+                    format!("{flag} applies to LoRA fine-tuning"),
+                    "add --finetune lora (or qlora), or drop it",
+                ));
+            }
+        }
+        let qlora_only = [("--paged-optimizer", self.paged_optimizer == Some(true))];
+        if mode != FinetuneMode::Qlora {
+            if let Some((flag, _)) = qlora_only.iter().find(|(_, on)| *on) {
+                return Err(Error::conflict(format!("{flag} applies to --finetune qlora"), "add --finetune qlora"));
+            }
+        }
+        if self.double_quant == Some(true)
+            && mode != FinetuneMode::Qlora
+            && self.weights.map(|w| w.0) != Some(crate::memory::finetune::WeightFormat::Nf4)
+        {
+            return Err(Error::conflict(
+                "--double-quant applies to NF4 weights",
+                "add --finetune qlora, or --phase inference --weights nf4",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The GPUs to check: `--gpu` names (and the preset of `--gpus 64xh100-sxm`), else every preset.
@@ -1075,8 +1114,10 @@ pub fn read_deepspeed_config(path: &std::path::Path, text: &str) -> Result<DeepS
             format!("{train_batch} implies {dp} data-parallel ranks, more than {}", bound_text(bounds::GPUS)),
         ));
     }
-    let zero = int("/zero_optimization/stage", "zero_optimization.stage", Some(0), 3)
-        .map_err(|_| field("zero_optimization.stage", "expected 0, 1, 2 or 3".into()))?;
+    let zero = int("/zero_optimization/stage", "zero_optimization.stage", Some(0), 3).map_err(|_| {
+        let found = v.pointer("/zero_optimization/stage").map_or_else(String::new, |x| x.to_string());
+        field("zero_optimization.stage", format!("expected 0, 1, 2 or 3, found {found}"))
+    })?;
     let device = |pointer: &str| {
         v.pointer(pointer).and_then(serde_json::Value::as_str).is_some_and(|d| d == "cpu" || d == "nvme")
     };

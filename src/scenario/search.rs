@@ -305,6 +305,17 @@ fn calibrated_gemm(
         field: None,
         message: format!("not valid JSON: {e}"),
     })?;
+    if let Some(version) = v.get("schema_version") {
+        let expected = crate::plan::gemm::BENCH_SCHEMA_VERSION;
+        if version.as_u64() != Some(u64::from(expected)) {
+            return Err(Error::Parse {
+                path: path.clone(),
+                line: None,
+                field: Some("schema_version".into()),
+                message: format!("schema version {version} is not supported (expected {expected}); write the file with this memplan's `memplan bench suite -o FILE`"),
+            });
+        }
+    }
     let dtype = match setup.precision.activation_dtype().name() {
         "bf16" => "fp16",
         other => other,
