@@ -459,7 +459,7 @@ fn a100_layer_times_follow_korthikanti_table_4() {
         };
         let cfg = memplan::plan::time::TimeConfig::for_gpu(&gpu, &setup, 8);
         let plan = memplan::parallel::ParallelPlan { tp: 8, sp, ..memplan::parallel::ParallelPlan::single() };
-        let c = memplan::plan::time::costs(&model, &setup, &plan, &cfg).layers[0];
+        let c = memplan::plan::time::costs(&model, &setup, &plan, &cfg, memplan::plan::time::Kernels::FUSED).layers[0];
         // Two of the layer's tensor-parallel collectives are in the forward, the rest backward.
         let n = if recompute == Recompute::Full { 6.0 } else { 4.0 };
         let fwd = (c.fwd + c.tp * 2.0 / n) * 1e3;

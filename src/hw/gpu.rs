@@ -63,8 +63,13 @@ impl GpuSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GemmEfficiency {
-    /// Best measured 16-bit GEMM throughput over the dense peak (e.g. MAMF).
+    /// Best measured 16-bit GEMM throughput over the dense peak (e.g. MAMF: the best shape of a
+    /// sweep, each shape timed alone).
     pub max: f64,
+    /// The GEMM ceiling measured inside a training step (a framework's own layer, timed), when
+    /// one is published: the planner uses it instead of `max`.
+    #[serde(default)]
+    pub in_training: Option<f64>,
     /// Achieved over nominal memory bandwidth for streaming (elementwise) kernels.
     pub memory: f64,
     /// Streaming multiprocessors (compute units on AMD).
@@ -72,7 +77,15 @@ pub struct GemmEfficiency {
     /// Output tile of one thread block (rows × columns).
     pub tile_m: u64,
     pub tile_n: u64,
-    /// Where `max` and `memory` come from.
+    /// FlashAttention-2 on this GPU: forward and backward throughput over the dense peak
+    /// (default: its A100 figures, `plan::gemm::FLASH_FORWARD` / `FLASH_BACKWARD`).
+    #[serde(default)]
+    pub flash_attention: Option<[f64; 2]>,
+    /// The fused attention written for this architecture (cuDNN's, FlashAttention-3 on Hopper)
+    /// that Transformer Engine and torchtitan select, when it differs from FlashAttention-2.
+    #[serde(default)]
+    pub native_attention: Option<[f64; 2]>,
+    /// Where the numbers come from.
     pub source: String,
 }
 

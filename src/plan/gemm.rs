@@ -1,7 +1,8 @@
 //! Time of one GEMM and of one streaming kernel on one GPU: a roofline per GEMM.
 //!
-//! A GEMM's compute time is its FLOPs at the GPU's best measured GEMM throughput (`max` of the
-//! preset's `[gemm_efficiency]`) scaled by tile and wave quantization: the output is cut into
+//! A GEMM's compute time is its FLOPs at the GPU's GEMM ceiling (the preset's `[gemm_efficiency]`
+//! `in_training` when a GEMM's throughput inside a training step has been measured, else its
+//! best isolated measurement `max`) scaled by tile and wave quantization: the output is cut into
 //! `tile_m × tile_n` tiles that run `sms` at a time, so a GEMM whose tiles fill 1.2 waves pays
 //! for 2 (NVIDIA, "Matrix Multiplication Background User's Guide", §"Tile Quantization" and
 //! §"Wave Quantization"). Its memory time is the bytes of A, B and C at the achievable memory
@@ -16,16 +17,26 @@ use crate::error::{Error, Result};
 use crate::hw::GpuSpec;
 use serde::Serialize;
 
-/// Efficiency of a fused attention kernel relative to the dense peak: FlashAttention-2 (Dao 2023,
-/// arXiv:2307.08691, §4.1) reaches up to 73% of the A100 peak in the forward pass and 63% in the
-/// backward pass (which recomputes the scores: 2.5× the forward FLOPs). Capped by the GPU's own
-/// GEMM ceiling.
 /// The version of `memplan bench -o` files (`bench::report::BenchFile`) a calibration reads:
 /// defined here, below both the writer and the reader.
 pub const BENCH_SCHEMA_VERSION: u32 = 1;
 
+/// Efficiency of a fused attention kernel relative to the dense peak when the GPU preset states
+/// none: FlashAttention-2 (Dao 2023, arXiv:2307.08691, §4.1) reaches up to 73% of the A100 peak in
+/// the forward pass and 63% in the backward pass (which recomputes the scores: 2.5× the forward
+/// FLOPs). Capped by the GPU's own GEMM ceiling.
 pub const FLASH_FORWARD: f64 = 0.73;
 pub const FLASH_BACKWARD: f64 = 0.63;
+
+/// Which fused attention kernel a framework runs (`time::Kernels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AttentionBackend {
+    /// FlashAttention-2, as PyTorch's SDPA flash backend and the `flash-attn` package run it.
+    FlashAttention2,
+    /// The kernel written for the GPU's architecture (cuDNN fused attention, FlashAttention-3 on
+    /// Hopper), which Transformer Engine and torchtitan select first.
+    Native,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GemmModel {
@@ -42,6 +53,10 @@ pub struct GemmModel {
     pub elem_bytes: f64,
     /// Measured (ln FLOPs of one GEMM, fraction of peak), sorted; replaces max × quantization.
     pub measured: Vec<(f64, f64)>,
+    /// FlashAttention-2 (forward, backward) over the dense peak.
+    pub flash: (f64, f64),
+    /// The architecture's own fused attention (forward, backward) over the dense peak.
+    pub native_attention: (f64, f64),
     /// Where the numbers come from.
     pub source: String,
 }
@@ -51,17 +66,23 @@ impl GemmModel {
     /// a `[gemm_efficiency]` table uses its `default_efficiency` as the ceiling and says so.
     pub fn from_preset(gpu: &GpuSpec, peak: f64, elem_bytes: u64) -> GemmModel {
         match &gpu.gemm_efficiency {
-            Some(g) => GemmModel {
-                peak,
-                max: g.max,
-                bandwidth: gpu.memory_bandwidth * g.memory,
-                sms: g.sms.max(1),
-                tile_m: g.tile_m.max(1),
-                tile_n: g.tile_n.max(1),
-                elem_bytes: elem_bytes as f64,
-                measured: Vec::new(),
-                source: format!("{} preset [gemm_efficiency]", gpu.name),
-            },
+            Some(g) => {
+                let pair = |p: [f64; 2]| (p[0], p[1]);
+                let flash = g.flash_attention.map_or((FLASH_FORWARD, FLASH_BACKWARD), pair);
+                GemmModel {
+                    peak,
+                    max: g.in_training.unwrap_or(g.max),
+                    bandwidth: gpu.memory_bandwidth * g.memory,
+                    sms: g.sms.max(1),
+                    tile_m: g.tile_m.max(1),
+                    tile_n: g.tile_n.max(1),
+                    elem_bytes: elem_bytes as f64,
+                    measured: Vec::new(),
+                    flash,
+                    native_attention: g.native_attention.map_or(flash, pair),
+                    source: format!("{} preset [gemm_efficiency]", gpu.name),
+                }
+            }
             None => GemmModel {
                 peak,
                 max: gpu.default_efficiency,
@@ -71,6 +92,8 @@ impl GemmModel {
                 tile_n: 128,
                 elem_bytes: elem_bytes as f64,
                 measured: Vec::new(),
+                flash: (FLASH_FORWARD, FLASH_BACKWARD),
+                native_attention: (FLASH_FORWARD, FLASH_BACKWARD),
                 source: format!(
                     "{}: no [gemm_efficiency] table; its default_efficiency {} as the GEMM ceiling",
                     gpu.name, gpu.default_efficiency
@@ -163,6 +186,14 @@ impl GemmModel {
     pub fn fused(&self, flops: f64, fraction: f64) -> f64 {
         flops.max(0.0) / (self.peak * fraction.min(self.max).max(1e-6))
     }
+
+    /// (forward, backward) fractions of the peak of a backend's fused attention on this GPU.
+    pub fn attention(&self, backend: AttentionBackend) -> (f64, f64) {
+        match backend {
+            AttentionBackend::FlashAttention2 => self.flash,
+            AttentionBackend::Native => self.native_attention,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +210,8 @@ mod tests {
             tile_n: 128,
             elem_bytes: 2.0,
             measured: Vec::new(),
+            flash: (FLASH_FORWARD, FLASH_BACKWARD),
+            native_attention: (FLASH_FORWARD, FLASH_BACKWARD),
             source: String::new(),
         }
     }

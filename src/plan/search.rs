@@ -10,7 +10,7 @@
 
 use super::flops::{step_flops, StepFlops};
 use super::frameworks::{capabilities, pipeline_layouts, Capabilities, Layout, Sharding};
-use super::time::{costs, stage_work, step_time_with, Costs, StageWork, StepTime, TimeConfig};
+use super::time::{costs, stage_work, step_time_with, Costs, Kernels, StageWork, StepTime, TimeConfig};
 use crate::error::{Error, Result};
 use crate::framework::Framework;
 use crate::hw::GpuSpec;
@@ -263,6 +263,12 @@ pub fn search(
     // with framework i's setup.
     let tmpl: Vec<&Setup> = caps.iter().map(|c| template(c.framework)).collect();
     let class: Vec<usize> = (0..caps.len()).map(|i| (0..=i).find(|j| tmpl[*j] == tmpl[i]).unwrap_or(i)).collect();
+    // The step-time model also depends on each framework's kernels: tclass[i] is the first
+    // framework with framework i's setup and kernels (the layer-cost cache key).
+    let kernels: Vec<Kernels> = caps.iter().zip(&tmpl).map(|(c, t)| Kernels::of(c.framework, t.precision)).collect();
+    let tclass: Vec<usize> = (0..caps.len())
+        .map(|i| (0..=i).find(|j| tmpl[*j] == tmpl[i] && kernels[*j] == kernels[i]).unwrap_or(i))
+        .collect();
     let mut evaluated = 0u64;
     // The fitting candidates that can still make the list: with k frameworks a plan appears at
     // most k times, so the best top_k·k candidates hold the best top_k distinct plans. Beyond
@@ -518,14 +524,15 @@ pub fn search(
                                                     };
                                                     let setup = setups.get(&(mb, recompute, class[i])).unwrap_or(base);
                                                     let c = time_costs
-                                                        .entry((mb, recompute, tp, sp, cp, ep, class[i]))
-                                                        .or_insert_with(|| costs(model, setup, &plan, &cfg.time));
+                                                        .entry((mb, recompute, tp, sp, cp, ep, tclass[i]))
+                                                        .or_insert_with(|| costs(model, setup, &plan, &cfg.time, kernels[i]));
                                                     let sync = caps[i].grad_sync(sharding, pp);
                                                     let time = step_time_with(
                                                         model,
                                                         setup,
                                                         &plan,
                                                         sync,
+                                                        kernels[i],
                                                         work,
                                                         c,
                                                         cfg.global_batch,
@@ -663,13 +670,15 @@ pub fn evaluate(
     }
     let est = crate::memory::estimate::estimate_plan(model, info, setup, plan, &cfg.overhead);
     let layout = crate::parallel::layout::stages(model, plan);
-    let c = costs(model, setup, plan, &cfg.time);
+    let k = Kernels::of(framework, setup.precision);
+    let c = costs(model, setup, plan, &cfg.time, k);
     let sync = caps.grad_sync(Sharding::of(plan), plan.pp);
     let time = step_time_with(
         model,
         setup,
         plan,
         sync,
+        k,
         &stage_work(&layout),
         &c,
         cfg.global_batch,

@@ -43,11 +43,12 @@
 use super::comm::{Collective, Links};
 use super::flops::{step_flops, StepFlops};
 use super::frameworks::GradSync;
-use super::gemm::{GemmModel, FLASH_BACKWARD, FLASH_FORWARD};
+use super::gemm::{AttentionBackend, GemmModel};
 use crate::dtype::DType;
+use crate::framework::Framework;
 use crate::hw::GpuSpec;
 use crate::memory::activations::{heads_per_rank, shapes, StackShape};
-use crate::memory::{AttentionKernel, Recompute, Setup};
+use crate::memory::{AttentionKernel, OptimizerImpl, Precision, Recompute, Setup};
 use crate::model::spec::*;
 use crate::parallel::{Offload, ParallelPlan, Schedule};
 use serde::Serialize;
@@ -98,6 +99,93 @@ impl TimeConfig {
             overlap: None,
             pcie_bandwidth: 25e9,
             cpu_adam_params_per_s: 1.25e8,
+        }
+    }
+}
+
+/// How a framework's code runs the memory-bound kernels of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Elementwise {
+    /// Fused kernels: Megatron-Core (Transformer Engine's LayerNorm/RMSNorm, fused RoPE, the
+    /// `bias_swiglu`/`bias_gelu` and `bias_dropout_add` fusions, `megatron/core/fusions/`) and the
+    /// Megatron model code Megatron-DeepSpeed runs.
+    Fused,
+    /// torchtitan's modules, uncompiled (`compile.enable = false`, torchtitan/config/job_config.py):
+    /// `nn.RMSNorm` is one fused kernel (aten `_fused_rms_norm`, PyTorch ≥ 2.8), rotary embeddings
+    /// run in fp32 complex arithmetic (`apply_rotary_emb`: `.float()`, complex multiply,
+    /// `.type_as`; torchtitan/models/llama3/model/model.py) and SwiGLU as separate `silu` and `mul`.
+    Torchtitan,
+    /// Hugging Face transformers modules (`modeling_llama.py`): `LlamaRMSNorm` is a chain of eager
+    /// ops in fp32 (`to(float32)`, `pow`, `mean`, `rsqrt` multiply, `to(dtype)`, weight multiply),
+    /// `apply_rotary_pos_emb` is `q·cos + rotate_half(q)·sin` (neg + cat, two multiplies, an add),
+    /// `act_fn(gate) * up` two kernels, and the attention output is copied `contiguous()`.
+    HuggingFace,
+}
+
+/// What accumulating one micro-batch's weight gradients costs beyond the GEMM that makes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum GradAccumulation {
+    /// The weight-gradient GEMM accumulates into the fp32 main-grad buffer: Megatron-Core's
+    /// `gradient_accumulation_fusion`, on by default (`--no-gradient-accumulation-fusion`,
+    /// megatron/training/arguments.py).
+    Fused,
+    /// autograd's `AccumulateGrad` adds each micro-batch's gradient into `.grad` in place (every
+    /// micro-batch after the first): read both, write one.
+    Autograd,
+    /// DeepSpeed's `BF16_Optimizer` (ZeRO ≤ 1 in bf16): every micro-batch clears the bf16 grads
+    /// (`clear_lp_grads`, a `_foreach_zero_`), lets autograd accumulate into them, then adds them
+    /// to the fp32 grads through an fp32 temporary (`_update_hp_grad`:
+    /// `hp_grad.add_(lp.grad.to(hp_grad.dtype))`; deepspeed/runtime/bf16_optimizer.py, called from
+    /// the pipe engine's `_exec_backward_pass`).
+    DeepSpeedBf16,
+}
+
+/// What the framework that runs a plan does on the GPU, where it changes the step time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Kernels {
+    pub attention: AttentionBackend,
+    pub elementwise: Elementwise,
+    pub grad_accumulation: GradAccumulation,
+}
+
+impl Kernels {
+    /// Fused kernels, the architecture's attention and fused gradient accumulation: what
+    /// Megatron-Core runs (and memplan's model before frameworks differed).
+    pub const FUSED: Kernels = Kernels {
+        attention: AttentionBackend::Native,
+        elementwise: Elementwise::Fused,
+        grad_accumulation: GradAccumulation::Fused,
+    };
+
+    /// The kernels of `framework` (at the version its profile describes) for `precision`.
+    pub fn of(framework: Framework, precision: Precision) -> Kernels {
+        use AttentionBackend::*;
+        match framework {
+            // Transformer Engine's DotProductAttention picks cuDNN's fused attention on Hopper.
+            Framework::Megatron => Kernels::FUSED,
+            // Megatron-DeepSpeed: Megatron's fused kernels, `--use-flash-attn-v2`.
+            Framework::Deepspeed => Kernels {
+                attention: FlashAttention2,
+                elementwise: Elementwise::Fused,
+                grad_accumulation: if precision == Precision::MixedBf16 {
+                    GradAccumulation::DeepSpeedBf16
+                } else {
+                    GradAccumulation::Autograd
+                },
+            },
+            // `ScaledDotProductAttention.sdpa_backends`: CUDNN_ATTENTION first
+            // (torchtitan/models/attention.py, since pytorch/torchtitan#1000).
+            Framework::Torchtitan => Kernels {
+                attention: Native,
+                elementwise: Elementwise::Torchtitan,
+                grad_accumulation: GradAccumulation::Autograd,
+            },
+            // SDPA's default priority puts the flash (FlashAttention-2) backend first.
+            _ => Kernels {
+                attention: FlashAttention2,
+                elementwise: Elementwise::HuggingFace,
+                grad_accumulation: GradAccumulation::Autograd,
+            },
         }
     }
 }
@@ -173,7 +261,7 @@ fn stack_shapes(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan) -> Vec<St
 }
 
 /// The cost model of one layer: see the module documentation.
-pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeConfig) -> Costs {
+pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeConfig, kernels: Kernels) -> Costs {
     let g = &cfg.gemm;
     let links = &cfg.links;
     let e = setup.precision.activation_dtype().bytes(1) as f64;
@@ -255,7 +343,8 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
             let batch = b * heads;
             if !materialised && setup.attention == AttentionKernel::Flash {
                 let flops = 2.0 * q_len * k_len * (qk + v) * batch * causal;
-                (g.fused(flops, FLASH_FORWARD), g.fused(2.5 * flops, FLASH_BACKWARD))
+                let (fwd, bwd) = g.attention(kernels.attention);
+                (g.fused(flops, fwd), g.fused(2.5 * flops, bwd))
             } else {
                 let scores = q_len * k_len * batch;
                 let drop_fwd = if attn_dropout { 2.0 * e + 1.0 } else { 0.0 };
@@ -278,24 +367,52 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
         }
         fwd += core_f;
         bwd += core_b;
-        // Elementwise kernels.
+        // Elementwise kernels: bytes moved per element (e = activation bytes), by how the
+        // framework's code runs them (`Elementwise`). An eager op reads its inputs and writes its
+        // output; its autograd backward reads the incoming gradient and what it saved and writes
+        // the input gradients.
         let norms =
             if layer.parallel_attn_mlp { 1.0 } else { 2.0 } * (1.0 + f64::from(u8::from(layer.cross_attention)));
+        let eager = kernels.elementwise == Elementwise::HuggingFace;
+        let (norm_f, norm_b) = if eager && layer.norm.kind == NormKind::RmsNorm {
+            // to(fp32) e+4, pow 8, mean 4, rsqrt-multiply 8, to(dtype) 4+e, weight multiply 2e.
+            let f = 28.0 + 4.0 * e;
+            (f, 2.0 * f)
+        } else {
+            (2.0 * e, 3.0 * e)
+        };
         let hidden_drop = setup.dropout_p(layer.hidden_dropout) > 0.0;
         let mask = if hidden_drop { 1.0 } else { 0.0 };
         let residuals = 2.0 + f64::from(u8::from(layer.cross_attention));
         let act_elems = routed_tokens * ffn;
-        let (act_f, act_b) = if m.gated { (3.0 * e, 5.0 * e) } else { (2.0 * e, 3.0 * e) };
-        let rotary =
-            if matches!(s.positions, Positions::Rotary) { 2.0 * e * tokens * (heads + kv_heads) * hd } else { 0.0 };
-        let ew_f = norms * 2.0 * e * norm_tokens * h
+        let (act_f, act_b) = match (m.gated, kernels.elementwise) {
+            // One fused kernel reads gate and up and writes their product.
+            (true, Elementwise::Fused) => (3.0 * e, 5.0 * e),
+            // silu (2e) then multiply (3e); backward: multiply (5e), silu (3e).
+            (true, _) => (5.0 * e, 8.0 * e),
+            (false, _) => (2.0 * e, 3.0 * e),
+        };
+        let (rope_f, rope_b) = match kernels.elementwise {
+            Elementwise::Fused => (2.0 * e, 2.0 * e),
+            // `.float()` e+4, complex multiply 8, `.type_as` 4+e.
+            Elementwise::Torchtitan => (16.0 + 2.0 * e, 16.0 + 2.0 * e),
+            // neg + cat 2e, q·cos 2e, rotate_half(q)·sin 2e, add 3e; backward 2e + 2e + 3e.
+            Elementwise::HuggingFace => (9.0 * e, 7.0 * e),
+        };
+        let rotary_elems =
+            if matches!(s.positions, Positions::Rotary) { tokens * (heads + kv_heads) * hd } else { 0.0 };
+        // `attn_output.transpose(1, 2).contiguous()` before the output projection.
+        let layout_copy = if eager { 2.0 * e * tokens * heads * hd } else { 0.0 };
+        let ew_f = norms * norm_f * norm_tokens * h
             + residuals * (3.0 * e + mask) * norm_tokens * h
             + act_elems * act_f
-            + rotary;
-        let ew_b = norms * 3.0 * e * norm_tokens * h
+            + rotary_elems * rope_f
+            + layout_copy;
+        let ew_b = norms * norm_b * norm_tokens * h
             + residuals * (2.0 * e + mask) * norm_tokens * h
             + act_elems * act_b
-            + rotary;
+            + rotary_elems * rope_b
+            + layout_copy;
         fwd += g.stream(ew_f);
         bwd += g.stream(ew_b);
         // Recomputed forward work: the attention core (selective, and per-op SAC's share), or the
@@ -394,6 +511,7 @@ pub fn step_time_with(
     setup: &Setup,
     plan: &ParallelPlan,
     sync: GradSync,
+    kernels: Kernels,
     stages: &[StageWork],
     costs: &Costs,
     sequences: u64,
@@ -413,6 +531,7 @@ pub fn step_time_with(
     let shard_per_node = (node / (plan.tp * plan.cp).max(1)).clamp(1, shard);
     // Pipeline neighbours are tp·cp·dp ranks apart.
     let pp_cross = plan.tp * plan.cp * plan.dp >= node;
+    let accumulate = accumulation_bytes(kernels, setup, plan);
 
     #[derive(Clone, Copy, Default)]
     struct Stage {
@@ -449,7 +568,8 @@ pub fn step_time_with(
             fwd += costs.ends.head_fwd;
             bwd += costs.ends.head_bwd;
         }
-        let bwd_all = bwd + rc;
+        // Each micro-batch's weight gradients join the accumulated ones (memory-bound).
+        let bwd_all = bwd + rc + g.stream(st.params as f64 * accumulate);
         // Blocking sends in 1F1B (forward activation out, gradient back); hidden when interleaved.
         let p2p = if plan.pp > 1 && v == 1.0 {
             let sends = f64::from(u8::from(!st.first)) + f64::from(u8::from(!st.last));
@@ -559,10 +679,9 @@ pub fn step_time_with(
             _ => exposed,
         };
         dp_exposed = dp_exposed.max(exposed);
-        // Adam step over the local shard: read the gradient, fp32 master, m, v; write master,
-        // m, v and the working copy.
+        // The optimizer step over the local shard (memory-bound; `optimizer_bytes`).
         let local = if plan.shards_optimizer() { st.params / shard as f64 } else { st.params };
-        let step = if plan.offload == Offload::None { g.stream(local * (g_bytes + 4.0 * 6.0 + w_bytes)) } else { 0.0 };
+        let step = if plan.offload == Offload::None { g.stream(local * optimizer_bytes(setup, kernels)) } else { 0.0 };
         optimizer = optimizer.max(step);
     }
 
@@ -598,18 +717,98 @@ pub fn step_time_with(
     }
 }
 
-/// Step time of `plan` run by a framework synchronising gradients as `sync`, for a global batch
-/// of `sequences`: builds the layout and the layer costs (the search caches both).
+/// Step time of `plan` run by a framework synchronising gradients as `sync` with `kernels`, for
+/// a global batch of `sequences`: builds the layout and the layer costs (the search caches both).
+#[allow(clippy::too_many_arguments)]
 pub fn step_time(
     model: &ModelSpec,
     setup: &Setup,
     plan: &ParallelPlan,
     sync: GradSync,
+    kernels: Kernels,
     sequences: u64,
     cfg: &TimeConfig,
 ) -> StepTime {
     let layout = crate::parallel::layout::stages(model, plan);
     let stages = stage_work(&layout);
-    let c = costs(model, setup, plan, cfg);
-    step_time_with(model, setup, plan, sync, &stages, &c, sequences, cfg, step_flops(model, setup, sequences))
+    let c = costs(model, setup, plan, cfg, kernels);
+    step_time_with(model, setup, plan, sync, kernels, &stages, &c, sequences, cfg, step_flops(model, setup, sequences))
+}
+
+/// Bytes moved per local parameter and micro-batch (averaged over the step's micro-batches) to
+/// add one micro-batch's weight gradients to the accumulated ones (`GradAccumulation`).
+pub fn accumulation_bytes(kernels: Kernels, setup: &Setup, plan: &ParallelPlan) -> f64 {
+    let m = plan.microbatches.max(1) as f64;
+    let later = (m - 1.0) / m;
+    let grad16 = setup.precision.weight_dtype().bytes(1) as f64;
+    let unsharded_fp32 = plan.pp > 1 && setup.mechanisms.fsdp_pp_unsharded_grads;
+    if plan.shards_grads() && !unsharded_fp32 {
+        // Gradients leave every micro-batch through a reduce-scatter: each is copied into the
+        // communication buffer (DeepSpeed's IPG bucket, `stage_1_and_2.py`
+        // `reduce_independent_p_g_buckets_and_remove_grads`; FSDP2's `foreach_reduce` chunk-cat),
+        // and only the 1/shard result is accumulated.
+        return 2.0 * grad16;
+    }
+    match kernels.grad_accumulation {
+        GradAccumulation::Fused => 0.0,
+        // FSDP2 under pipeline parallelism accumulates the unsharded gradient in fp32
+        // (`FSDPParam.unsharded_accumulated_grad`): read the bf16 gradient, read and write fp32.
+        GradAccumulation::Autograd if unsharded_fp32 => later * (grad16 + 8.0),
+        GradAccumulation::Autograd => later * 3.0 * grad16,
+        GradAccumulation::DeepSpeedBf16 => {
+            // zero the bf16 grads (2), autograd's in-place add after the first (3·2),
+            // `lp.grad.to(fp32)` (2 + 4) and `hp_grad.add_` (4 + 4 + 4).
+            2.0 + later * 6.0 + 18.0
+        }
+    }
+}
+
+/// Bytes the optimizer step moves per parameter of the local shard.
+///
+/// A fused Adam (apex/Transformer Engine `FusedAdam`, `torch.optim.AdamW(fused=True)`) reads the
+/// parameter, gradient and two moments and writes the parameter and moments once; PyTorch's
+/// `foreach` (and for-loop) Adam makes one pass per arithmetic op (`_multi_tensor_adamw` in
+/// torch/optim/adamw.py: decay `mul_`, `lerp_`, `mul_` + `addcmul_`, `sqrt`, `div_`, `add_`,
+/// `addcdiv_`: 20 tensor reads and writes instead of 7). Around it: the gradient-norm read of
+/// clipping (every framework clips by default: Megatron `--clip-grad 1.0`, the HF Trainer
+/// `max_grad_norm=1.0`, torchtitan `max_norm = 1.0`), fp16 loss-scale unscaling and the inf
+/// check, the copy of fp32 master weights into the 16-bit working weights (Megatron
+/// `_copy_main_params_to_model_params`, DeepSpeed's `update_lp_params`), and the zeroing of a
+/// persistent gradient buffer (Megatron `zero_grad_buffer`, DeepSpeed `clear_hp_grads`; PyTorch
+/// frees its gradients instead, `set_to_none`).
+pub fn optimizer_bytes(setup: &Setup, kernels: Kernels) -> f64 {
+    let p = setup.precision;
+    let master = if p.master_weights() { 4.0 } else { p.weight_dtype().bytes(1) as f64 };
+    let state = p.state_dtype().bytes(1) as f64;
+    // The gradient the optimizer reads: fp32 main/partition gradients under master weights.
+    let grad = if p.master_weights() { 4.0 } else { p.weight_dtype().bytes(1) as f64 };
+    use crate::memory::Optimizer as O;
+    let states = match setup.optimizer {
+        O::Adam | O::Adamw => 2.0,
+        O::Sgd => 0.0,
+        O::SgdMomentum | O::Lion => 1.0,
+        // Factored second moment: a row and a column vector per matrix (negligible), plus
+        // Adafactor's update temporaries.
+        O::Adafactor => 1.0,
+        // 8-bit moments: one byte each, read and written with their fp32 arithmetic in registers.
+        O::Adamw8bit => 0.5,
+    } * state;
+    let fused = 2.0 * master + grad + 2.0 * states;
+    let update = match setup.optimizer_impl {
+        OptimizerImpl::Fused => fused,
+        // 20 passes of fp32-tensor size where the fused kernel makes 7.
+        OptimizerImpl::Foreach | OptimizerImpl::ForLoop => fused * 20.0 / 7.0,
+    };
+    let norm = grad;
+    let unscale = if matches!(p, Precision::MixedFp16 | Precision::MegatronFp16 | Precision::AmpFp16) {
+        2.0 * grad
+    } else {
+        0.0
+    };
+    let copy = if p.master_weights() { 4.0 + p.weight_dtype().bytes(1) as f64 } else { 0.0 };
+    let zero = match kernels.grad_accumulation {
+        GradAccumulation::Fused | GradAccumulation::DeepSpeedBf16 => grad,
+        GradAccumulation::Autograd => 0.0,
+    };
+    update + norm + unscale + copy + zero
 }
