@@ -13,7 +13,8 @@
 //! best memplan finds among plans with the published degrees. Throughput is per GPU in the unit
 //! the source reports: "hardware" TFLOP/s count the recomputed forward (Megatron's
 //! 96·B·s·L·h²(1 + s/6h + V/16Lh) with activation recomputation, as Narayanan et al. 2021,
-//! BigScience and MT-NLG report), "model" TFLOP/s do not (Llama 3's MFU).
+//! BigScience and MT-NLG report), "model" TFLOP/s do not (Llama 3's MFU); a source that reports
+//! the iteration time is compared on seconds per step.
 
 use memplan::framework::Framework;
 use memplan::hw::GpuSpec;
@@ -57,9 +58,26 @@ struct Run {
     /// Sequence parallelism, when the source fixes it (Megatron-LM of 2021 had none: Korthikanti
     /// et al. 2022 introduced it).
     sp: Option<bool>,
-    /// Published throughput, TFLOP/s per GPU.
-    tflops: f64,
-    count: Count,
+    /// Virtual pipeline stages per rank, when the source states them.
+    vpp: Option<u64>,
+    /// What the source measured.
+    published: Published,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Published {
+    /// TFLOP/s per GPU, counted as the source counts them.
+    Tflops(f64, Count),
+    /// Seconds per iteration.
+    Seconds(f64),
+}
+
+impl Published {
+    fn value(self) -> f64 {
+        match self {
+            Published::Tflops(t, _) | Published::Seconds(t) => t,
+        }
+    }
 }
 
 /// Megatron GPT of Narayanan et al. 2021: the megatron-175b layer (pre-LN, biases, GELU, learned
@@ -119,8 +137,8 @@ fn runs() -> Vec<Run> {
             micro_batch: None,
             schedule: None,
             sp: Some(false),
-            tflops,
-            count: Count::Hardware,
+            vpp: None,
+            published: Published::Tflops(tflops, Count::Hardware),
         });
     }
     // Narayanan et al. 2021, Table 2 (PTD parallelism rows): GPT-3 175B (96 layers, hidden 12288,
@@ -151,8 +169,8 @@ fn runs() -> Vec<Run> {
             micro_batch: Some(1),
             schedule: None,
             sp: Some(false),
-            tflops,
-            count: Count::Hardware,
+            vpp: None,
+            published: Published::Tflops(tflops, Count::Hardware),
         });
     }
     // BLOOM-176B: BigScience, "BigScience 176B model" training page
@@ -182,8 +200,8 @@ fn runs() -> Vec<Run> {
         micro_batch: Some(2),
         schedule: Some(Schedule::OneFOneB),
         sp: Some(false),
-        tflops: 150.0,
-        count: Count::Hardware,
+        vpp: None,
+        published: Published::Tflops(150.0, Count::Hardware),
     });
     // MT-NLG 530B: Smith et al. 2022, "Using DeepSpeed and Megatron to Train Megatron-Turing NLG
     // 530B" (arXiv:2201.11990), §2.4: 105 layers, hidden 20480, 128 heads, sequence 2048, global
@@ -217,8 +235,8 @@ fn runs() -> Vec<Run> {
             micro_batch: None,
             schedule: Some(Schedule::OneFOneB),
             sp: Some(false),
-            tflops,
-            count: Count::Hardware,
+            vpp: None,
+            published: Published::Tflops(tflops, Count::Hardware),
         });
     }
     // OPT-175B: Zhang et al. 2022, "OPT: Open Pre-trained Transformer Language Models"
@@ -257,9 +275,57 @@ fn runs() -> Vec<Run> {
         micro_batch: None,
         schedule: None,
         sp: Some(false),
-        tflops: 147.0,
-        count: Count::Hardware,
+        vpp: None,
+        published: Published::Tflops(147.0, Count::Hardware),
     });
+    // Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models"
+    // (arXiv:2205.05198), Table 5: iteration time of the Table 3 models on Selene (DGX A100 80 GB)
+    // with data parallel size one, tensor parallel 8 and pipeline parallel 1 / 8 / 35 / 64 (8, 64,
+    // 280 and 512 GPUs; global batch 4, 64, 280, 512; micro-batch 4, 1, 1, 1; interleaved with 3
+    // virtual stages for 175B and 530B, Figure 1), bf16, Megatron-LM of 2022: full activation
+    // recomputation vs sequence parallelism with selective recomputation. The same seconds follow
+    // from the MFU the Megatron-LM README listed for the latter (41.5, 51.4, 56.0, 56.3%).
+    for (name, preset, pp, batch, mb, vpp, full_s, selective_s) in [
+        ("22B", "megatron-22b", 1u64, 4u64, 4u64, None, 1.42, 1.10),
+        ("175B", "megatron-175b", 8, 64, 1, Some(3u64), 18.13, 13.75),
+        ("530B", "megatron-530b", 35, 280, 1, Some(3), 49.05, 37.83),
+        ("1T", "megatron-1t", 64, 512, 1, None, 94.42, 71.49),
+    ] {
+        for (recompute, sp, seconds) in [(Recompute::Full, false, full_s), (Recompute::Selective, true, selective_s)] {
+            out.push(Run {
+                name: match (name, recompute) {
+                    ("22B", Recompute::Full) => "Korthikanti 22B full",
+                    ("22B", _) => "Korthikanti 22B sp+sel",
+                    ("175B", Recompute::Full) => "Korthikanti 175B full",
+                    ("175B", _) => "Korthikanti 175B sp+sel",
+                    ("530B", Recompute::Full) => "Korthikanti 530B full",
+                    ("530B", _) => "Korthikanti 530B sp+sel",
+                    (_, Recompute::Full) => "Korthikanti 1T full",
+                    _ => "Korthikanti 1T sp+sel",
+                },
+                source: "Korthikanti et al. 2022, arXiv:2205.05198, Tables 3 and 5",
+                model: presets::model(preset).unwrap(),
+                gpu: "a100-80gb",
+                gpus: 8 * pp,
+                global_batch: batch,
+                seq: 2048,
+                precision: Precision::MegatronBf16,
+                attention: AttentionKernel::Eager,
+                framework: Framework::Megatron,
+                inter_node: None,
+                tp: 8,
+                pp,
+                cp: 1,
+                sharding: Sharding::Replicated,
+                recompute: Some(recompute),
+                micro_batch: Some(mb),
+                schedule: Some(if vpp.is_some() { Schedule::Interleaved } else { Schedule::OneFOneB }),
+                sp: Some(sp),
+                vpp,
+                published: Published::Seconds(seconds),
+            });
+        }
+    }
     // Llama 3 405B: Llama Team 2024, "The Llama 3 Herd of Models" (arXiv:2407.21783), Table 4:
     // 8,192 GPUs (TP 8, CP 1, PP 16, DP 64), 16,384 GPUs (TP 8, CP 1, PP 16, DP 128), sequence 8192,
     // 16M tokens per batch: 430 and 400 TFLOP/s per GPU (BF16 MFU 43% and 41%); §3.3.2: FSDP that
@@ -290,15 +356,16 @@ fn runs() -> Vec<Run> {
             micro_batch: Some(1),
             schedule: Some(Schedule::Interleaved),
             sp: None,
-            tflops,
-            count: Count::Model,
+            vpp: None,
+            published: Published::Tflops(tflops, Count::Model),
         });
     }
     out
 }
 
 struct Outcome {
-    predicted_tflops: f64,
+    /// In the unit of the published figure.
+    predicted: f64,
     published: Candidate,
     best: Candidate,
 }
@@ -328,33 +395,43 @@ fn evaluate(run: &Run) -> Option<Outcome> {
             && c.framework == run.framework
             && run.micro_batch.is_none_or(|m| c.micro_batch == m)
             && run.schedule.is_none_or(|s| p.pp == 1 || p.schedule == s)
+            && run.vpp.is_none_or(|v| p.vpp == v)
             && run.sp.is_none_or(|sp| p.sp == sp)
     };
     let published = result.plans.iter().find(matches)?.clone();
-    let flops = match run.count {
-        Count::Hardware => published.time.flops.hardware,
-        Count::Model => published.time.flops.model,
+    let t = &published.time;
+    let predicted = match run.published {
+        Published::Tflops(_, Count::Hardware) => t.flops.hardware / t.total_s / run.gpus as f64 / 1e12,
+        Published::Tflops(_, Count::Model) => t.flops.model / t.total_s / run.gpus as f64 / 1e12,
+        Published::Seconds(_) => t.total_s,
     };
-    let predicted_tflops = flops / published.time.total_s / run.gpus as f64 / 1e12;
-    Some(Outcome { predicted_tflops, published, best })
+    Some(Outcome { predicted, published, best })
+}
+
+/// Predicted over published throughput, minus one: positive when memplan is too fast.
+fn error(run: &Run, o: &Outcome) -> f64 {
+    match run.published {
+        Published::Tflops(t, _) => o.predicted / t - 1.0,
+        Published::Seconds(s) => s / o.predicted - 1.0,
+    }
 }
 
 /// Evaluate every run: (run, outcome) with the report table.
 fn evaluate_all(filter: &dyn Fn(&Run) -> bool) -> (Vec<(Run, Outcome)>, String) {
     let mut out = Vec::new();
     let mut table = String::from(
-        "run | published TFLOP/s | predicted | error | published plan (memplan's pick of unstated knobs) | #1 plan | #1 faster by\n",
+        "run | published (TFLOP/s, or s/step) | predicted | error | published plan (memplan's pick of unstated knobs) | #1 plan | #1 faster by\n",
     );
     for run in runs().into_iter().filter(|r| filter(r)) {
         let o = evaluate(&run)
             .unwrap_or_else(|| panic!("{}: the published plan does not fit or is not searched", run.name));
-        let err = o.predicted_tflops / run.tflops - 1.0;
+        let err = error(&run, &o);
         let gap = o.published.time.total_s / o.best.time.total_s - 1.0;
         table.push_str(&format!(
-            "{} | {:.0} | {:.1} | {:+.1}% | {} mb {} recompute {} | {} mb {} recompute {} ({}) | {:.1}%\n",
+            "{} | {} | {:.2} | {:+.1}% | {} mb {} recompute {} | {} mb {} recompute {} ({}) | {:.1}%\n",
             run.name,
-            run.tflops,
-            o.predicted_tflops,
+            run.published.value(),
+            o.predicted,
             err * 100.0,
             o.published.plan.describe(),
             o.published.micro_batch,
@@ -384,7 +461,7 @@ fn llama3_405b_is_predicted_within_ten_percent_and_near_the_best_plan() {
     let (rows, table) = evaluate_all(&|r| r.name.starts_with("Llama 3"));
     assert_eq!(rows.len(), 2);
     for (run, o) in &rows {
-        let err = o.predicted_tflops / run.tflops - 1.0;
+        let err = error(run, o);
         assert!(err.abs() <= 0.10, "{}: {:+.1}%\n{table}", run.name, err * 100.0);
         runnable(run, o).unwrap();
         // memplan's #1 is a torchtitan plan the published one trails by less than 20%.
@@ -400,7 +477,7 @@ fn weak_scaling_trend_follows_narayanan_table_1() {
     // curve: predicted/published stays within ±8% of its mean over the ten rows.
     let (rows, table) = evaluate_all(&|r| r.source == "Narayanan et al. 2021, arXiv:2104.04473, Table 1");
     assert_eq!(rows.len(), 10);
-    let ratios: Vec<f64> = rows.iter().map(|(r, o)| o.predicted_tflops / r.tflops).collect();
+    let ratios: Vec<f64> = rows.iter().map(|(r, o)| 1.0 + error(r, o)).collect();
     let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
     for ((run, o), q) in rows.iter().zip(&ratios) {
         assert!((q / mean - 1.0).abs() <= 0.08, "{}: ratio {q:.3} vs mean {mean:.3}\n{table}", run.name);
@@ -408,17 +485,46 @@ fn weak_scaling_trend_follows_narayanan_table_1() {
     }
 }
 
-/// Known gap, kept visible: the A100-era runs (Megatron-LM 2021, Megatron-DeepSpeed, metaseq)
-/// are predicted 17–52% above what they achieved: memplan's A100 GEMM ceiling is the 2025
-/// MAMF measurement (86.9% of peak), and its layer model is 11–15% faster than Megatron's own
-/// measured layer (`a100_layer_times_follow_korthikanti_table_4`). Run with `--ignored`.
 #[test]
-#[ignore = "A100-era runs are over-predicted (see the report in BENCHMARKS.md)"]
+fn megatron_2022_runs_on_a100_are_predicted_within_ten_percent() {
+    // Korthikanti et al. 2022, Table 5: the A100 GEMM ceiling is derived from this paper's Table 4
+    // layer (`a100_gemm_ceiling_is_derived_from_korthikanti_table_4`); these are whole iterations of
+    // other models and plans, with pipelines, embeddings, logits and the optimizer step.
+    let (rows, table) = evaluate_all(&|r| r.name.starts_with("Korthikanti"));
+    assert_eq!(rows.len(), 8);
+    for (run, o) in &rows {
+        let err = error(run, o);
+        assert!(err.abs() <= 0.10, "{}: {:+.1}%\n{table}", run.name, err * 100.0);
+        runnable(run, o).unwrap();
+    }
+}
+
+/// What memplan honestly achieves on every run listed here: within ±20% of the published figure,
+/// and a #1 plan its framework runs. The full bar of the issue (±10%, published plan within 5% of
+/// #1) is `published_runs_are_predicted_within_ten_percent`.
+#[test]
+fn every_published_run_is_predicted_within_twenty_percent() {
+    let (rows, table) = evaluate_all(&|_| true);
+    for (run, o) in &rows {
+        let err = error(run, o);
+        assert!(err.abs() <= 0.20, "{} ({}): {:+.1}%\n{table}", run.name, run.source, err * 100.0);
+        runnable(run, o).unwrap();
+    }
+}
+
+/// The issue's bar, kept visible: every run within ±10% and the published plan within 5% of
+/// memplan's #1. Still missed: the Megatron-LM 2021 runs (Narayanan et al. Tables 1 and 2, up to
+/// +14%: that code accumulated gradients and sent interleaved activations without the overlaps
+/// today's Megatron-Core has, and memplan models today's), MT-NLG at 3360 GPUs and OPT-175B (+14%,
+/// +19%); and where a plan family the authors did not have (Megatron-FSDP, sequence parallelism,
+/// deeper pipelines) is predicted faster than the published plan. Run with `--ignored`.
+#[test]
+#[ignore = "some runs miss the ±10% / 5% bar (see the report in BENCHMARKS.md)"]
 fn published_runs_are_predicted_within_ten_percent() {
     let (rows, table) = evaluate_all(&|_| true);
     let mut failures = Vec::new();
     for (run, o) in &rows {
-        let err = o.predicted_tflops / run.tflops - 1.0;
+        let err = error(run, o);
         if err.abs() > 0.10 {
             failures.push(format!("{} ({}): {:+.1}%", run.name, run.source, err * 100.0));
         }
@@ -433,43 +539,78 @@ fn published_runs_are_predicted_within_ten_percent() {
     assert!(failures.is_empty(), "{}\n{table}", failures.join("\n"));
 }
 
-#[test]
-fn a100_layer_times_follow_korthikanti_table_4() {
-    // Korthikanti et al. 2022 (arXiv:2205.05198) Table 4: forward and backward time of one
-    // transformer layer of their 22B model (hidden 6144, 64 heads, tensor parallel 8, micro-batch
-    // 4, sequence 2048) on A100s, measured: (recompute, sequence parallel, forward ms, backward ms).
-    let measured = [
-        (Recompute::None, false, 7.7, 11.9),
-        (Recompute::None, true, 7.2, 11.8),
-        (Recompute::Full, false, 7.7, 19.5),
-        (Recompute::Selective, false, 7.6, 13.2),
-        (Recompute::Selective, true, 7.2, 13.1),
-    ];
+/// Korthikanti et al. 2022 (arXiv:2205.05198) Table 4: forward and backward time of one transformer
+/// layer of their 22B model (hidden 6144, 64 heads, tensor parallel 8, micro-batch 4, sequence
+/// 2048) measured on A100s: (recompute, sequence parallel, forward ms, backward ms).
+const TABLE_4: [(Recompute, bool, f64, f64); 5] = [
+    (Recompute::None, false, 7.7, 11.9),
+    (Recompute::None, true, 7.2, 11.8),
+    (Recompute::Full, false, 7.7, 19.5),
+    (Recompute::Selective, false, 7.6, 13.2),
+    (Recompute::Selective, true, 7.2, 13.1),
+];
+
+/// memplan's time for one Table 4 layer: (forward, backward) ms, the tensor-parallel collectives
+/// split between them (two in the forward, the rest in the backward), at GEMM ceiling `max`.
+fn table_4_layer(recompute: Recompute, sp: bool, max: Option<f64>) -> (f64, f64) {
     let model = gpt(6144, 64, 48);
     let gpu = GpuSpec::preset("a100-80gb").unwrap();
+    let setup = Setup {
+        precision: Precision::MegatronBf16,
+        seq: 2048,
+        micro_batch: 4,
+        attention: AttentionKernel::Eager,
+        recompute,
+        ..Setup::default()
+    };
+    let mut cfg = memplan::plan::time::TimeConfig::for_gpu(&gpu, &setup, 8);
+    if let Some(m) = max {
+        cfg.gemm.max = m;
+    }
+    let plan = memplan::parallel::ParallelPlan { tp: 8, sp, ..memplan::parallel::ParallelPlan::single() };
+    let kernels = memplan::plan::time::Kernels::of(Framework::Megatron, setup.precision);
+    let c = memplan::plan::time::costs(&model, &setup, &plan, &cfg, kernels).layers[0];
+    let n = if recompute == Recompute::Full { 6.0 } else { 4.0 };
+    ((c.fwd + c.tp * 2.0 / n) * 1e3, (c.bwd + c.recompute + c.tp * (n - 2.0) / n) * 1e3)
+}
+
+#[test]
+fn a100_gemm_ceiling_is_derived_from_korthikanti_table_4() {
+    // The A100 preset's `in_training` GEMM ceiling is the one at which memplan's layer model takes
+    // the measured 7.7 + 11.9 ms of Table 4's first row (no recomputation, no sequence
+    // parallelism). Solve for it by bisection (the layer time falls as the ceiling rises) and
+    // check the preset states it: a change to the layer model must re-derive the ceiling.
+    let (_, _, f_ms, b_ms) = TABLE_4[0];
+    let (mut lo, mut hi) = (0.3, 1.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        let (f, b) = table_4_layer(Recompute::None, false, Some(mid));
+        if f + b > f_ms + b_ms {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let preset = GpuSpec::preset("a100-80gb").unwrap().gemm_efficiency.unwrap();
+    let stated = preset.in_training.unwrap();
+    assert!((stated / lo - 1.0).abs() < 0.01, "derived {lo:.4}, preset states {stated}");
+    // Below the isolated-GEMM measurement (MAMF, the best shape timed alone).
+    assert!(stated < preset.max);
+}
+
+#[test]
+fn a100_layer_times_follow_korthikanti_table_4() {
+    // The other rows were not used to derive the ceiling: recomputation and sequence parallelism
+    // change which kernels run. Each is within 6% of its measurement, forward, backward and step.
     let mut steps = Vec::new();
-    for (recompute, sp, fwd_ms, bwd_ms) in measured {
-        let setup = Setup {
-            precision: Precision::MegatronBf16,
-            seq: 2048,
-            micro_batch: 4,
-            attention: AttentionKernel::Eager,
-            recompute,
-            ..Setup::default()
-        };
-        let cfg = memplan::plan::time::TimeConfig::for_gpu(&gpu, &setup, 8);
-        let plan = memplan::parallel::ParallelPlan { tp: 8, sp, ..memplan::parallel::ParallelPlan::single() };
-        let c = memplan::plan::time::costs(&model, &setup, &plan, &cfg, memplan::plan::time::Kernels::FUSED).layers[0];
-        // Two of the layer's tensor-parallel collectives are in the forward, the rest backward.
-        let n = if recompute == Recompute::Full { 6.0 } else { 4.0 };
-        let fwd = (c.fwd + c.tp * 2.0 / n) * 1e3;
-        let bwd = (c.bwd + c.recompute + c.tp * (n - 2.0) / n) * 1e3;
+    for (recompute, sp, fwd_ms, bwd_ms) in TABLE_4 {
+        let (fwd, bwd) = table_4_layer(recompute, sp, None);
         for (what, ours, theirs) in
             [("forward", fwd, fwd_ms), ("backward", bwd, bwd_ms), ("step", fwd + bwd, fwd_ms + bwd_ms)]
         {
             let err = ours / theirs - 1.0;
             assert!(
-                err.abs() <= 0.16,
+                err.abs() <= 0.06,
                 "{recompute:?} sp {sp} {what}: {ours:.2} ms vs measured {theirs} ms ({:+.1}%)",
                 err * 100.0
             );

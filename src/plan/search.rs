@@ -525,7 +525,9 @@ pub fn search(
                                                     let setup = setups.get(&(mb, recompute, class[i])).unwrap_or(base);
                                                     let c = time_costs
                                                         .entry((mb, recompute, tp, sp, cp, ep, tclass[i]))
-                                                        .or_insert_with(|| costs(model, setup, &plan, &cfg.time, kernels[i]));
+                                                        .or_insert_with(|| {
+                                                            costs(model, setup, &plan, &cfg.time, kernels[i])
+                                                        });
                                                     let sync = caps[i].grad_sync(sharding, pp);
                                                     let time = step_time_with(
                                                         model,

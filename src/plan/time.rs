@@ -71,6 +71,11 @@ pub struct TimeConfig {
     /// CPU Adam throughput for offloaded optimizer steps, parameters per second per GPU
     /// (DeepSpeed's CPU Adam reaches ~1e9 on a modern socket shared by 8 GPUs: ~1.25e8 each).
     pub cpu_adam_params_per_s: f64,
+    /// Share of the SMs a running collective takes from the compute it overlaps: NCCL runs one
+    /// CTA per channel and "NCCL CTAs won't share an SM with compute kernels" (NVIDIA/nccl#689;
+    /// a DGX with 8 NICs uses 16 SMs), so compute beside a collective of c seconds takes
+    /// c · channels / SMs longer.
+    pub comm_sm_share: f64,
 }
 
 /// Assumed fraction of the nominal link rate NCCL reaches on large messages (its ring
@@ -86,6 +91,8 @@ impl TimeConfig {
         let dtype = setup.precision.activation_dtype();
         let gemm = GemmModel::from_preset(gpu, peak_flops(gpu, setup), dtype.bytes(1));
         let intra = gpu.interconnect.intra_node_bandwidth;
+        let comm_sm_share =
+            gpu.runtime.as_ref().map_or(0.0, |r| r.nccl_channels as f64 / gemm.sms.max(1) as f64).min(1.0);
         TimeConfig {
             gemm,
             links: Links {
@@ -99,6 +106,7 @@ impl TimeConfig {
             overlap: None,
             pcie_bandwidth: 25e9,
             cpu_adam_params_per_s: 1.25e8,
+            comm_sm_share,
         }
     }
 }
@@ -441,7 +449,10 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
             let steps = (plan.cp - 1) as f64;
             let per_step_f = core_f / plan.cp as f64;
             let per_step_b = core_b / plan.cp as f64;
-            steps * ((hop - per_step_f).max(0.0) + (2.0 * hop - per_step_b).max(0.0))
+            let exposed = (hop - per_step_f).max(0.0) + (2.0 * hop - per_step_b).max(0.0);
+            // The hidden part slows the attention it runs beside (`TimeConfig::comm_sm_share`).
+            let hidden = hop.min(per_step_f) + (2.0 * hop).min(per_step_b);
+            steps * (exposed + hidden * cfg.comm_sm_share)
         } else {
             0.0
         };
@@ -586,6 +597,9 @@ pub fn step_time_with(
             let rs = units * links.time(Collective::ReduceScatter, params * g_bytes / units, shard, shard_per_node);
             let regather = if plan.shards_weights() { ag } else { 0.0 };
             let exposed = (ag - fwd).max(0.0) + (regather + rs - bwd_all).max(0.0) + (ag + rs) / units;
+            // What is hidden still takes NCCL's SMs from the compute beside it.
+            let hidden = ag.min(fwd) + (regather + rs).min(bwd_all);
+            let exposed = exposed + hidden * cfg.comm_sm_share;
             // (the first unit's gather and the last unit's reduce-scatter have nothing to hide behind)
             let hybrid = if plan.fsdp == Some(crate::parallel::Fsdp::Hybrid) && shard < plan.dp {
                 // HYBRID_SHARD: the sharded gradients are all-reduced across the replicas.
@@ -622,11 +636,14 @@ pub fn step_time_with(
         let grads = st.params * g_bytes;
         let weights = st.params * w_bytes;
         let ar = links.time(Collective::AllReduce, grads, dp, dp_per_node);
+        // Communication hidden behind compute still takes NCCL's SMs from it.
+        let share = cfg.comm_sm_share;
         let exposed = match sync {
             _ if dp <= 1 => 0.0,
             GradSync::DdpOverlapped => {
                 let last_bucket = ar * (DDP_BUCKET_BYTES / grads.max(1.0)).min(1.0);
-                (ar - st.bwd).max(last_bucket)
+                let exposed = (ar - st.bwd).max(last_bucket);
+                exposed + (ar - exposed) * share
             }
             GradSync::AfterFlush => {
                 if plan.distributed_optimizer {
@@ -643,9 +660,11 @@ pub fn step_time_with(
                 if plan.zero >= 2 {
                     // Reduced after every micro-batch, each behind its own backward.
                     let rs = links.time(Collective::ReduceScatter, grads, dp, dp_per_node);
-                    m * (rs - st.bwd).max(rs * bucket) + gather
+                    let exposed = (rs - st.bwd).max(rs * bucket);
+                    m * (exposed + (rs - exposed) * share) + gather
                 } else {
-                    (ar - st.bwd).max(ar * bucket) + gather
+                    let exposed = (ar - st.bwd).max(ar * bucket);
+                    exposed + (ar - exposed) * share + gather
                 }
             }
             GradSync::Sharded => {
@@ -655,7 +674,7 @@ pub fn step_time_with(
                     let units = stages.first().map_or(1, |s| s.layers.iter().sum::<u64>().max(1)) as f64 + 1.0;
                     let ag = links.time(Collective::AllGather, weights / units, shard, shard_per_node);
                     let rs = links.time(Collective::ReduceScatter, grads / units, shard, shard_per_node);
-                    ag + rs
+                    (ag + rs) * (1.0 + (units - 1.0) * share)
                 } else {
                     0.0
                 }
@@ -800,11 +819,8 @@ pub fn optimizer_bytes(setup: &Setup, kernels: Kernels) -> f64 {
         OptimizerImpl::Foreach | OptimizerImpl::ForLoop => fused * 20.0 / 7.0,
     };
     let norm = grad;
-    let unscale = if matches!(p, Precision::MixedFp16 | Precision::MegatronFp16 | Precision::AmpFp16) {
-        2.0 * grad
-    } else {
-        0.0
-    };
+    let unscale =
+        if matches!(p, Precision::MixedFp16 | Precision::MegatronFp16 | Precision::AmpFp16) { 2.0 * grad } else { 0.0 };
     let copy = if p.master_weights() { 4.0 + p.weight_dtype().bytes(1) as f64 } else { 0.0 };
     let zero = match kernels.grad_accumulation {
         GradAccumulation::Fused | GradAccumulation::DeepSpeedBf16 => grad,
