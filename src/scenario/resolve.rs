@@ -472,7 +472,7 @@ fn check_model_magnitudes(spec: &ModelSpec) -> Result<()> {
         return Err(Error::too_large(
             format!("model `{}` parameter count", spec.name),
             format!("about {rough:.3e}"),
-            "10^15",
+            bound_text(bounds::PARAMS),
             "check the model's shape",
         ));
     }
@@ -481,7 +481,7 @@ fn check_model_magnitudes(spec: &ModelSpec) -> Result<()> {
         return Err(Error::too_large(
             format!("model `{}` parameter count", spec.name),
             params,
-            "10^15",
+            bound_text(bounds::PARAMS),
             "check the model's shape",
         ));
     }
@@ -945,27 +945,8 @@ fn read_from_config(s: &Scenario) -> Result<Option<(crate::plan::read::FromConfi
         }
         return Ok(None);
     };
-    let plan_keys = [
-        "dp",
-        "tp",
-        "sp",
-        "pp",
-        "schedule",
-        "vpp",
-        "microbatches",
-        "global-batch",
-        "cp",
-        "ep",
-        "zero",
-        "fsdp",
-        "distributed-optimizer",
-        "offload",
-        "gpus",
-        "deepspeed-config",
-        "first-stage-layers",
-        "last-stage-layers",
-    ];
-    if let Some(k) = plan_keys.iter().find(|k| s.get(k).is_some()) {
+    let fixed = super::settings::plan_keys().iter().filter(|k| !matches!(**k, "from-config" | "from-config-format"));
+    if let Some(k) = fixed.clone().find(|k| s.get(k).is_some()) {
         return Err(Error::conflict(
             format!("--{k} with --from-config {}: the config fixes the plan", file.label()),
             "drop the flag, or edit the config",
