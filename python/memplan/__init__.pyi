@@ -318,6 +318,8 @@ def estimate(
     pp: Optional[Union[int, str]] = ...,
     schedule: Optional[Literal['1f1b', 'gpipe', 'interleaved']] = ...,
     vpp: Optional[Union[int, str]] = ...,
+    first_stage_layers: Optional[Union[int, str]] = ...,
+    last_stage_layers: Optional[Union[int, str]] = ...,
     microbatches: Optional[Union[int, str]] = ...,
     global_batch: Optional[Union[int, str]] = ...,
     cp: Optional[Union[int, str]] = ...,
@@ -329,6 +331,8 @@ def estimate(
     gpus: Optional[str] = ...,
     gpus_per_node: Optional[Union[int, str]] = ...,
     deepspeed_config: Optional[Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]] = ...,
+    from_config: Optional[Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]] = ...,
+    from_config_format: Optional[Literal['megatron', 'megatron-deepspeed', 'deepspeed', 'torchtitan', 'fsdp']] = ...,
     gpu: Optional[Union[str, Sequence[str]]] = ...,
 ) -> EstimateReport: ...
 
@@ -377,6 +381,7 @@ def plan(
     efficiency: Optional[Union[float, int, str]] = ...,
     calibration: Optional[Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]] = ...,
     overlap: Optional[Union[float, int, str]] = ...,
+    inter_node_bandwidth: Optional[str] = ...,
     allow_offload: Optional[Union[bool, str]] = ...,
     max_tp: Optional[Union[int, str]] = ...,
     max_pp: Optional[Union[int, str]] = ...,
@@ -444,6 +449,8 @@ def compare(
     pp: Optional[Union[int, str]] = ...,
     schedule: Optional[Literal['1f1b', 'gpipe', 'interleaved']] = ...,
     vpp: Optional[Union[int, str]] = ...,
+    first_stage_layers: Optional[Union[int, str]] = ...,
+    last_stage_layers: Optional[Union[int, str]] = ...,
     microbatches: Optional[Union[int, str]] = ...,
     global_batch: Optional[Union[int, str]] = ...,
     cp: Optional[Union[int, str]] = ...,
@@ -455,5 +462,7 @@ def compare(
     gpus: Optional[str] = ...,
     gpus_per_node: Optional[Union[int, str]] = ...,
     deepspeed_config: Optional[Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]] = ...,
+    from_config: Optional[Union[str, bytes, "os.PathLike[str]", Mapping[str, Any]]] = ...,
+    from_config_format: Optional[Literal['megatron', 'megatron-deepspeed', 'deepspeed', 'torchtitan', 'fsdp']] = ...,
     gpu: Optional[Union[str, Sequence[str]]] = ...,
 ) -> CompareReport: ...

@@ -13,28 +13,6 @@ use crate::parallel::ParallelPlan;
 use crate::plan::search::SearchConfig;
 use crate::plan::time::TimeConfig;
 
-/// The settings that fix one plan; the search chooses them itself.
-const SEARCHED: &[&str] = &[
-    "dp",
-    "tp",
-    "sp",
-    "pp",
-    "schedule",
-    "vpp",
-    "microbatches",
-    "cp",
-    "ep",
-    "zero",
-    "fsdp",
-    "distributed-optimizer",
-    "offload",
-    "deepspeed-config",
-    "from-config",
-    "from-config-format",
-    "first-stage-layers",
-    "last-stage-layers",
-];
-
 /// A validated plan search: the base scenario (one GPU, no parallelism), the search
 /// configuration and the GPU preset of the cluster.
 #[derive(Clone, Debug)]
@@ -52,7 +30,12 @@ impl Scenario {
     /// Check the scenario and its cluster for a plan search.
     pub fn resolve_search(&self) -> Result<ResolvedSearch> {
         self.check_values()?;
-        let given: Vec<&str> = SEARCHED.iter().copied().filter(|k| self.get(k).is_some()).collect();
+        // The settings that fix one plan, except the cluster's own (its size, node size and batch).
+        let searched = super::settings::plan_keys()
+            .iter()
+            .copied()
+            .filter(|k| !matches!(*k, "gpus" | "gpus-per-node" | "global-batch"));
+        let given: Vec<&str> = searched.filter(|k| self.get(k).is_some()).collect();
         if let Some(k) = given.first() {
             return Err(Error::conflict(
                 format!("--{k} fixes part of a plan, and `plan` searches the plans"),
