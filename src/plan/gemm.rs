@@ -240,6 +240,22 @@ mod tests {
     }
 
     #[test]
+    fn attention_backends_come_from_the_preset() {
+        // H100: FlashAttention-2 at 35% (FlashAttention-3 paper) and the Hopper kernels above it.
+        let h100 = GpuSpec::preset("h100-sxm").unwrap();
+        let g = GemmModel::from_preset(&h100, 989.4e12, 2);
+        assert_eq!(g.attention(AttentionBackend::FlashAttention2), (0.35, 0.30));
+        assert_eq!(g.attention(AttentionBackend::Native), (0.61, 0.49));
+        // A100 has no faster native kernel than FlashAttention-2; its training GEMM ceiling is the
+        // one measured in a Megatron layer, below the isolated MAMF.
+        let a100 = GpuSpec::preset("a100-80gb").unwrap();
+        let g = GemmModel::from_preset(&a100, 312e12, 2);
+        assert_eq!(g.attention(AttentionBackend::Native), g.attention(AttentionBackend::FlashAttention2));
+        assert_eq!(g.flash, (FLASH_FORWARD, FLASH_BACKWARD));
+        assert!(g.max < a100.gemm_efficiency.as_ref().unwrap().max);
+    }
+
+    #[test]
     fn measurements_replace_the_curve() {
         let g = model().with_measurements(&[(1e9, 31.2e12), (1e12, 249.6e12)], "test").unwrap();
         assert!((g.efficiency(500.0, 1000.0, 1000.0, 1.0) - 0.1).abs() < 1e-9); // 1e9 FLOPs

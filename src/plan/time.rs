@@ -10,6 +10,12 @@
 //! attention core (selective). The first stage adds the embedding, the last the logits GEMM and
 //! the fp32 cross-entropy.
 //!
+//! The framework's own code decides part of it (`Kernels`): which fused attention kernel runs
+//! (FlashAttention-2, or the architecture's own on Hopper: the GPU preset states both), whether
+//! norms, rotary embeddings and gated activations are fused kernels or chains of eager ops
+//! (`Elementwise`), and what adding each micro-batch's weight gradients to the accumulated ones
+//! costs (`GradAccumulation`).
+//!
 //! **Communication** per micro-batch, on the link its group uses (`comm`):
 //! - tensor parallel (Megatron's f/g operators, Narayanan et al. 2021 §3.3): two all-reduces of
 //!   the b·s·h activations forward and two backward per layer, two more with full recomputation;
@@ -23,6 +29,10 @@
 //! - pipeline: one activation (b·s·h, divided by tp under sequence parallelism) forward and one
 //!   gradient backward per micro-batch per stage boundary; blocking in Megatron's 1F1B,
 //!   overlapped in its interleaved schedule (`--overlap-p2p-communication`, on by default).
+//!
+//! A collective hidden behind compute is not free: NCCL runs one CTA per channel on SMs it does
+//! not share, so the compute beside it slows by the channels' share of the SMs
+//! (`TimeConfig::comm_sm_share`).
 //!
 //! **Data parallel**, per framework (`frameworks::GradSync`): DDP's bucketed all-reduce overlaps
 //! the backward of the last micro-batch (only the excess and the last bucket are exposed);
@@ -38,7 +48,8 @@
 //! **Pipeline**: the step is m·t_max + (Σ t_s − t_max)/v for stage times t_s of one micro-batch
 //! (forward + backward): the slowest stage sets the steady state, the others fill and drain
 //! (1F1B and GPipe: Narayanan et al. 2021 §2.2.1; interleaving divides the fill by v, §2.2.2).
-//! Then the optimizer step (memory-bound) and, with offloading, the host transfers and CPU Adam.
+//! Then the optimizer step (memory-bound: `optimizer_bytes`, the passes of the framework's
+//! optimizer over the local shard) and, with offloading, the host transfers and CPU Adam.
 
 use super::comm::{Collective, Links};
 use super::flops::{step_flops, StepFlops};
@@ -581,10 +592,14 @@ pub fn step_time_with(
         }
         // Each micro-batch's weight gradients join the accumulated ones (memory-bound).
         let bwd_all = bwd + rc + g.stream(st.params as f64 * accumulate);
-        // Blocking sends in 1F1B (forward activation out, gradient back); hidden when interleaved.
+        // Blocking sends in 1F1B (forward activation out, gradient back). Interleaved, every chunk
+        // sends both, overlapped with the next chunk's compute (Megatron-Core's
+        // `overlap_p2p_comm`, the default since 2023): only NCCL's share of the SMs shows.
         let p2p = if plan.pp > 1 && v == 1.0 {
             let sends = f64::from(u8::from(!st.first)) + f64::from(u8::from(!st.last));
             sends * links.send(costs.boundary_bytes, pp_cross)
+        } else if plan.pp > 1 {
+            2.0 * v * links.send(costs.boundary_bytes, pp_cross) * cfg.comm_sm_share
         } else {
             0.0
         };
@@ -827,4 +842,96 @@ pub fn optimizer_bytes(setup: &Setup, kernels: Kernels) -> f64 {
         GradAccumulation::Autograd => 0.0,
     };
     update + norm + unscale + copy + zero
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::Fsdp;
+
+    fn setup(precision: Precision, optimizer_impl: OptimizerImpl) -> Setup {
+        Setup { precision, optimizer_impl, ..Setup::default() }
+    }
+
+    #[test]
+    fn optimizer_passes_are_counted_per_framework() {
+        // Megatron bf16, fused Adam over fp32 master weights: read master, main grad, m, v and
+        // write master, m, v (7 × 4), the clipping norm reads the grad (4), the bf16 copy of the
+        // master weights reads 4 and writes 2, the grad buffer is zeroed (4): 42 bytes.
+        let b = optimizer_bytes(&setup(Precision::MegatronBf16, OptimizerImpl::Fused), Kernels::FUSED);
+        assert_eq!(b, 42.0);
+        // fp16 adds the loss-scale unscale: read and write the fp32 grad.
+        let b = optimizer_bytes(&setup(Precision::MegatronFp16, OptimizerImpl::Fused), Kernels::FUSED);
+        assert_eq!(b, 50.0);
+        // PyTorch AMP (fp32 weights, no master copy), foreach AdamW: 20 fp32 passes + the norm;
+        // autograd gradients are freed, not zeroed.
+        let k = Kernels::of(Framework::Pytorch, Precision::AmpBf16);
+        let b = optimizer_bytes(&setup(Precision::AmpBf16, OptimizerImpl::Foreach), k);
+        assert_eq!(b, 20.0 * 4.0 + 4.0);
+    }
+
+    #[test]
+    fn gradient_accumulation_per_framework() {
+        let plan = ParallelPlan { dp: 8, microbatches: 4, ..ParallelPlan::single() };
+        let bf16 = setup(Precision::MixedBf16, OptimizerImpl::Fused);
+        // Megatron's wgrad GEMM accumulates into the main grad: nothing more.
+        assert_eq!(accumulation_bytes(Kernels::FUSED, &bf16, &plan), 0.0);
+        // autograd adds 3 of the 4 micro-batches in place: read both bf16 grads, write one.
+        let k = Kernels::of(Framework::Pytorch, Precision::MixedBf16);
+        assert_eq!(accumulation_bytes(k, &bf16, &plan), 0.75 * 6.0);
+        // DeepSpeed's BF16_Optimizer: zero (2), autograd after the first (0.75 · 6), fp32 temporary
+        // and hp add (18) every micro-batch.
+        let k = Kernels::of(Framework::Deepspeed, Precision::MixedBf16);
+        assert_eq!(accumulation_bytes(k, &bf16, &ParallelPlan { zero: 1, ..plan.clone() }), 2.0 + 4.5 + 18.0);
+        // Sharded gradients leave through a reduce-scatter bucket every micro-batch: copy in.
+        let fsdp = ParallelPlan { fsdp: Some(Fsdp::Full), ..plan };
+        assert_eq!(accumulation_bytes(k, &bf16, &fsdp), 4.0);
+    }
+
+    #[test]
+    fn eager_rmsnorm_moves_what_its_ops_move() {
+        // One Llama layer, 1 × 2048 tokens: the Hugging Face layer's extra elementwise traffic
+        // over the fused one, by the op lists in `costs`.
+        let model = crate::model::presets::model("llama-2-7b").unwrap();
+        let s = Setup { micro_batch: 1, seq: 2048, attention: AttentionKernel::Flash, ..Setup::default() };
+        let gpu = GpuSpec::preset("h100-sxm").unwrap();
+        let cfg = TimeConfig::for_gpu(&gpu, &s, 8);
+        let plan = ParallelPlan::single();
+        let fused = costs(&model, &s, &plan, &cfg, Kernels::FUSED).layers[0];
+        let hf = Kernels { elementwise: Elementwise::HuggingFace, ..Kernels::FUSED };
+        let eager = costs(&model, &s, &plan, &cfg, hf).layers[0];
+        let (t, h, ffn, e) = (2048.0, 4096.0, 11008.0, 2.0);
+        // Two RMSNorms: (28 + 4e) − 2e forward, twice that − 3e backward; SwiGLU: 2e / 3e more;
+        // rotary on q and k (64 heads of 128): 9e − 2e / 7e − 2e; the attention output copy 2e.
+        let fwd = 2.0 * t * h * (28.0 + 2.0 * e) + t * ffn * 2.0 * e + t * h * 2.0 * 7.0 * e + t * h * 2.0 * e;
+        let bwd = 2.0 * t * h * (56.0 + 5.0 * e) + t * ffn * 3.0 * e + t * h * 2.0 * 5.0 * e + t * h * 2.0 * e;
+        let bw = cfg.gemm.bandwidth;
+        assert!(((eager.fwd - fused.fwd) - fwd / bw).abs() < 1e-9, "{} vs {}", eager.fwd - fused.fwd, fwd / bw);
+        assert!(((eager.bwd - fused.bwd) - bwd / bw).abs() < 1e-9, "{} vs {}", eager.bwd - fused.bwd, bwd / bw);
+    }
+
+    #[test]
+    fn hidden_collectives_take_nccl_sms_from_compute() {
+        // DDP on 16 GPUs: the all-reduce hides behind the last backward, but its 16 channels of
+        // the H100's 132 SMs slow that backward by 16/132 of the hidden time.
+        let model = crate::model::presets::model("llama-2-7b").unwrap();
+        let s = Setup { micro_batch: 1, seq: 2048, precision: Precision::AmpBf16, ..Setup::default() };
+        let gpu = GpuSpec::preset("h100-sxm").unwrap();
+        let mut cfg = TimeConfig::for_gpu(&gpu, &s, 8);
+        assert!((cfg.comm_sm_share - 16.0 / 132.0).abs() < 1e-12);
+        let plan = ParallelPlan { dp: 16, microbatches: 1, ..ParallelPlan::single() };
+        let k = Kernels::of(Framework::Pytorch, s.precision);
+        let with = step_time(&model, &s, &plan, GradSync::DdpOverlapped, k, 16, &cfg);
+        cfg.comm_sm_share = 0.0;
+        let without = step_time(&model, &s, &plan, GradSync::DdpOverlapped, k, 16, &cfg);
+        let grads = model_params(&model) * 4.0;
+        let ar = cfg.links.time(Collective::AllReduce, grads, 16, 8);
+        let hidden = ar - without.dp_comm_s;
+        assert!(hidden > 0.0);
+        assert!(((with.dp_comm_s - without.dp_comm_s) - hidden * 16.0 / 132.0).abs() < 1e-9);
+    }
+
+    fn model_params(model: &ModelSpec) -> f64 {
+        crate::parallel::layout::stages(model, &ParallelPlan::single())[0].params as f64
+    }
 }
