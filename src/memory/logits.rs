@@ -54,6 +54,23 @@ pub fn loss_memory(handling: LogitsHandling, act: DType, n: u64) -> LossMemory {
     }
 }
 
+/// Bytes the caching allocator keeps but cannot use at the loss backward when the loop frees
+/// the 16-bit logits before `loss.backward()` (torchtitan `train.py`: `del pred`). Under
+/// `upcast-copy` the 16-bit logits, their fp32 copy and the saved fp32 log-softmax output are
+/// allocated one after the other; the first two are freed (the copy is a temporary, the logits
+/// deleted), leaving one free block of 2n + 4n bytes. The first fp32 gradient of the backward
+/// (`nll_loss_backward`, 4n) takes it and leaves the 2n bytes of the 16-bit logits; the second
+/// (`_log_softmax_backward_data`, 4n) does not fit there and gets new memory
+/// (`c10/cuda/CUDACachingAllocator.cpp`: best-fit `get_free_block`, else `alloc_block`). So the
+/// reserved memory at that moment is the live tensors plus the 16-bit logits. With fp32 logits
+/// there is no copy and the freed logits hold the first gradient exactly.
+pub fn freed_logits_hole(handling: LogitsHandling, act: DType, n: u64, freed: bool) -> u64 {
+    match handling {
+        LogitsHandling::UpcastCopy if freed && act != DType::Fp32 => act.bytes(n),
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +85,16 @@ mod tests {
             LossMemory { saved: 4 * n, forward_temp: 2 * n + 4 * n, backward_temp: 8 * n }
         );
         assert_eq!(loss_memory(LogitsHandling::UpcastCopy, DType::Fp32, n).forward_temp, 4 * n);
+    }
+
+    #[test]
+    fn freed_16_bit_logits_leave_a_hole_the_fp32_gradients_cannot_use() {
+        // bf16 logits of n elements (2n bytes) freed beside their fp32 copy (4n): the hole after
+        // the first 4n gradient is the 2n of the logits; fp32 logits leave none.
+        let n = 1000;
+        assert_eq!(freed_logits_hole(LogitsHandling::UpcastCopy, DType::Bf16, n, true), 2 * n);
+        assert_eq!(freed_logits_hole(LogitsHandling::UpcastCopy, DType::Bf16, n, false), 0);
+        assert_eq!(freed_logits_hole(LogitsHandling::UpcastCopy, DType::Fp32, n, true), 0);
+        assert_eq!(freed_logits_hole(LogitsHandling::MegatronInPlace, DType::Bf16, n, true), 0);
     }
 }
