@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+    // Read at run time: `env!` would bake in the directory the build script was first compiled
+    // in, and a copied target/ (a git worktree) would then embed another checkout's presets.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("presets");
     let mut out = String::new();
     for kind in ["models", "gpus"] {
         let dir = root.join(kind);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Reference numbers for memplan's model families beyond transformer stacks.
 
-A tool for checking, not part of the project (like ../shared/validation/measure.py, whose
+A tool for checking, not part of the project (like scripts/measure.py, whose
 dispatch-level live-storage tracker it reuses). It needs torch, transformers, torchvision and
 diffusers (CPU builds are enough); nothing is downloaded: every model is built from its config.
 
@@ -377,7 +377,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--counts", action="store_true", help="print the parameter counts and exit")
     ap.add_argument("--out", help="write the saved-bytes and peak records here (JSON)")
-    ap.add_argument("--validation", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "validation"),
+    ap.add_argument("--validation", default=os.path.dirname(os.path.abspath(__file__)),
                     help="folder of measure.py (its live-storage tracker)")
     ap.add_argument("--no-peaks", action="store_true", help="skip the full-size peak measurements")
     args = ap.parse_args()

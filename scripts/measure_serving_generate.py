@@ -3,7 +3,7 @@
 
 Tiny LLaMA / Qwen2 models are built from configs written here (nothing is downloaded), with
 random weights, in bf16 on the CPU. A `TorchDispatchMode` keeps the set of live tensor storages
-(every op's outputs, freed when their storage dies), as /work/shared/validation/measure.py does;
+(every op's outputs, freed when their storage dies), as scripts/measure.py does;
 parameters, buffers and the prompt are registered first. Recorded per run: the peak of the
 prefill forward (the first call of the model's forward), the peak of the whole `generate`, and
 the parameter bytes.

@@ -33,6 +33,8 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod scenario;
+#[cfg(feature = "cli")]
+pub mod serve;
 pub mod units;
 
 pub use error::{Error, Result};

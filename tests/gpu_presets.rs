@@ -1,5 +1,6 @@
 //! Built-in GPU presets: every one loads, memory is the total the driver reports (MiB × 2^20)
-//! where that is documented, and the figures shared with REFERENCES.md agree with it.
+//! where that is documented, and the figures shared with tests/data/validation/REFERENCES.md
+//! agree with it.
 
 use memplan::hw::GpuSpec;
 
@@ -74,7 +75,7 @@ fn memory_is_the_driver_reported_total() {
 
 #[test]
 fn reference_hardware_figures() {
-    // REFERENCES.md "Hardware (dense, no sparsity)".
+    // tests/data/validation/REFERENCES.md "Hardware (dense, no sparsity)".
     for name in ["h100-sxm", "h200"] {
         let g = GpuSpec::preset(name).unwrap();
         assert_eq!(g.peak_flops.fp32, 66.9e12);

@@ -1,6 +1,7 @@
 //! Exact parameter counts of every built-in model preset.
 //!
-//! Each expected number carries its source: a published count (REFERENCES.md, a model card, a
+//! Each expected number carries its source: a published count
+//! (tests/data/validation/REFERENCES.md, a model card, a
 //! paper), or Hugging Face `num_parameters()` of the preset's class built from the cited
 //! `config.json` (tied weights once; checked with transformers 5.23 on the meta device). Every
 //! number is also re-derived below by a hand calculation written out matrix by matrix, so the
@@ -110,7 +111,8 @@ fn narayanan(vocab: u64, seq: u64, h: u64, layers: u64) -> u64 {
 // The table every preset must appear in (the last test checks it covers them all).
 
 const EXPECTED: &[(&str, u64)] = &[
-    // REFERENCES.md and Hugging Face accelerate tests/test_cli.py: BertModel bert-base-cased.
+    // tests/data/validation/REFERENCES.md and Hugging Face accelerate tests/test_cli.py:
+    // BertModel bert-base-cased.
     ("bert-base-cased", 108_310_272),
     // HF BertModel.num_parameters(), google-bert/bert-base-uncased config.
     ("bert-base-uncased", 109_482_240),
@@ -138,7 +140,7 @@ const EXPECTED: &[(&str, u64)] = &[
     ("vit-large-patch16-224", 304_326_632),
     // CLIP ViT-B/32 CLIPModel (project brief; HF num_parameters()).
     ("clip-vit-base-patch32", 151_277_313),
-    // REFERENCES.md: gpt2 124,439,808 (GPT2LMHeadModel).
+    // tests/data/validation/REFERENCES.md: gpt2 124,439,808 (GPT2LMHeadModel).
     ("gpt2", 124_439_808),
     // HF GPT2LMHeadModel.num_parameters(), openai-community/gpt2-medium config.
     ("gpt2-medium", 354_823_168),
@@ -171,7 +173,7 @@ const EXPECTED: &[(&str, u64)] = &[
     ("bloom-176b", 176_247_271_424),
     // GPT-3 (Brown et al. 2020, Table 2.1: 175.0B): hand count below.
     ("gpt3-175b", 174_604_259_328),
-    // REFERENCES.md: Llama-2-7B 6,738,415,616.
+    // tests/data/validation/REFERENCES.md: Llama-2-7B 6,738,415,616.
     ("llama-2-7b", 6_738_415_616),
     // HF LlamaForCausalLM.num_parameters(), meta-llama/Llama-2-13b-hf and -70b-hf configs.
     ("llama-2-13b", 13_015_864_320),
@@ -189,7 +191,7 @@ const EXPECTED: &[(&str, u64)] = &[
     // HF MixtralForCausalLM.num_parameters(), mistralai/Mixtral-8x7B-v0.1 config (46.7B total).
     ("mixtral-8x7b", 46_702_792_704),
     // HF T5ForConditionalGeneration.num_parameters(): t5-small, t5-base from their configs;
-    // REFERENCES.md: t5-large 737,668,096 and t5-3b 2,851,598,336.
+    // tests/data/validation/REFERENCES.md: t5-large 737,668,096 and t5-3b 2,851,598,336.
     ("t5-small", 60_506_624),
     ("t5-base", 222_903_552),
     ("t5-large", 737_668_096),
@@ -468,7 +470,8 @@ fn tensor_counts_of_other_layouts() {
 #[test]
 fn buffer_bytes_are_the_registered_buffers() {
     let buffers = |n: &str| presets::model(n).unwrap().buffer_bytes;
-    // REFERENCES.md: bert-base-cased fp32 size 433,249,280 bytes = 4 × 108,310,272 + 8,192 bytes of
+    // tests/data/validation/REFERENCES.md: bert-base-cased fp32 size 433,249,280 bytes
+    // = 4 × 108,310,272 + 8,192 bytes of
     // int64 buffers (position_ids and token_type_ids, [1, 512] each).
     assert_eq!(buffers("bert-base-cased"), 433_249_280 - 4 * 108_310_272);
     assert_eq!(buffers("bert-base-cased"), 2 * 8 * 512);

@@ -1,5 +1,5 @@
-//! Estimates against real measured peaks (`../shared/validation/measured.json`: PyTorch 2.15,
-//! transformers 5.23, live-tensor bytes). Parameter counts must be exact; peaks within 5%.
+//! Estimates against real measured peaks (`tests/data/validation/measured.json`, a copy of the
+//! project's validation set: PyTorch 2.15, transformers 5.23, live-tensor bytes). Parameter counts must be exact; peaks within 5%.
 //! Records with active dropout in training were measured on CPU, where PyTorch keeps float
 //! dropout masks and SDPA falls back to the math path: those run with `--runtime cpu`, which
 //! models exactly that difference; the rest run with the default CUDA rules.
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn validation_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/validation");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/validation");
     assert!(dir.join("measured.json").exists(), "validation data not found at {}", dir.display());
     dir
 }
@@ -134,7 +134,7 @@ fn hf_config_errors_are_clear() {
 
 /// The 13 runs of `measure.py` that `measured.json` does not hold (gradient checkpointing, bf16,
 /// autocast, optimizer implementations, CUDA-like dropout, KV cache), measured by running
-/// `../shared/validation/measure.py --only 'gradckpt|bf16|forloop|fused|native|kvcache'` on this
+/// `scripts/measure.py --only 'gradckpt|bf16|forloop|fused|native|kvcache'` on this
 /// project's CPU machine with PyTorch 2.15 and transformers 5.23 (tests/data/measured_extra.json).
 /// Each uses the model config of a record in measured.json with the same overrides.
 #[test]

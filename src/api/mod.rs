@@ -20,11 +20,94 @@ use crate::report::compare::{CompareReport, CompareRow};
 use crate::report::estimate::{EstimateReport, Serving};
 use crate::report::plan::PlanReport;
 use crate::scenario::rows::{expand, in_row, Row, Setting};
-use crate::scenario::{Resolved, ResolvedSearch, Scenario, ServingChoice};
+use crate::scenario::{Group, Resolved, ResolvedSearch, Scenario, ServingChoice};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub use crate::scenario::{setting, settings, SettingDef};
+
+/// The entry points that take settings by name (Python's keyword arguments, the web API's
+/// fields): which settings each one uses. The CLI's `estimate` and `plan` flags are these sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Estimate,
+    Plan,
+}
+
+impl Entry {
+    pub fn name(self) -> &'static str {
+        match self {
+            Entry::Estimate => "estimate",
+            Entry::Plan => "plan",
+        }
+    }
+
+    /// Whether this entry point uses the setting: `estimate` one plan (no search bounds);
+    /// `plan` the model, the step and the cluster it searches.
+    pub fn takes(self, d: &SettingDef) -> bool {
+        match self {
+            Entry::Estimate => d.group != Group::Search,
+            Entry::Plan => {
+                matches!(
+                    d.group,
+                    Group::Model | Group::Training | Group::FineTune | Group::Runtime | Group::Search | Group::Gpu
+                ) || matches!(d.key, "gpus" | "gpus-per-node" | "global-batch")
+            }
+        }
+    }
+
+    /// Refuse a setting this entry point would ignore (the CLI refuses it as an unknown flag).
+    /// The settings that fix a plan are left to `plan` itself, which says why it refuses them.
+    pub fn check(self, s: &Scenario) -> Result<()> {
+        for (key, _) in s.entries() {
+            let d = setting(key)?;
+            if self.takes(d) || (self == Entry::Plan && d.group == Group::Parallel) {
+                continue;
+            }
+            let hint = match self {
+                Entry::Estimate => "drop it, or search plans with `plan` (it takes --gpus and the search bounds)",
+                Entry::Plan => "drop it: `plan` searches training plans; serving settings belong to `estimate`",
+            };
+            let other = if self == Entry::Plan { Entry::Estimate } else { Entry::Plan };
+            return Err(Error::conflict(
+                format!("--{key} is a setting of `{}`, not of `{}`", other.name(), self.name()),
+                hint,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One row of the settings table as the faces read it: the definition, its group's heading
+/// and which entry points use it (Python's `memplan.settings()`, the web API's `/api/settings`).
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingInfo {
+    #[serde(flatten)]
+    pub def: &'static SettingDef,
+    pub heading: &'static str,
+    pub estimate: bool,
+    pub plan: bool,
+    /// `plan` chooses this setting itself, so a value given does not change the search.
+    pub plan_searches: bool,
+}
+
+/// Settings the plan search enumerates although `plan` takes them (`plan::search::search`
+/// loops over micro-batches 1–32 and every recomputation policy).
+const PLAN_SEARCHES: &[&str] = &["batch", "recompute"];
+
+/// The settings table, in order.
+pub fn settings_table() -> Vec<SettingInfo> {
+    settings()
+        .iter()
+        .map(|d| SettingInfo {
+            def: d,
+            heading: d.group.heading(),
+            estimate: Entry::Estimate.takes(d),
+            plan: Entry::Plan.takes(d),
+            plan_searches: PLAN_SEARCHES.contains(&d.key),
+        })
+        .collect()
+}
 
 /// Per-GPU memory of one scenario, term by term, with the fit on each GPU checked and, for
 /// inference with a KV cache, how many concurrent sequences fit.
@@ -116,22 +199,48 @@ pub struct Planned {
 
 /// Search the plans that fit the scenario's cluster and rank them by predicted step time.
 pub fn plan(s: &Scenario) -> Result<Planned> {
-    let r = s.resolve_search()?;
-    Ok(plan_resolved(r))
+    plan_resolved(s.resolve_search()?)
+}
+
+/// [`plan`] restricted to the frameworks a launch config is written for (`memplan plan --emit`):
+/// what is searched is what can be emitted.
+pub fn plan_for(s: &Scenario, frameworks: &[crate::framework::Framework]) -> Result<Planned> {
+    let mut r = s.resolve_search()?;
+    let kept: Vec<_> = r.config.frameworks.iter().copied().filter(|f| frameworks.contains(f)).collect();
+    if kept.is_empty() {
+        let names = |fs: &[crate::framework::Framework]| fs.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+        return Err(Error::conflict(
+            format!(
+                "the launch config is written for {}, none of which is searched here ({})",
+                names(frameworks),
+                names(&r.config.frameworks)
+            ),
+            "drop --framework, or emit for the framework searched (--emit auto)",
+        ));
+    }
+    r.config.frameworks = kept;
+    plan_resolved(r)
+}
+
+impl Planned {
+    /// The setup a framework's plans were sized with (its own defaults for what was not given).
+    pub fn setup_for(&self, framework: crate::framework::Framework) -> &crate::memory::Setup {
+        self.resolved.config.setups.iter().find(|(f, _)| *f == framework).map_or(self.resolved.base.setup(), |(_, s)| s)
+    }
 }
 
 /// [`plan`] of an already resolved search.
-pub fn plan_resolved(r: ResolvedSearch) -> Planned {
+pub fn plan_resolved(r: ResolvedSearch) -> Result<Planned> {
     let base = &r.base;
     let model = base.model();
-    let result = search(&model.spec, base.info(), base.setup(), &r.gpu, &r.config);
+    let result = search(&model.spec, base.info(), base.setup(), &r.gpu, &r.config)?;
     let mut report =
         PlanReport::new(&model.spec, model.params, base.setup(), &r.gpu, &r.config, &result, r.tokens, r.price);
-    report.calibration_note = r.calibration_note.clone();
+    report.warnings = r.warnings.clone();
     if result.plans.is_empty() {
         report.suggestion = smallest_change(&r);
     }
-    Planned { resolved: r, result, report }
+    Ok(Planned { resolved: r, result, report })
 }
 
 /// The smallest change that makes some plan fit: offloading, a shorter sequence, or more GPUs.
@@ -139,12 +248,18 @@ fn smallest_change(r: &ResolvedSearch) -> Option<String> {
     let base = &r.base;
     let (model, info, gpu, cfg) = (&base.model().spec, base.info(), &r.gpu, &r.config);
     let best = |setup: &crate::memory::Setup, cfg: &SearchConfig| {
-        search(model, info, setup, gpu, &SearchConfig { top_k: 1, ..cfg.clone() }).plans.into_iter().next()
+        search(model, info, setup, gpu, &SearchConfig { top_k: 1, ..cfg.clone() })
+            .ok()
+            .and_then(|r| r.plans.into_iter().next())
     };
     let setup = base.setup();
     if !cfg.allow_offload {
         if let Some(p) = best(setup, &SearchConfig { allow_offload: true, ..cfg.clone() }) {
-            return Some(format!("offloading optimizer states (--allow-offload) would fit: {}", p.plan.describe()));
+            return Some(format!(
+                "offloading optimizer states (--allow-offload) would fit: {} ({})",
+                p.plan.describe(),
+                p.framework
+            ));
         }
     }
     for div in [2u64, 4, 8] {
@@ -152,7 +267,11 @@ fn smallest_change(r: &ResolvedSearch) -> Option<String> {
         if seq >= 128 && setup.seq.is_multiple_of(div) {
             let shorter = crate::memory::Setup { seq, tgt_seq: setup.tgt_seq.min(seq), ..setup.clone() };
             if let Some(p) = best(&shorter, cfg) {
-                return Some(format!("a sequence of {seq} tokens (--seq {seq}) would fit: {}", p.plan.describe()));
+                return Some(format!(
+                    "a sequence of {seq} tokens (--seq {seq}) would fit: {} ({})",
+                    p.plan.describe(),
+                    p.framework
+                ));
             }
         }
     }
@@ -161,11 +280,11 @@ fn smallest_change(r: &ResolvedSearch) -> Option<String> {
             break;
         };
         if cfg.global_batch >= gpus / cfg.gpus_per_node.max(1) {
-            if let Some(p) = best(
-                setup,
-                &SearchConfig { gpus, gpus_per_node: cfg.gpus_per_node.max(cfg.gpus.min(8)), ..cfg.clone() },
-            ) {
-                return Some(format!("{gpus} GPUs ({mult}× more) would fit: {}", p.plan.describe()));
+            let node = cfg.gpus_per_node.max(cfg.gpus.min(8));
+            let mut c = SearchConfig { gpus, gpus_per_node: node, ..cfg.clone() };
+            c.time.links.gpus_per_node = node;
+            if let Some(p) = best(setup, &c) {
+                return Some(format!("{gpus} GPUs ({mult}× more) would fit: {} ({})", p.plan.describe(), p.framework));
             }
         }
     }

@@ -120,40 +120,48 @@ impl Backend for WgpuBackend {
     fn run(&mut self, case: &CaseSpec, opts: &RunOptions, progress: Progress) -> Result<KernelReport> {
         let gpu = &self.gpu;
         let baseline = gpu.allocator();
+        let nvml_before = nvml::memory_for(&gpu.report);
         let kernels = Kernels::new(gpu);
         let built = workload::build(&kernels, case, opts.seed)?;
         // Let the uploads' staging memory go before reading the allocator.
         gpu.queue.submit([]);
         gpu.wait("uploading the inputs")?;
         let allocator = gpu.allocator().map(|(allocated, reserved)| AllocatorMemory {
+            source: format!("wgpu allocator report ({} backend)", gpu.report.backend),
             allocated_bytes: allocated,
             reserved_bytes: reserved,
             baseline_allocated_bytes: baseline.map_or(0, |b| b.0),
+            baseline_reserved_bytes: baseline.map_or(0, |b| b.1),
+        });
+        // NVML after the buffers exist (before the timed runs, which allocate nothing).
+        let nvml_after = nvml::memory_for(&gpu.report).map(|mut n| {
+            n.process_used_before_bytes = nvml_before.as_ref().and_then(|b| b.process_used_bytes);
+            n
         });
         let check = if opts.check { Some(workload::check(gpu, case, &built, opts.seed)?) } else { None };
         let mut runner = workload::GpuRunner::new(gpu, &built.dispatches, !opts.wall_clock);
         let timing = runner.timing();
         let stats = measure(&mut runner, opts.plan, progress)?;
-        let memory = MemoryReport {
-            harness: HarnessMemory::from_records(built.records.clone()),
-            allocator,
-            nvml: nvml::memory_for(&gpu.report),
-        };
+        let memory =
+            MemoryReport { harness: HarnessMemory::from_records(built.records.clone()), allocator, nvml: nvml_after };
         Ok(assemble(case, built.variant.clone(), timing, opts.plan.warmup, stats, self.preset.as_ref(), memory, check))
     }
 }
 
 /// A deterministic stand-in: 1 TFLOP/s nominal, times scripted around it (±10%), memory from
-/// the case's buffer plan, no checks.
+/// the case's buffer plan, no checks. It measures nothing: without `allocator_alignment` its
+/// memory is "not measurable"; with it, a scripted allocator gives each buffer its bytes rounded
+/// up to that alignment (for tests of what `validate` does with device-allocator figures).
 pub struct MockBackend {
     pub adapter: AdapterReport,
     pub preset: Option<GpuSpec>,
     pub cpu: bool,
+    pub allocator_alignment: Option<u64>,
 }
 
 impl MockBackend {
     pub fn new() -> Self {
-        MockBackend { adapter: mock_adapter(), preset: None, cpu: true }
+        MockBackend { adapter: mock_adapter(), preset: None, cpu: true, allocator_alignment: None }
     }
 }
 
@@ -213,8 +221,22 @@ impl Backend for MockBackend {
         let times = [1.0, 1.1, 0.9, 1.05, 0.95].iter().map(|f| f * base).collect();
         let mut runner = MockRunner::new(times);
         let stats = measure(&mut runner, opts.plan, progress)?;
-        let records = workload::plan_records(&workload::plan(case));
-        let memory = MemoryReport { harness: HarnessMemory::from_records(records), allocator: None, nvml: None };
+        let mut records = workload::plan_records(&workload::plan(case));
+        let allocator = self.allocator_alignment.map(|align| {
+            let align = align.max(1);
+            for r in &mut records {
+                r.device_bytes = Some(r.allocated.div_ceil(align) * align);
+            }
+            let total: u64 = records.iter().filter_map(|r| r.device_bytes).sum();
+            AllocatorMemory {
+                source: "scripted allocator (mock backend)".into(),
+                allocated_bytes: total,
+                reserved_bytes: total,
+                baseline_allocated_bytes: 0,
+                baseline_reserved_bytes: 0,
+            }
+        });
+        let memory = MemoryReport { harness: HarnessMemory::from_records(records), allocator, nvml: None };
         Ok(assemble(
             case,
             case.nominal_variant(),

@@ -24,6 +24,27 @@ pub struct BenchItem {
 pub type Pair = (Option<f64>, Option<f64>);
 
 pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
+    let (source, items) = read_bench_items(path)?;
+    // Bytes and throughput are non-negative and finite; anything else is a damaged file.
+    for i in &items {
+        for (what, pair) in [("bytes", i.bytes), ("TFLOP/s", i.tflops)] {
+            let Some((e, m)) = pair else { continue };
+            for (side, v) in [("estimate", e), ("measured", m)] {
+                if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return Err(Error::Parse {
+                        path: path.to_path_buf(),
+                        line: None,
+                        field: Some(i.label.clone()),
+                        message: format!("{side} {what} {v} is not a non-negative finite number"),
+                    });
+                }
+            }
+        }
+    }
+    Ok((source, items))
+}
+
+fn read_bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
     let text = crate::model::presets::read(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
@@ -60,7 +81,18 @@ pub fn bench_items(path: &Path) -> Result<(String, Vec<BenchItem>)> {
         let flops = bench.get("flops").and_then(|f| f.as_f64()).unwrap_or(0.0);
         let num = |r: &serde_json::Value, k: &str| r.get(k).and_then(|x| x.as_f64());
         let mut items = Vec::new();
-        for r in rows {
+        for (i, r) in rows.iter().enumerate() {
+            // A value that is present must be a number (null: not estimated or not measured).
+            for k in ["estimate", "measured"] {
+                if let Some(x) = r.get(k).filter(|x| !x.is_null() && !x.is_number()) {
+                    return Err(Error::Parse {
+                        path: path.to_path_buf(),
+                        line: None,
+                        field: Some(format!("rows[{i}].{k}")),
+                        message: format!("expected a number or null, found {x}"),
+                    });
+                }
+            }
             let q = r.get("quantity").and_then(|q| q.as_str()).unwrap_or("?");
             match r.get("unit").and_then(|u| u.as_str()) {
                 Some("bytes") if num(r, "estimate").is_some() || num(r, "measured").is_some() => {

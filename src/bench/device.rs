@@ -122,6 +122,11 @@ pub struct BufferRecord {
     pub bytes: u64,
     /// Bytes actually requested from wgpu (rounded up to 16 for vector access).
     pub allocated: u64,
+    /// Bytes the device allocator gave this buffer: the size of its allocation in wgpu's
+    /// allocator report (the driver's memory requirement for the buffer, with its alignment).
+    /// `None` where the backend gives no allocator report (GL, Metal) or for planned buffers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_bytes: Option<u64>,
 }
 
 /// An opened device with the benchmarks' features enabled.
@@ -333,6 +338,7 @@ impl Gpu {
         self.check_binding(label, bytes)?;
         let allocated = bytes.max(16).div_ceil(16) * 16;
         let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let before = self.device.generate_allocator_report();
         let buffer = self.scoped(&format!("creating buffer `{label}`"), || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -341,6 +347,8 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         })?;
+        let device_bytes =
+            before.zip(self.device.generate_allocator_report()).and_then(|(b, a)| new_allocation(label, &b, &a));
         if let Some(data) = contents {
             let mut padded;
             let data = if data.len() % 4 != 0 {
@@ -353,7 +361,7 @@ impl Gpu {
             self.queue.write_buffer(&buffer, 0, data);
         }
         if let Ok(mut l) = self.ledger.lock() {
-            l.push(BufferRecord { label: label.to_string(), role, bytes, allocated });
+            l.push(BufferRecord { label: label.to_string(), role, bytes, allocated, device_bytes });
         }
         Ok(buffer)
     }
@@ -432,6 +440,30 @@ impl Gpu {
     /// Timestamp period in nanoseconds per tick.
     pub fn timestamp_period(&self) -> f64 {
         self.queue.get_timestamp_period() as f64
+    }
+}
+
+/// The size of the allocation that appeared in the allocator report between `before` and
+/// `after` for the buffer `label` (gpu-allocator names each allocation after its buffer's label;
+/// wgpu-hal `vulkan::Device::create_buffer`). Allocations present before, or freed meanwhile,
+/// do not count; when labels are discarded, a single new allocation is taken as the buffer's.
+pub fn new_allocation(label: &str, before: &wgpu::AllocatorReport, after: &wgpu::AllocatorReport) -> Option<u64> {
+    let mut seen: std::collections::HashMap<(&str, u64, u64), usize> = std::collections::HashMap::new();
+    for a in &before.allocations {
+        *seen.entry((a.name.as_str(), a.offset, a.size)).or_default() += 1;
+    }
+    let mut fresh = Vec::new();
+    for a in &after.allocations {
+        match seen.get_mut(&(a.name.as_str(), a.offset, a.size)) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => fresh.push(a),
+        }
+    }
+    let named: Vec<u64> = fresh.iter().filter(|a| a.name == label).map(|a| a.size).collect();
+    match (named.as_slice(), fresh.as_slice()) {
+        ([size], _) => Some(*size),
+        ([], [only]) => Some(only.size),
+        _ => None,
     }
 }
 

@@ -79,6 +79,23 @@ impl LayerShape {
         }
         let setup = setup(Precision::Fp32, AttentionKernel::Flash, batch, seq);
         let seq = act::stack_seq(st, &setup);
+        // The kernels index with 32 bits: the largest activation (tokens × the widest of hidden,
+        // ffn and the attention widths) must have fewer than 2^32 elements. In u128, so that
+        // huge --batch and --seq are refused, never multiplied into a wrapped size.
+        let head_dim = l.attention.head_dim(l.hidden);
+        let widest = [l.hidden, l.mlp.ffn, l.attention.heads.saturating_mul(head_dim)].into_iter().max().unwrap_or(1);
+        let tokens = u128::from(batch) * u128::from(seq);
+        if tokens.saturating_mul(u128::from(widest)) > u128::from(u32::MAX) {
+            let max_tokens = u64::from(u32::MAX) / widest.max(1);
+            return Err(Error::invalid(
+                "--batch × --seq",
+                format!("{batch} × {seq}"),
+                format!(
+                    "at most {max_tokens} tokens for this layer (its widest activation, tokens × {widest}, must have \
+                     fewer than 2^32 elements: the kernels use 32-bit indices)"
+                ),
+            ));
+        }
         Ok(LayerShape {
             model: model.name.clone(),
             stack: st.name.clone(),

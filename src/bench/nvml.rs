@@ -76,5 +76,6 @@ pub fn memory_for(adapter: &AdapterReport) -> Option<NvmlMemory> {
         device_used_bytes: gpu.used_bytes,
         device_total_bytes: gpu.total_bytes,
         process_used_bytes: gpu.process_used_bytes,
+        process_used_before_bytes: None,
     })
 }

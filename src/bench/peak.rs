@@ -95,6 +95,7 @@ mod tests {
             },
             default_efficiency: 0.5,
             runtime: None,
+            gemm_efficiency: None,
         }
     }
 

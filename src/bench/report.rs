@@ -95,6 +95,14 @@ pub struct HarnessMemory {
 }
 
 impl HarnessMemory {
+    /// What the device allocator gave the buffers of `role` (all buffers for `None`): `None`
+    /// unless every one of them has a device figure.
+    pub fn device_bytes(&self, role: Option<Role>) -> Option<u64> {
+        let mut chosen = self.buffers.iter().filter(|b| role.is_none_or(|r| b.role == r)).peekable();
+        chosen.peek()?;
+        chosen.map(|b| b.device_bytes).sum()
+    }
+
     pub fn from_records(buffers: Vec<BufferRecord>) -> Self {
         let sum = |r: Option<Role>| buffers.iter().filter(|b| r.is_none_or(|r| b.role == r)).map(|b| b.bytes).sum();
         HarnessMemory {
@@ -108,10 +116,16 @@ impl HarnessMemory {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AllocatorMemory {
+    /// Where the figures come from (`wgpu allocator report (vulkan backend)`).
+    #[serde(default)]
+    pub source: String,
     pub allocated_bytes: u64,
     pub reserved_bytes: u64,
     /// Allocated bytes before the workload's buffers were created (device baseline).
     pub baseline_allocated_bytes: u64,
+    /// Reserved bytes (memory blocks) before the workload's buffers were created.
+    #[serde(default)]
+    pub baseline_reserved_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,7 +133,18 @@ pub struct NvmlMemory {
     pub gpu: String,
     pub device_used_bytes: u64,
     pub device_total_bytes: u64,
+    /// This process's used bytes after the workload's buffers were created.
     pub process_used_bytes: Option<u64>,
+    /// This process's used bytes before they were created (the driver context and earlier work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_used_before_bytes: Option<u64>,
+}
+
+impl NvmlMemory {
+    /// What NVML saw this process's memory grow by while the workload's buffers were created.
+    pub fn process_growth_bytes(&self) -> Option<u64> {
+        Some(self.process_used_bytes?.saturating_sub(self.process_used_before_bytes?))
+    }
 }
 
 /// Peak reference from a GPU preset that matches the adapter.

@@ -258,6 +258,7 @@ pub fn plan_records(plan: &[Planned]) -> Vec<BufferRecord> {
             role: b.role,
             bytes: b.bytes,
             allocated: b.bytes.max(16).div_ceil(16) * 16,
+            device_bytes: None,
         })
         .collect()
 }

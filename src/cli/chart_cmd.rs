@@ -137,6 +137,17 @@ fn split_gpus(flags: &ScenarioFlags) -> Result<(crate::scenario::Scenario, Vec<G
 }
 
 pub fn run(args: &ChartArgs, out: &mut dyn Write) -> Result<i32> {
+    // The output's format, folder and size are checked before any work is done.
+    let o = match &args.kind {
+        ChartKind::Breakdown(a) => &a.out,
+        ChartKind::Sweep(a) => &a.out,
+        ChartKind::MaxBatch(a) => &a.out,
+        ChartKind::Plans(a) => &a.out,
+        ChartKind::Bench(a) => &a.out,
+    };
+    crate::report::chart::ImageFormat::from_path(&o.output)?;
+    crate::fsio::check_output(&o.output)?;
+    check_size(o)?;
     let (chart, o) = match &args.kind {
         ChartKind::Breakdown(a) => {
             let (base, gpus) = split_gpus(&a.flags)?;
@@ -184,12 +195,26 @@ pub fn run(args: &ChartArgs, out: &mut dyn Write) -> Result<i32> {
     Ok(0)
 }
 
+/// Chart sizes memplan draws (pixels): a PNG of 8000 × 8000 is 192 MB of pixels.
+const WIDTHS: std::ops::RangeInclusive<u32> = 400..=8000;
+const HEIGHTS: std::ops::RangeInclusive<u32> = 300..=8000;
+
+/// `--width` and `--height` within what is drawn, else an error naming the value.
+fn check_size(o: &ChartOutput) -> Result<()> {
+    for (flag, v, range) in [("--width", o.width, WIDTHS), ("--height", o.height, HEIGHTS)] {
+        if let Some(v) = v.filter(|v| !range.contains(v)) {
+            return Err(Error::invalid(flag, v, format!("{} to {} pixels", range.start(), range.end())));
+        }
+    }
+    Ok(())
+}
+
 fn sized(mut chart: Chart, o: &ChartOutput) -> Chart {
     if let Some(w) = o.width {
-        chart.width = w.clamp(400, 8000);
+        chart.width = w;
     }
     if let Some(h) = o.height {
-        chart.height = h.clamp(300, 8000);
+        chart.height = h;
     }
     chart
 }

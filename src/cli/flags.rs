@@ -13,13 +13,12 @@ pub type Filter = fn(&SettingDef) -> bool;
 
 /// `estimate`, `compare`, `chart breakdown|sweep|max-batch`: one plan, no search.
 pub fn one_plan(d: &SettingDef) -> bool {
-    d.group != Group::Search
+    crate::api::Entry::Estimate.takes(d)
 }
 
 /// `plan`, `chart plans`: the model and step, the cluster and the search bounds.
 pub fn search(d: &SettingDef) -> bool {
-    matches!(d.group, Group::Model | Group::Training | Group::FineTune | Group::Runtime | Group::Search | Group::Gpu)
-        || matches!(d.key, "gpus" | "gpus-per-node" | "global-batch")
+    crate::api::Entry::Plan.takes(d)
 }
 
 /// `report`: the model and step; the report chooses GPUs, plans and clusters itself.

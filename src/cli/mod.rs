@@ -10,6 +10,7 @@ pub mod flags;
 pub mod plan_cmd;
 pub mod presets_cmd;
 pub mod report_cmd;
+pub mod serve_cmd;
 
 use crate::error::Result;
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ pub enum Command {
     Report(Box<report_cmd::ReportArgs>),
     /// List or show the built-in model and GPU presets.
     Presets(presets_cmd::PresetsArgs),
+    /// A local web page and JSON API on 127.0.0.1: estimate, plan search, shareable links.
+    Serve(serve_cmd::ServeArgs),
     /// Shell completions: `memplan completions bash > ~/.local/share/bash-completion/completions/memplan`.
     Completions(completions_cmd::CompletionsArgs),
     /// The local GPUs: wgpu adapters (features, limits) and NVML memory where available.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         Command::Completions(a) => completions_cmd::run(&a, out),
         Command::Presets(a) => presets_cmd::run(&a, out),
         Command::Plan(a) => plan_cmd::run(&a, out),
+        Command::Serve(a) => serve_cmd::run(&a, out),
         Command::Devices(a) => {
             quiet_mesa_device_select();
             crate::bench::cli::run_devices(&a, out)

@@ -67,6 +67,8 @@ fn doc_kind(path: &Path) -> Result<Doc> {
 
 pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
     let kind = doc_kind(&args.output)?;
+    // An output that cannot be written is known before any planning.
+    crate::fsio::check_output(&args.output)?;
     let mut base = args.flags.scenario()?;
     if let Some(m) = &args.model_name {
         base.set_model(m)?;
@@ -98,20 +100,24 @@ pub fn run(args: &ReportArgs, out: &mut dyn Write) -> Result<i32> {
                 ChartFiles::Svg => "svg",
                 ChartFiles::Png => "png",
             };
+            // The document and its charts are one output set: every file is rendered and staged
+            // first, then all are placed, so a chart that cannot be written leaves no document
+            // (and no other chart) behind.
             let mut files = Vec::new();
-            let mut written = Vec::new();
+            let mut set: Vec<(PathBuf, Vec<u8>)> = Vec::new();
             for (id, _, c) in &charts {
                 let file = format!("{stem}-{id}.{ext}");
                 let path = dir.join(&file);
                 debug_assert!(ImageFormat::from_path(&path).is_ok());
-                draw::write(c, &path)?;
-                written.push(path);
+                crate::fsio::check_output(&path)?;
+                set.push((path.clone(), draw::encode(c, &path)?));
                 files.push((id.clone(), file));
             }
             let md = doc.to_markdown(&|id| files.iter().find(|(i, _)| i == id).map(|(_, f)| f.clone()));
-            draw::write_text(&args.output, &md)?;
-            let mut msg = format!("wrote {}\n", args.output.display());
-            for p in written {
+            set.insert(0, (args.output.clone(), md.into_bytes()));
+            crate::fsio::write_set_atomic(&set)?;
+            let mut msg = String::new();
+            for (p, _) in &set {
                 msg.push_str(&format!("wrote {}\n", p.display()));
             }
             write_out(out, &msg)?;

@@ -23,6 +23,9 @@ pub struct GpuSpec {
     /// What a process on this GPU really has and spends outside its tensors (`[runtime]`).
     #[serde(default)]
     pub runtime: Option<GpuRuntime>,
+    /// What GEMMs and streaming kernels reach on this GPU: the planner's compute model.
+    #[serde(default)]
+    pub gemm_efficiency: Option<GemmEfficiency>,
 }
 
 /// Runtime facts of one GPU as PyTorch sees it, each with its source in the preset.
@@ -52,6 +55,25 @@ impl GpuSpec {
     pub fn usable_bytes(&self) -> u64 {
         self.runtime.as_ref().map_or(self.memory_bytes, |r| r.total_memory_bytes)
     }
+}
+
+/// The planner's roofline inputs for one GPU (`[gemm_efficiency]` in its preset): the largest
+/// fraction of the dense peak a library GEMM reaches, the fraction of the memory bandwidth a
+/// streaming kernel reaches, and the SM count and output tile that quantize a GEMM into waves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmEfficiency {
+    /// Best measured 16-bit GEMM throughput over the dense peak (e.g. MAMF).
+    pub max: f64,
+    /// Achieved over nominal memory bandwidth for streaming (elementwise) kernels.
+    pub memory: f64,
+    /// Streaming multiprocessors (compute units on AMD).
+    pub sms: u64,
+    /// Output tile of one thread block (rows × columns).
+    pub tile_m: u64,
+    pub tile_n: u64,
+    /// Where `max` and `memory` come from.
+    pub source: String,
 }
 
 fn default_efficiency() -> f64 {

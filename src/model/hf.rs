@@ -140,8 +140,21 @@ fn import(path: &Path, name: &str, text: &str) -> Result<ModelSpec> {
     };
     spec.name = name.to_string();
     spec.family = model_type;
-    crate::model::validate::validate(&spec)?;
+    crate::model::validate::validate(&spec).map_err(|e| in_file(path, e))?;
     Ok(spec)
+}
+
+/// A shape error of the imported model, located in the config file it came from.
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::InvalidShape { reason, hint } => Error::Parse {
+            path: path.to_path_buf(),
+            line: None,
+            field: None,
+            message: if hint.is_empty() { reason } else { format!("{reason} ({hint})") },
+        },
+        other => other,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,7 +208,15 @@ impl<'a> Cfg<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => {
-                v.as_u64().map(Some).ok_or_else(|| self.err(key, format!("expected a non-negative integer, found {v}")))
+                let n =
+                    v.as_u64().ok_or_else(|| self.err(key, format!("expected a non-negative integer, found {v}")))?;
+                // Every config integer has a stated bound (`model::validate::hf_int_limit`), so
+                // no size read here can overflow the arithmetic that follows.
+                let (limit, what) = crate::model::validate::hf_int_limit(key);
+                if n > limit {
+                    return Err(self.err(key, crate::model::validate::too_large(n, limit, what)));
+                }
+                Ok(Some(n))
             }
         }
     }
@@ -221,7 +242,11 @@ impl<'a> Cfg<'a> {
     fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v.as_f64().ok_or_else(|| self.err(key, format!("expected a number, found {v}"))),
+            Some(v) => {
+                let x = v.as_f64().ok_or_else(|| self.err(key, format!("expected a number, found {v}")))?;
+                crate::model::validate::hf_float_check(key, x).map_err(|m| self.err(key, m))?;
+                Ok(x)
+            }
         }
     }
 

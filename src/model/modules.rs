@@ -555,17 +555,20 @@ fn lstm_steps(l: &Lstm) -> Vec<Step> {
     out
 }
 
+// Counts saturate at u64::MAX and never wrap (see `model::params`); within the bounds of
+// `model::validate::module_bounds` they are exact.
+
 fn linear(d_in: u64, d_out: u64, bias: bool) -> Count {
-    Count { params: d_in * d_out + if bias { d_out } else { 0 }, tensors: 1 + u64::from(bias) }
+    Count::linear(d_in, d_out, bias)
 }
 
 fn conv(cin: u64, cout: u64, k: u64, bias: bool) -> Count {
-    linear(cin * k * k, cout, bias)
+    linear(cin.saturating_mul(k.saturating_mul(k)), cout, bias)
 }
 
 /// BatchNorm or GroupNorm with affine weight and bias.
 fn affine_norm(c: u64) -> Count {
-    Count { params: 2 * c, tensors: 2 }
+    Count { params: c.saturating_mul(2), tensors: 2 }
 }
 
 /// Parameters of one block. `module` gives the transformer stack of a text encoder.
@@ -612,22 +615,26 @@ pub fn block_params(block: &Block, module: &Module) -> Count {
                 + linear(cross, c, false)
                 + linear(cross, c, false)
                 + linear(c, c, true)
-                + linear(c, 8 * c, true)
-                + linear(4 * c, c, true);
+                + linear(c, c.saturating_mul(8), true)
+                + linear(c.saturating_mul(4), c, true);
             affine_norm(c) + linear(c, c, true) + linear(c, c, true) + sum_n(block, depth)
         }
         Block::VaeAttention { c, .. } => affine_norm(c) + sum_n(linear(c, c, true), 4),
         Block::Downsample { c, .. } | Block::Upsample { c, .. } => conv(c, c, 3, true),
         Block::TimeEmbedding { input, dim } => linear(input, dim, true) + linear(dim, dim, true),
-        Block::Embedding { vocab, dim } => Count { params: vocab * dim, tensors: 1 },
+        Block::Embedding { vocab, dim } => Count { params: vocab.saturating_mul(dim), tensors: 1 },
         Block::FeatureProjection { features, dim } => linear(features, dim, true) + affine_norm(dim),
         Block::Lstm { input, hidden, layers, directions, .. } => {
             // PyTorch: weight_ih (4H × in), weight_hh (4H × H), bias_ih and bias_hh (4H) per layer
             // and direction; layers after the first read all directions' outputs.
             (0..layers)
                 .map(|i| {
-                    let d_in = if i == 0 { input } else { hidden * directions };
-                    Count { params: (4 * hidden * (d_in + hidden) + 8 * hidden) * directions, tensors: 4 * directions }
+                    let d_in = if i == 0 { input } else { hidden.saturating_mul(directions) };
+                    let per_direction = hidden
+                        .saturating_mul(4)
+                        .saturating_mul(d_in.saturating_add(hidden))
+                        .saturating_add(hidden.saturating_mul(8));
+                    Count { params: per_direction.saturating_mul(directions), tensors: 4 * directions }
                 })
                 .sum()
         }
@@ -637,18 +644,15 @@ pub fn block_params(block: &Block, module: &Module) -> Count {
             let s = &t.stack;
             let h = s.layer.hidden;
             let positions = match s.positions {
-                Positions::Learned { max, offset } => (max + offset) * h,
+                Positions::Learned { max, offset } => max.saturating_add(offset).saturating_mul(h),
                 _ => 0,
             };
-            let mut c = Count { params: vocab * h, tensors: 1 };
+            let mut c = Count { params: vocab.saturating_mul(h), tensors: 1 };
             if positions > 0 {
                 c += Count { params: positions, tensors: 1 };
             }
             let layer = params::layer(&s.layer);
-            c += Count {
-                params: layer.params * if s.shared_layers { 1 } else { s.layers },
-                tensors: layer.tensors * if s.shared_layers { 1 } else { s.layers },
-            };
+            c += layer.times(if s.shared_layers { 1 } else { s.layers });
             for n in s.embedding_norm.iter().chain(&s.final_norm) {
                 c += Count { params: n.params(h), tensors: n.tensors() };
             }
@@ -670,7 +674,7 @@ impl Times3 for Count {
 }
 
 fn sum_n(c: Count, n: u64) -> Count {
-    Count { params: c.params * n, tensors: c.tensors * n }
+    c.times(n)
 }
 
 /// Parameters of a module.
@@ -713,29 +717,29 @@ pub fn total_params(model: &ModelSpec) -> Count {
 /// Device buffers of the modules, bytes: BatchNorm running mean and variance (fp32) and its
 /// int64 `num_batches_tracked`; a text encoder's int64 position ids.
 pub fn buffer_bytes(model: &ModelSpec) -> u64 {
-    let mut total = 0;
+    let mut total: u64 = 0;
     for m in &model.modules {
         for s in m.steps() {
-            let bn = |c: u64| 8 * c + 8;
-            total += match s.block {
+            let bn = |c: u64| c.saturating_mul(8).saturating_add(8);
+            total = total.saturating_add(match s.block {
                 Block::Stem { cout, .. } => bn(cout),
                 Block::Residual { kind, width, cout, stride, cin, .. } => {
                     let main = match kind {
-                        ResBlockKind::Bottleneck => 2 * bn(width) + bn(cout),
-                        ResBlockKind::Basic => 2 * bn(cout),
+                        ResBlockKind::Bottleneck => bn(width).saturating_mul(2).saturating_add(bn(cout)),
+                        ResBlockKind::Basic => bn(cout).saturating_mul(2),
                     };
-                    main + if stride != 1 || cin != cout { bn(cout) } else { 0 }
+                    main.saturating_add(if stride != 1 || cin != cout { bn(cout) } else { 0 })
                 }
                 Block::FeatureProjection { dim, .. } => bn(dim),
                 Block::Transformer { .. } => match m {
                     Module::TextEncoder(t) => match t.stack.positions {
-                        Positions::Learned { max, offset } => 8 * (max + offset),
+                        Positions::Learned { max, offset } => max.saturating_add(offset).saturating_mul(8),
                         _ => 0,
                     },
                     _ => 0,
                 },
                 _ => 0,
-            };
+            });
         }
     }
     total
@@ -792,6 +796,7 @@ pub fn default_seq(model: &ModelSpec) -> Option<u64> {
 /// the downsampling).
 pub fn validate(model: &ModelSpec) -> Result<()> {
     for m in &model.modules {
+        super::validate::module_bounds(m)?;
         let ctx = |what: String| format!("module `{}`: {what}", m.name());
         let positive = |what: &str, v: u64| -> Result<()> {
             if v == 0 {

@@ -1,6 +1,11 @@
 //! Exact parameter counts from the architecture graph, in the order Hugging Face's
 //! `num_parameters()` would find them (tied weights counted once). Each count also reports
 //! the number of parameter tensors, which sizes per-tensor optimizer state such as Adam's `step`.
+//!
+//! Counts never wrap: every product and sum saturates at `u64::MAX`, which is sticky (a
+//! saturated part keeps the total saturated, as every multiplier of a validated model is ≥ 1),
+//! and [`checked_count`] reports it as `None`. `model::validate` refuses a model whose count
+//! saturates or exceeds `limits::PARAMS`, so a validated model's counts are exact.
 
 use super::spec::*;
 use serde::Serialize;
@@ -15,30 +20,35 @@ pub struct Count {
 impl Count {
     pub const ZERO: Count = Count { params: 0, tensors: 0 };
 
-    fn linear(d_in: u64, d_out: u64, bias: bool) -> Count {
-        Count { params: d_in * d_out + if bias { d_out } else { 0 }, tensors: 1 + u64::from(bias) }
+    /// A `d_in × d_out` weight and an optional bias.
+    pub fn linear(d_in: u64, d_out: u64, bias: bool) -> Count {
+        Count {
+            params: d_in.saturating_mul(d_out).saturating_add(if bias { d_out } else { 0 }),
+            tensors: 1 + u64::from(bias),
+        }
     }
 
     fn table(rows: u64, width: u64) -> Count {
         if rows == 0 || width == 0 {
             return Count::ZERO;
         }
-        Count { params: rows * width, tensors: 1 }
+        Count { params: rows.saturating_mul(width), tensors: 1 }
     }
 
     fn norm(norm: &Norm, width: u64) -> Count {
         Count { params: norm.params(width), tensors: norm.tensors() }
     }
 
-    fn times(self, n: u64) -> Count {
-        Count { params: self.params * n, tensors: self.tensors * n }
+    /// `n` copies (saturating).
+    pub fn times(self, n: u64) -> Count {
+        Count { params: self.params.saturating_mul(n), tensors: self.tensors.saturating_mul(n) }
     }
 }
 
 impl std::ops::Add for Count {
     type Output = Count;
     fn add(self, o: Count) -> Count {
-        Count { params: self.params + o.params, tensors: self.tensors + o.tensors }
+        Count { params: self.params.saturating_add(o.params), tensors: self.tensors.saturating_add(o.tensors) }
     }
 }
 
@@ -82,10 +92,11 @@ pub fn attention(layer: &Layer) -> Count {
         return Count { params: mla.params(h, a.heads), tensors: mla.tensors() };
     }
     let hd = a.head_dim(h);
-    let q = Count::linear(h, a.heads * hd, a.q_bias);
-    let k = Count::linear(h, a.kv_heads() * hd, a.k_bias);
-    let v = Count::linear(h, a.kv_heads() * hd, a.v_bias);
-    let o = Count::linear(a.heads * hd, h, a.o_bias);
+    let (q_width, kv_width) = (a.heads.saturating_mul(hd), a.kv_heads().saturating_mul(hd));
+    let q = Count::linear(h, q_width, a.q_bias);
+    let k = Count::linear(h, kv_width, a.k_bias);
+    let v = Count::linear(h, kv_width, a.v_bias);
+    let o = Count::linear(q_width, h, a.o_bias);
     let mut qkv = q + k + v;
     if a.fused_qkv {
         // One projection (GPT-2's c_attn, BLOOM's query_key_value): one weight tensor and one
@@ -149,23 +160,24 @@ fn stack_embeddings(model: &ModelSpec, stack: &Stack) -> Count {
     match &stack.input {
         StackInput::Tokens | StackInput::Hidden => {}
         StackInput::Patches { channels, patch, conv_bias, class_token, .. } => {
-            c += Count::linear(channels * patch * patch, h, *conv_bias);
+            c += Count::linear(channels.saturating_mul(patch.saturating_mul(*patch)), h, *conv_bias);
             if *class_token {
                 c += Count::table(1, h);
             }
         }
         StackInput::AudioConv { mel_bins, .. } => {
             // Whisper: Conv1d(mel, h, k=3) and Conv1d(h, h, k=3, stride 2), both with bias.
-            c += Count::linear(mel_bins * 3, h, true) + Count::linear(h * 3, h, true);
+            c += Count::linear(mel_bins.saturating_mul(3), h, true) + Count::linear(h.saturating_mul(3), h, true);
         }
     }
     if let Positions::Learned { max, offset } = stack.positions {
         let rows = match &stack.input {
             StackInput::Patches { patch, image, class_token, .. } => {
                 // One row per patch (+ the class token): the table size follows the image.
-                (image / patch) * (image / patch) + u64::from(*class_token)
+                let side = image.checked_div(*patch).unwrap_or(0);
+                side.saturating_mul(side).saturating_add(u64::from(*class_token))
             }
-            _ => max + offset,
+            _ => max.saturating_add(offset),
         };
         c += Count::table(rows, width);
     }
@@ -194,7 +206,7 @@ fn stack_extras(stack: &Stack) -> Count {
     match stack.positions {
         Positions::RelativeBias { buckets } => c += Count::table(buckets, stack.layer.attention.heads),
         Positions::DisentangledRelative { buckets } => {
-            c += Count::table(2 * buckets, h);
+            c += Count::table(buckets.saturating_mul(2), h);
             c += Count::norm(&Norm { kind: NormKind::LayerNorm, bias: true }, h);
         }
         _ => {}
@@ -278,6 +290,12 @@ pub fn count(model: &ModelSpec) -> u64 {
     breakdown(model).total.params
 }
 
+/// The total, or `None` when it does not fit in `u64` (the count saturated).
+pub fn checked_count(model: &ModelSpec) -> Option<u64> {
+    let b = breakdown(model);
+    (b.total.params < u64::MAX && b.total.tensors < u64::MAX).then_some(b.total.params)
+}
+
 /// Parameters touched per token: MoE layers count `top_k` experts instead of all.
 pub fn active_count(model: &ModelSpec) -> u64 {
     let b = breakdown(model);
@@ -285,9 +303,9 @@ pub fn active_count(model: &ModelSpec) -> u64 {
     for (s, _) in model.stacks.iter().zip(&b.layers) {
         let m = &s.layer.mlp;
         if m.experts > m.top_k {
-            let per_layer = expert(&s.layer).params * (m.experts - m.top_k);
-            inactive += per_layer * if s.shared_layers { 1 } else { s.layers };
+            let per_layer = expert(&s.layer).params.saturating_mul(m.experts - m.top_k);
+            inactive = per_layer.saturating_mul(if s.shared_layers { 1 } else { s.layers }).saturating_add(inactive);
         }
     }
-    b.total.params - inactive
+    b.total.params.saturating_sub(inactive)
 }

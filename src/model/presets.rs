@@ -69,11 +69,10 @@ pub fn model_from_file(path: &Path) -> Result<ModelSpec> {
     model_from_text(path, &read(path)?)
 }
 
-/// A model preset from TOML text; `path` names it in errors.
+/// A model preset from TOML text; `path` names it in errors, which give the line and the field
+/// (`user_presets::parse_model`).
 pub fn model_from_text(path: &Path, text: &str) -> Result<ModelSpec> {
-    let spec: ModelSpec = parse_toml(path, text)?;
-    validate(&spec)?;
-    Ok(spec)
+    super::user_presets::parse_model(path, text)
 }
 
 /// Read an input file: only a regular file, size-capped (`crate::fsio`).

@@ -183,7 +183,7 @@ pub struct Norm {
 impl Norm {
     pub fn params(&self, hidden: u64) -> u64 {
         match self.kind {
-            NormKind::LayerNorm if self.bias => 2 * hidden,
+            NormKind::LayerNorm if self.bias => hidden.saturating_mul(2),
             _ => hidden,
         }
     }
@@ -274,15 +274,21 @@ pub struct Mla {
 impl Mla {
     /// Parameters of the attention projections and their two RMSNorms.
     pub fn params(&self, hidden: u64, heads: u64) -> u64 {
-        let qk = self.nope_head_dim + self.rope_head_dim;
-        let q = match self.q_lora_rank {
-            Some(r) => hidden * r + r + r * heads * qk,
-            None => hidden * heads * qk,
+        // Saturating in u128, then at u64::MAX like every count in `model::params`:
+        // unvalidated sizes never wrap.
+        let (h, n) = (u128::from(hidden), u128::from(heads));
+        let mul = |a: u128, b: u128| a.saturating_mul(b);
+        let qk = u128::from(self.nope_head_dim) + u128::from(self.rope_head_dim);
+        let q = match self.q_lora_rank.map(u128::from) {
+            Some(r) => mul(h, r).saturating_add(r).saturating_add(mul(mul(r, n), qk)),
+            None => mul(mul(h, n), qk),
         };
-        let kv = hidden * (self.kv_lora_rank + self.rope_head_dim)
-            + self.kv_lora_rank
-            + self.kv_lora_rank * heads * (self.nope_head_dim + self.v_head_dim);
-        q + kv + heads * self.v_head_dim * hidden
+        let rank = u128::from(self.kv_lora_rank);
+        let kv = mul(h, rank + u128::from(self.rope_head_dim))
+            .saturating_add(rank)
+            .saturating_add(mul(mul(rank, n), u128::from(self.nope_head_dim) + u128::from(self.v_head_dim)));
+        let o = mul(mul(n, u128::from(self.v_head_dim)), h);
+        u64::try_from(q.saturating_add(kv).saturating_add(o)).unwrap_or(u64::MAX)
     }
 
     /// Parameter tensors: weights and the two norms.
@@ -296,7 +302,7 @@ impl Mla {
 
     /// Elements cached per token per layer: the latent and the shared rotary key.
     pub fn cache_per_token(&self) -> u64 {
-        self.kv_lora_rank + self.rope_head_dim
+        self.kv_lora_rank.saturating_add(self.rope_head_dim)
     }
 }
 

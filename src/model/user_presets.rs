@@ -67,7 +67,9 @@ pub fn read_dirs(dirs: &[PathBuf]) -> Result<UserPresets> {
             });
         }
         let (models, gpus) = (dir.join("models"), dir.join("gpus"));
-        if !models.is_dir() && !gpus.is_dir() {
+        // Present but not a folder is `toml_files`' clear error; absent both is this one.
+        let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+        if !exists(&models) && !exists(&gpus) {
             return Err(Error::conflict(
                 format!("preset directory {} has neither a models/ nor a gpus/ folder", dir.display()),
                 format!(
@@ -96,18 +98,45 @@ pub fn read_dirs(dirs: &[PathBuf]) -> Result<UserPresets> {
     Ok(out)
 }
 
+/// The `*.toml` files of `dir` (none when it does not exist), sorted. A `*.toml` entry that is not
+/// a regular file (a directory, FIFO, device, dangling link) is an error naming it, never
+/// skipped silently nor opened; other entries are ignored. At most `MAX_PRESET_FILES` files.
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
+    let io = |path: &Path, message: String| Error::Io { path: path.to_path_buf(), message };
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir, e.to_string())),
+        Ok(m) if !m.is_dir() => {
+            return Err(io(dir, "not a directory: a preset directory's models/ and gpus/ must be folders".into()))
+        }
+        Ok(_) => {}
     }
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), message: e.to_string() })?;
-    let mut files: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
-        .collect();
+    let rd = std::fs::read_dir(dir).map_err(|e| io(dir, e.to_string()))?;
+    let mut files = Vec::new();
+    for entry in rd {
+        let path = entry.map_err(|e| io(dir, e.to_string()))?.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        // `metadata` follows links: a link to a regular file is a preset like any other.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => files.push(path),
+            Ok(m) => {
+                let what = if m.is_dir() { "a directory" } else { "not a regular file (a FIFO, socket or device)" };
+                return Err(io(&path, format!("it is {what}; a preset must be a regular .toml file")));
+            }
+            Err(e) => return Err(io(&path, format!("{e} (a dangling link?)"))),
+        }
+        if files.len() > MAX_PRESET_FILES {
+            return Err(io(dir, format!("more than {MAX_PRESET_FILES} preset files")));
+        }
+    }
     files.sort();
     Ok(files)
 }
+
+/// Most preset files read from one folder (each is validated at start-up).
+pub const MAX_PRESET_FILES: usize = 10_000;
 
 /// The lookup name: the file stem, lowercased. Leaked once per file and process (names are
 /// `&'static str` like the built-in ones).
@@ -220,6 +249,19 @@ pub fn parse_model(path: &Path, text: &str) -> Result<ModelSpec> {
         let message = if hint.is_empty() { reason.clone() } else { format!("{reason} ({hint})") };
         // `stack `decoder`: ...` names the stack.
         let stack = reason.strip_prefix("stack `").and_then(|r| r.split('`').next()).map(str::to_string);
+        // A check that names its field (`field `stacks.layer.hidden``): the leaf is the key, the
+        // component before it the table it sits in.
+        if let Some(named) = reason.split("field `").nth(1).and_then(|r| r.split('`').next()) {
+            let parts: Vec<&str> = named.split('.').collect();
+            let key = parts.last().copied().unwrap_or(named);
+            let section = parts.len().checked_sub(2).map(|i| parts[i]).filter(|s| !matches!(*s, "stacks" | "layer"));
+            let stack_scope = if parts.first() == Some(&"stacks") { stack.as_deref() } else { None };
+            let line = locate(text, stack_scope, section, key)
+                .or_else(|| locate(text, stack_scope, None, key))
+                .or_else(|| locate(text, None, None, key));
+            let message = message.replacen(&format!("field `{named}`: "), "", 1);
+            return Err(Error::Parse { path: path.to_path_buf(), line, field: Some(named.into()), message });
+        }
         // Which key the check concerns, and where it lives.
         let (section, key, field): (Option<&str>, &str, &str) = if reason.contains("has no stacks") {
             (None, "stacks", "stacks")
@@ -271,6 +313,23 @@ pub fn parse_gpu(path: &Path, text: &str) -> Result<GpuSpec> {
             let field = section.map_or(key.to_string(), |s| format!("{s}.{key}"));
             return Err(semantic(path, text, None, section, key, field, format!("must be positive, found {v}")));
         }
+    }
+    // Bytes are added and multiplied with model sizes: a physical bound keeps them exact.
+    let limit = super::validate::limits::BUFFER_BYTES;
+    if g.memory_bytes > limit {
+        return Err(semantic(
+            path,
+            text,
+            None,
+            None,
+            "memory_bytes",
+            "memory_bytes".into(),
+            format!(
+                "{} is too large for GPU memory: at most {} bytes (1 PiB)",
+                g.memory_bytes,
+                super::validate::fmt_limit(limit)
+            ),
+        ));
     }
     for (key, v) in [
         ("bf16", g.peak_flops.bf16),

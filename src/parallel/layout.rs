@@ -4,7 +4,7 @@
 //! norms replicated, embeddings and the LM head over the vocabulary, experts over `ep`.
 //! Uneven splits give the first ranks one more row, so the shards add up exactly.
 
-use super::pipeline::stage_stack_layers;
+use super::pipeline::plan_stage_stack_layers;
 use super::plan::ParallelPlan;
 use crate::model::params::{self, Count};
 use crate::model::spec::*;
@@ -71,7 +71,7 @@ pub struct StageParams {
 }
 
 pub fn stage_params(model: &ModelSpec, plan: &ParallelPlan, stage: u64) -> StageParams {
-    let layers = stage_stack_layers(model, plan.pp, stage);
+    let layers = plan_stage_stack_layers(model, plan, stage);
     let first = stage == 0;
     let last = stage + 1 == plan.pp;
     let b = params::breakdown(model);
@@ -134,11 +134,11 @@ fn relative_tables(s: &Stack) -> u64 {
 }
 
 fn first_stage_of(model: &ModelSpec, plan: &ParallelPlan, stack: usize) -> u64 {
-    (0..plan.pp).find(|&st| stage_stack_layers(model, plan.pp, st)[stack] > 0).unwrap_or(0)
+    (0..plan.pp).find(|&st| plan_stage_stack_layers(model, plan, st)[stack] > 0).unwrap_or(0)
 }
 
 fn last_stage_of(model: &ModelSpec, plan: &ParallelPlan, stack: usize) -> u64 {
-    (0..plan.pp).rev().find(|&st| stage_stack_layers(model, plan.pp, st)[stack] > 0).unwrap_or(0)
+    (0..plan.pp).rev().find(|&st| plan_stage_stack_layers(model, plan, st)[stack] > 0).unwrap_or(0)
 }
 
 /// Head parameters on one tensor-parallel rank: the vocabulary projection and its bias split

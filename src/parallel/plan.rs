@@ -26,7 +26,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "gpus-per-node",
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fsdp {
     /// FULL_SHARD (FSDP2 `reshard_after_forward=True`): weights, grads, optimizer sharded; the
@@ -38,7 +38,7 @@ pub enum Fsdp {
     Hybrid,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Offload {
     #[default]
@@ -49,7 +49,7 @@ pub enum Offload {
     Params,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// All forward passes, then all backward passes: every microbatch in flight.
@@ -62,7 +62,7 @@ pub enum Schedule {
     Interleaved,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ParallelPlan {
     pub dp: u64,
     pub tp: u64,
@@ -83,6 +83,15 @@ pub struct ParallelPlan {
     /// Microbatches per step per pipeline (gradient-accumulation steps when pp = 1).
     pub microbatches: u64,
     pub gpus_per_node: u64,
+    /// Transformer layers on the first and on the last pipeline stage when they differ from an
+    /// even split; the middle stages share the rest evenly (Megatron-LM
+    /// `--decoder-first-pipeline-num-layers`/`--decoder-last-pipeline-num-layers`, or its
+    /// `--account-for-embedding-in-pipeline-split`; torchtitan
+    /// `pipeline_parallel_first_stage_less_layers`). `None`: as even as possible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_stage_layers: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_stage_layers: Option<u64>,
 }
 
 impl Default for ParallelPlan {
@@ -109,7 +118,14 @@ impl ParallelPlan {
             vpp: 1,
             microbatches: 1,
             gpus_per_node: 8,
+            first_stage_layers: None,
+            last_stage_layers: None,
         }
+    }
+
+    /// The pipeline layout is uneven (first or last stage set apart).
+    pub fn uneven(&self) -> bool {
+        self.first_stage_layers.is_some() || self.last_stage_layers.is_some()
     }
 
     pub fn gpus(&self) -> u64 {
@@ -154,7 +170,15 @@ impl ParallelPlan {
                 Schedule::OneFOneB => "1f1b".to_string(),
                 Schedule::Interleaved => format!("interleaved v {}", self.vpp),
             };
-            parts.push(format!("pp {} ({sched}, m {})", self.pp, self.microbatches));
+            let layout = match (self.first_stage_layers, self.last_stage_layers) {
+                (None, None) => String::new(),
+                (f, l) => format!(
+                    ", layers {}/…/{}",
+                    f.map_or("even".to_string(), |f| f.to_string()),
+                    l.map_or("even".to_string(), |l| l.to_string())
+                ),
+            };
+            parts.push(format!("pp {} ({sched}, m {}{layout})", self.pp, self.microbatches));
         } else if self.microbatches > 1 {
             parts.push(format!("grad accum {}", self.microbatches));
         }
@@ -281,6 +305,9 @@ impl ParallelPlan {
         if self.pp > layers.max(1) {
             return Err(Error::invalid("--pp", self.pp, format!("at most the model's {layers} layers")));
         }
+        if self.uneven() {
+            crate::parallel::pipeline::uneven_middle(layers, self)?;
+        }
         if self.schedule == Schedule::Interleaved {
             if self.pp == 1 {
                 return Err(Error::conflict(
@@ -288,7 +315,22 @@ impl ParallelPlan {
                     "use --schedule 1f1b or add pipeline stages",
                 ));
             }
-            if !layers.is_multiple_of(self.pp * self.vpp) {
+            if self.uneven() {
+                // Each stage's layers are split into vpp model chunks.
+                let middle = crate::parallel::pipeline::uneven_middle(layers, self)?;
+                let fewest = [self.first_stage_layers, self.last_stage_layers, (self.pp > 2).then_some(middle)]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(0);
+                if fewest < self.vpp {
+                    return Err(Error::invalid(
+                        "--vpp",
+                        self.vpp,
+                        format!("at most the {fewest} layers of the smallest pipeline stage"),
+                    ));
+                }
+            } else if !layers.is_multiple_of(self.pp.saturating_mul(self.vpp)) {
                 return Err(Error::invalid(
                     "--vpp",
                     self.vpp,

@@ -1,27 +1,70 @@
-//! Step time of a plan: compute at a stated efficiency of the GPU's dense peak, the pipeline
-//! bubble (p − 1)/(v·m) (Narayanan et al. 2021 §2.2.2), and communication — tensor-parallel
-//! collectives on the intra-node link (4 per layer per microbatch, 6 with full recomputation;
-//! Korthikanti et al. 2022 §4.2.2: sequence parallelism keeps the same volume), pipeline sends,
-//! data-parallel reduction and ZeRO-3/FSDP gathers on the inter-node link (a stated fraction
-//! overlaps with compute), MoE all-to-all and ring-attention passes for context parallelism.
-//! Ring collectives move 2(n − 1)/n of the buffer per rank for an all-reduce, (n − 1)/n for an
-//! all-gather or reduce-scatter.
+//! Step time of a plan under the framework that runs it.
+//!
+//! **Compute** is summed over the kernels of a layer on one rank for one micro-batch: every GEMM
+//! (Q/K/V, output, MLP, experts, router; forward, input gradient and weight gradient) through the
+//! roofline of `gemm`, the attention core (a fused FlashAttention kernel, causal blocks skipped;
+//! or, eager, the two batched GEMMs plus the memory-bound softmax and dropout over the b·a·s²
+//! scores), and the memory-bound elementwise kernels (norms, activations, residual adds with
+//! dropout, rotary embeddings) at the achievable bandwidth. Sequence parallelism divides the
+//! norm/dropout/residual traffic by tp. Recomputation adds the recomputed forward (full) or the
+//! attention core (selective). The first stage adds the embedding, the last the logits GEMM and
+//! the fp32 cross-entropy.
+//!
+//! **Communication** per micro-batch, on the link its group uses (`comm`):
+//! - tensor parallel (Megatron's f/g operators, Narayanan et al. 2021 §3.3): two all-reduces of
+//!   the b·s·h activations forward and two backward per layer, two more with full recomputation;
+//!   with sequence parallelism an all-gather + reduce-scatter pair of the same volume
+//!   (Korthikanti et al. 2022 §4.2.2); not overlapped (Megatron's `--tp-comm-overlap` is off by
+//!   default and needs Transformer Engine userbuffers);
+//! - context parallel: the K/V blocks go around the ring (cp − 1 hops forward; K/V and their
+//!   gradients backward), overlapped with the attention core of each step (Megatron/TE and
+//!   torchtitan's ring attention): only the excess is exposed;
+//! - expert parallel: dispatch and combine all-to-alls of the routed tokens, forward and backward;
+//! - pipeline: one activation (b·s·h, divided by tp under sequence parallelism) forward and one
+//!   gradient backward per micro-batch per stage boundary; blocking in Megatron's 1F1B,
+//!   overlapped in its interleaved schedule (`--overlap-p2p-communication`, on by default).
+//!
+//! **Data parallel**, per framework (`frameworks::GradSync`): DDP's bucketed all-reduce overlaps
+//! the backward of the last micro-batch (only the excess and the last bucket are exposed);
+//! Megatron's DDP / distributed optimizer reduce after the pipeline flush, not overlapped (its
+//! defaults: `--overlap-grad-reduce` and `--overlap-param-gather` off), the distributed
+//! optimizer as a reduce-scatter of the fp32 main grads plus an all-gather of the bf16
+//! parameters; DeepSpeed ZeRO-1 reduces at the accumulation boundary, ZeRO-2 after every
+//! micro-batch (`stage_1_and_2.py`), both overlapped with backward, then all-gathers the updated
+//! parameters; ZeRO-3 and FSDP all-gather every unit in forward, again in backward when
+//! resharded, and reduce-scatter its gradients, per micro-batch, prefetched behind the compute
+//! (exposed: what exceeds the compute it hides behind, plus the first unit).
+//!
+//! **Pipeline**: the step is m·t_max + (Σ t_s − t_max)/v for stage times t_s of one micro-batch
+//! (forward + backward): the slowest stage sets the steady state, the others fill and drain
+//! (1F1B and GPipe: Narayanan et al. 2021 §2.2.1; interleaving divides the fill by v, §2.2.2).
+//! Then the optimizer step (memory-bound) and, with offloading, the host transfers and CPU Adam.
 
+use super::comm::{Collective, Links};
 use super::flops::{step_flops, StepFlops};
+use super::frameworks::GradSync;
+use super::gemm::{GemmModel, FLASH_BACKWARD, FLASH_FORWARD};
 use crate::dtype::DType;
 use crate::hw::GpuSpec;
-use crate::memory::estimate::PlanEstimate;
-use crate::memory::{Recompute, Setup};
-use crate::model::spec::ModelSpec;
-use crate::parallel::{Offload, ParallelPlan};
-use serde::{Deserialize, Serialize};
+use crate::memory::activations::{heads_per_rank, shapes, StackShape};
+use crate::memory::{AttentionKernel, Recompute, Setup};
+use crate::model::spec::*;
+use crate::parallel::{Offload, ParallelPlan, Schedule};
+use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// DDP's default bucket (`bucket_cap_mb=25`, torch/nn/parallel/distributed.py).
+const DDP_BUCKET_BYTES: f64 = 25.0 * 1024.0 * 1024.0;
+/// DeepSpeed `reduce_bucket_size` as memplan emits it (elements).
+const DEEPSPEED_BUCKET_ELEMENTS: f64 = 5e8;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimeConfig {
-    /// Fraction of the dense peak that matmuls reach (calibration or the GPU preset's default).
-    pub efficiency: f64,
-    /// Fraction of data-parallel / ZeRO / context-parallel communication hidden behind compute.
-    pub overlap: f64,
+    /// GEMM and streaming-kernel model of the GPU for the recipe's matmul dtype.
+    pub gemm: GemmModel,
+    pub links: Links,
+    /// Fraction of data-parallel communication hidden behind compute, when given; otherwise
+    /// each framework's own mechanism decides.
+    pub overlap: Option<f64>,
     /// Host link for offloading, bytes/s (PCIe 4.0 x16 ≈ 25 GB/s achieved).
     pub pcie_bandwidth: f64,
     /// CPU Adam throughput for offloaded optimizer steps, parameters per second per GPU
@@ -29,15 +72,41 @@ pub struct TimeConfig {
     pub cpu_adam_params_per_s: f64,
 }
 
-impl Default for TimeConfig {
-    fn default() -> Self {
-        TimeConfig { efficiency: 0.45, overlap: 0.5, pcie_bandwidth: 25e9, cpu_adam_params_per_s: 1.25e8 }
+/// Assumed fraction of the nominal link rate NCCL reaches on large messages (its ring
+/// all-reduce "bus bandwidth" on NVLink and InfiniBand is typically 75–90% of the line rate).
+pub const LINK_EFFICIENCY: f64 = 0.8;
+/// Assumed per-step latency of a collective inside a node and across nodes.
+pub const INTRA_LATENCY_S: f64 = 5e-6;
+pub const INTER_LATENCY_S: f64 = 10e-6;
+
+impl TimeConfig {
+    /// The GPU preset's model for the setup's matmul dtype.
+    pub fn for_gpu(gpu: &GpuSpec, setup: &Setup, gpus_per_node: u64) -> TimeConfig {
+        let dtype = setup.precision.activation_dtype();
+        let gemm = GemmModel::from_preset(gpu, peak_flops(gpu, setup), dtype.bytes(1));
+        let intra = gpu.interconnect.intra_node_bandwidth;
+        TimeConfig {
+            gemm,
+            links: Links {
+                intra,
+                inter: gpu.interconnect.inter_node_bandwidth.unwrap_or(intra),
+                efficiency: LINK_EFFICIENCY,
+                intra_latency: INTRA_LATENCY_S,
+                inter_latency: INTER_LATENCY_S,
+                gpus_per_node: gpus_per_node.max(1),
+            },
+            overlap: None,
+            pcie_bandwidth: 25e9,
+            cpu_adam_params_per_s: 1.25e8,
+        }
     }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct StepTime {
+    /// Compute of the slowest stage over all micro-batches.
     pub compute_s: f64,
+    /// Pipeline fill and drain beyond the slowest stage's steady state.
     pub bubble_s: f64,
     pub tp_comm_s: f64,
     pub pp_comm_s: f64,
@@ -45,8 +114,11 @@ pub struct StepTime {
     pub dp_comm_s: f64,
     pub moe_comm_s: f64,
     pub cp_comm_s: f64,
+    pub optimizer_s: f64,
     pub offload_s: f64,
     pub total_s: f64,
+    /// The pipeline stage that sets the pace.
+    pub slowest_stage: u64,
     pub tokens_per_s: f64,
     pub mfu: f64,
     pub hfu: f64,
@@ -63,147 +135,481 @@ pub fn peak_flops(gpu: &GpuSpec, setup: &Setup) -> f64 {
     }
 }
 
-fn ring_all_reduce(bytes: f64, n: u64, bw: f64) -> f64 {
-    if n <= 1 {
-        0.0
-    } else {
-        2.0 * (n - 1) as f64 / n as f64 * bytes / bw
+/// One layer of a stack on one rank for one micro-batch, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LayerCost {
+    pub fwd: f64,
+    pub bwd: f64,
+    /// Recomputed forward work during backward.
+    pub recompute: f64,
+    pub tp: f64,
+    pub cp: f64,
+    pub ep: f64,
+}
+
+/// Embedding (first stage) and logits + loss (last stage) per micro-batch, seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct EndsCost {
+    pub embedding: f64,
+    pub head_fwd: f64,
+    pub head_bwd: f64,
+}
+
+/// Per-stack layer costs and the ends of the model for one (micro-batch, recompute, tp, sp, cp,
+/// ep) — everything of the compute model that does not depend on the pipeline layout.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Costs {
+    pub layers: Vec<LayerCost>,
+    pub ends: EndsCost,
+    /// Activation bytes of one micro-batch at a stage boundary (per rank).
+    pub boundary_bytes: f64,
+}
+
+fn stack_shapes(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan) -> Vec<StackShape> {
+    shapes(model, setup)
+        .into_iter()
+        .map(|sh| StackShape { seq: sh.seq.div_ceil(plan.cp), kv_seq: sh.seq, tp: plan.tp, sp: plan.sp, ..sh })
+        .collect()
+}
+
+/// The cost model of one layer: see the module documentation.
+pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeConfig) -> Costs {
+    let g = &cfg.gemm;
+    let links = &cfg.links;
+    let e = setup.precision.activation_dtype().bytes(1) as f64;
+    let t = plan.tp.max(1) as f64;
+    let node = links.gpus_per_node;
+    let shapes = stack_shapes(model, setup, plan);
+    let mut layers = Vec::with_capacity(model.stacks.len());
+    let mut boundary_bytes: f64 = 0.0;
+    for (s, sh) in model.stacks.iter().zip(&shapes) {
+        let layer = &s.layer;
+        let h = layer.hidden as f64;
+        let a = &layer.attention;
+        let hd = a.head_dim(layer.hidden) as f64;
+        let (heads, kv_heads) = heads_per_rank(a, plan.tp);
+        let (heads, kv_heads) = (heads as f64, kv_heads as f64);
+        let b = sh.batch as f64;
+        let s_local = sh.seq as f64;
+        let tokens = b * s_local;
+        let kv_len = sh.kv_seq as f64;
+        let norm_tokens = if plan.sp { tokens / t } else { tokens };
+        let mut fwd = 0.0;
+        let mut bwd = 0.0;
+        let mut add = |(f, bw): (f64, f64)| {
+            fwd += f;
+            bwd += bw;
+        };
+        // Projections.
+        match &a.mla {
+            Some(mla) => {
+                let n = mla.params(layer.hidden, a.heads) as f64 / h / t;
+                add(g.linear(tokens, h, n));
+            }
+            None => {
+                add(g.linear(tokens, h, (heads + 2.0 * kv_heads) * hd));
+                add(g.linear(tokens, heads * hd, h));
+            }
+        }
+        if layer.cross_attention {
+            let enc = (sh.cross_seq as f64) * b;
+            add(g.linear(tokens, h, heads * hd));
+            add(g.linear(enc, h, 2.0 * kv_heads * hd));
+            add(g.linear(tokens, heads * hd, h));
+        }
+        // MLP, experts, router, shared experts.
+        let m = &layer.mlp;
+        let ffn = (m.ffn as f64 / t).ceil();
+        let up = if m.gated { 2.0 * ffn } else { ffn };
+        let routed_tokens;
+        if m.experts > 1 {
+            let ep = plan.ep.max(1) as f64;
+            let experts = m.experts as f64;
+            let local = (experts / ep).ceil();
+            routed_tokens = tokens * m.top_k as f64 * setup.capacity_factor;
+            let per_expert = (routed_tokens * ep / experts).max(1.0);
+            let (f1, b1) = g.linear(per_expert, h, up);
+            let (f2, b2) = g.linear(per_expert, ffn, h);
+            add(((f1 + f2) * local, (b1 + b2) * local));
+            add(g.linear(tokens, h, experts));
+        } else {
+            routed_tokens = tokens;
+            add(g.linear(tokens, h, up));
+            add(g.linear(tokens, ffn, h));
+        }
+        if m.shared_ffn > 0 {
+            let sf = (m.shared_ffn as f64 / t).ceil();
+            add(g.linear(tokens, h, 2.0 * sf));
+            add(g.linear(tokens, sf, h));
+        }
+        // Attention core.
+        let causal = if s.causal { 0.5 } else { 1.0 };
+        let materialised = crate::memory::activations::materialises_scores(setup, a.dropout);
+        let attn_dropout = setup.dropout_p(a.dropout) > 0.0;
+        let core = |q_len: f64, k_len: f64, causal: f64| -> (f64, f64) {
+            let qk = match &a.mla {
+                Some(mla) => (mla.nope_head_dim + mla.rope_head_dim) as f64,
+                None => hd,
+            };
+            let v = a.mla.as_ref().map_or(hd, |mla| mla.v_head_dim as f64);
+            let batch = b * heads;
+            if !materialised && setup.attention == AttentionKernel::Flash {
+                let flops = 2.0 * q_len * k_len * (qk + v) * batch * causal;
+                (g.fused(flops, FLASH_FORWARD), g.fused(2.5 * flops, FLASH_BACKWARD))
+            } else {
+                let scores = q_len * k_len * batch;
+                let drop_fwd = if attn_dropout { 2.0 * e + 1.0 } else { 0.0 };
+                let f = g.gemm(q_len, k_len, qk, batch)
+                    + g.stream(scores * (2.0 * e + drop_fwd))
+                    + g.gemm(q_len, v, k_len, batch);
+                let bw = g.gemm(k_len, v, q_len, batch)
+                    + g.gemm(q_len, k_len, v, batch)
+                    + g.stream(scores * (3.0 * e + drop_fwd))
+                    + g.gemm(q_len, qk, k_len, batch)
+                    + g.gemm(k_len, qk, q_len, batch);
+                (f, bw)
+            }
+        };
+        let (mut core_f, mut core_b) = core(s_local, kv_len, causal);
+        if layer.cross_attention {
+            let (f, bw) = core(s_local, sh.cross_seq as f64, 1.0);
+            core_f += f;
+            core_b += bw;
+        }
+        fwd += core_f;
+        bwd += core_b;
+        // Elementwise kernels.
+        let norms =
+            if layer.parallel_attn_mlp { 1.0 } else { 2.0 } * (1.0 + f64::from(u8::from(layer.cross_attention)));
+        let hidden_drop = setup.dropout_p(layer.hidden_dropout) > 0.0;
+        let mask = if hidden_drop { 1.0 } else { 0.0 };
+        let residuals = 2.0 + f64::from(u8::from(layer.cross_attention));
+        let act_elems = routed_tokens * ffn;
+        let (act_f, act_b) = if m.gated { (3.0 * e, 5.0 * e) } else { (2.0 * e, 3.0 * e) };
+        let rotary =
+            if matches!(s.positions, Positions::Rotary) { 2.0 * e * tokens * (heads + kv_heads) * hd } else { 0.0 };
+        let ew_f = norms * 2.0 * e * norm_tokens * h
+            + residuals * (3.0 * e + mask) * norm_tokens * h
+            + act_elems * act_f
+            + rotary;
+        let ew_b = norms * 3.0 * e * norm_tokens * h
+            + residuals * (2.0 * e + mask) * norm_tokens * h
+            + act_elems * act_b
+            + rotary;
+        fwd += g.stream(ew_f);
+        bwd += g.stream(ew_b);
+        // Recomputed forward work: the attention core (selective, and per-op SAC's share), or the
+        // whole layer (full, Hugging Face and every-k checkpointing recompute layers).
+        let recompute = match setup.recompute {
+            Recompute::None => 0.0,
+            Recompute::Selective => core_f,
+            // torchtitan's per-op SAC saves the SDPA output and every second matmul output
+            // (`_save_list`, `_get_custom_policy` in torchtitan/distributed/activation_checkpoint.py):
+            // backward re-runs the other half of the matmuls and the elementwise ops, not attention.
+            Recompute::Op => 0.5 * (fwd - core_f),
+            // Every k-th block fully checkpointed: 1/k of the layers re-run their forward.
+            Recompute::Every(k) => fwd / f64::from(k.max(1)),
+            Recompute::Full | Recompute::Hf => fwd,
+        };
+        // Tensor parallel collectives (tp within a node).
+        let act_bytes = tokens * h * e;
+        let collectives = 4.0 + if setup.recompute.coarse() == Recompute::Full { 2.0 } else { 0.0 };
+        let per_layer_ar = (1.0 + f64::from(u8::from(layer.cross_attention)) * 0.5) * collectives;
+        let tp = per_layer_ar * links.time(Collective::AllReduce, act_bytes, plan.tp, plan.tp.min(node));
+        // Context parallel ring, overlapped with the attention core of each step.
+        let cp = if plan.cp > 1 {
+            let kv_bytes = tokens * 2.0 * kv_heads * hd * e;
+            let cross = plan.tp * plan.cp > node;
+            let hop = links.send(kv_bytes, cross);
+            let steps = (plan.cp - 1) as f64;
+            let per_step_f = core_f / plan.cp as f64;
+            let per_step_b = core_b / plan.cp as f64;
+            steps * ((hop - per_step_f).max(0.0) + (2.0 * hop - per_step_b).max(0.0))
+        } else {
+            0.0
+        };
+        // Expert parallel all-to-all: dispatch + combine, forward and backward.
+        let ep = if plan.ep > 1 && m.experts > 1 {
+            let sent = routed_tokens / if plan.sp { t } else { 1.0 } * h * e;
+            let per_node = (node / plan.tp.max(1)).clamp(1, plan.ep);
+            4.0 * links.time(Collective::AllToAll, sent, plan.ep, per_node)
+        } else {
+            0.0
+        };
+        boundary_bytes = boundary_bytes.max(act_bytes / if plan.sp { t } else { 1.0 });
+        layers.push(LayerCost { fwd, bwd, recompute, tp, cp, ep });
+    }
+    // Ends: embedding lookup (write) and its scatter-add backward; logits and cross-entropy.
+    let mut ends = EndsCost::default();
+    if let (Some(first), Some(sh)) = (model.stacks.first(), shapes.first()) {
+        let bytes = (sh.batch * sh.seq) as f64 * first.layer.hidden as f64 * e;
+        ends.embedding = g.stream(bytes) + g.stream(3.0 * bytes);
+    }
+    if let (Some(_), Some(last), Some(sh)) = (&model.head.lm_head, model.last_stack(), shapes.last()) {
+        let tokens = (sh.batch * sh.seq) as f64;
+        let v = (model.vocab() as f64 / t).ceil();
+        let (f, bw) = g.linear(tokens, last.layer.hidden as f64, v);
+        // Upcast to fp32, log-softmax and its gradient (Megatron's vocab-parallel cross-entropy).
+        ends.head_fwd = f + g.stream(tokens * v * (e + 12.0));
+        ends.head_bwd = bw + g.stream(tokens * v * (12.0 + e));
+    }
+    Costs { layers, ends, boundary_bytes }
+}
+
+/// What the time model needs of one pipeline stage: its layers per stack and parameters per rank.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageWork {
+    pub stage: u64,
+    pub layers: Vec<u64>,
+    pub params: u64,
+    pub first: bool,
+    pub last: bool,
+    /// How many stages share this work (the middle stages of a pipeline are alike).
+    pub count: u64,
+}
+
+/// The distinct stages of a plan's layout: with one stack, first, one middle (standing for all
+/// of them: the middle stages of a single stack are alike) and last; with several stacks, every
+/// stage (their middle stages hold different stacks).
+pub fn stage_work(layout: &[crate::parallel::layout::StageParams]) -> Vec<StageWork> {
+    let p = layout.len();
+    let mk = |i: usize, count: u64| {
+        let s = &layout[i];
+        StageWork { stage: s.stage, layers: s.layers.clone(), params: s.params, first: s.first, last: s.last, count }
+    };
+    let single_stack = layout.first().is_some_and(|s| s.layers.len() == 1);
+    match p {
+        0 => Vec::new(),
+        1 => vec![mk(0, 1)],
+        2 => vec![mk(0, 1), mk(1, 1)],
+        _ if single_stack => vec![mk(0, 1), mk(1, p as u64 - 2), mk(p - 1, 1)],
+        _ => (0..p).map(|i| mk(i, 1)).collect(),
     }
 }
 
-fn ring_gather(bytes: f64, n: u64, bw: f64) -> f64 {
-    if n <= 1 {
-        0.0
-    } else {
-        (n - 1) as f64 / n as f64 * bytes / bw
-    }
-}
-
-/// Step time of `plan` for a global batch of `sequences`, using the memory estimate for the
-/// per-rank state sizes.
-pub fn step_time(
-    model: &ModelSpec,
-    setup: &Setup,
-    plan: &ParallelPlan,
-    est: &PlanEstimate,
-    gpu: &GpuSpec,
-    sequences: u64,
-    cfg: &TimeConfig,
-) -> StepTime {
-    step_time_with_flops(model, setup, plan, est, gpu, sequences, cfg, step_flops(model, setup, sequences))
-}
-
-/// `step_time` with the step's FLOPs already counted (they depend only on the model, sequence,
-/// recomputation and global batch, so the planner counts them once per recompute policy).
+/// Step time of `plan` for a global batch of `sequences`, with the layer costs already computed.
 #[allow(clippy::too_many_arguments)]
-pub fn step_time_with_flops(
+pub fn step_time_with(
     model: &ModelSpec,
     setup: &Setup,
     plan: &ParallelPlan,
-    est: &PlanEstimate,
-    gpu: &GpuSpec,
+    sync: GradSync,
+    stages: &[StageWork],
+    costs: &Costs,
     sequences: u64,
     cfg: &TimeConfig,
     flops: StepFlops,
 ) -> StepTime {
-    let gpus = plan.gpus() as f64;
-    let peak = peak_flops(gpu, setup);
-    let achieved = peak * cfg.efficiency.max(1e-6);
-    let compute_s = flops.hardware / gpus / achieved;
-    let (p, v, m) = (plan.pp, plan.vpp, plan.microbatches.max(1));
-    let bubble_s = compute_s * (p - 1) as f64 / (v * m) as f64;
+    let g = &cfg.gemm;
+    let links = &cfg.links;
+    let node = links.gpus_per_node;
+    let m = plan.microbatches.max(1) as f64;
+    let v = if plan.schedule == Schedule::Interleaved { plan.vpp.max(1) as f64 } else { 1.0 };
+    let w_bytes = setup.precision.weight_dtype().bytes(1) as f64;
+    let g_bytes = setup.precision.grad_bytes_per_param() as f64;
+    // Data-parallel group: dp ranks, consecutive after tp·cp (Megatron's tp-cp-dp-pp order).
+    let dp_per_node = (node / (plan.tp * plan.cp).max(1)).clamp(1, plan.dp.max(1));
+    let shard = plan.shard_degree().max(1);
+    let shard_per_node = (node / (plan.tp * plan.cp).max(1)).clamp(1, shard);
+    // Pipeline neighbours are tp·cp·dp ranks apart.
+    let pp_cross = plan.tp * plan.cp * plan.dp >= node;
 
-    let intra = gpu.interconnect.intra_node_bandwidth;
-    let inter = gpu.interconnect.inter_node_bandwidth.unwrap_or(intra);
-    let act = setup.precision.activation_dtype().bytes(1) as f64;
-    let b = setup.micro_batch as f64;
-    let h = model.max_hidden() as f64;
-    let worst_stage = &est.stages[est.worst];
-    let stage_layers: u64 = worst_stage.layers.iter().sum();
-    let seq_local = (setup.seq.div_ceil(plan.cp)) as f64;
-    let activation_bytes = b * seq_local * h * act;
-
-    // Tensor parallel: all-reduce (or all-gather + reduce-scatter with SP) of the layer's
-    // activations twice forward and twice backward; full recomputation repeats the forward two.
-    let collectives = if setup.recompute.coarse() == Recompute::Full { 6.0 } else { 4.0 };
-    let tp_comm_s = m as f64 * stage_layers as f64 * collectives * ring_all_reduce(activation_bytes, plan.tp, intra);
-
-    // Pipeline: one activation forward and one gradient backward per microbatch and chunk boundary.
-    let node_gpus = plan.gpus_per_node.max(1);
-    let pp_link = if plan.tp * plan.pp <= node_gpus { intra } else { inter };
-    let p2p = activation_bytes / if plan.sp { plan.tp as f64 } else { 1.0 };
-    let pp_comm_s = if p > 1 { 2.0 * (m * v) as f64 * p2p / pp_link } else { 0.0 };
-
-    // Data parallel: gradients reduced once per step; ZeRO-3/FSDP gathers weights for forward and
-    // backward; sharded optimizers all-gather the updated weights.
-    let dp_link = if plan.gpus() <= node_gpus { intra } else { inter };
-    let grads = worst_stage.estimate.states.gradients.max(1) as f64;
-    let full_grads = grads * if plan.shards_grads() { plan.shard_degree() as f64 } else { 1.0 };
-    let full_weights = setup.precision.weight_dtype().bytes(worst_stage.estimate.parameters) as f64;
-    let d = plan.dp;
-    let mut dp =
-        if plan.shards_grads() { ring_gather(full_grads, d, dp_link) } else { ring_all_reduce(full_grads, d, dp_link) };
-    if plan.shards_optimizer() {
-        dp += ring_gather(full_weights, d, dp_link);
+    #[derive(Clone, Copy, Default)]
+    struct Stage {
+        compute: f64,
+        bwd: f64,
+        tp: f64,
+        cp: f64,
+        ep: f64,
+        p2p: f64,
+        sharded: f64,
+        total: f64,
+        count: f64,
+        params: f64,
     }
-    if plan.shards_weights() {
-        dp += 2.0 * ring_gather(full_weights, d, dp_link);
+    // Up to three distinct stages live on the stack; several stacks use a vector.
+    let mut inline = [Stage::default(); 3];
+    let mut spill: Vec<Stage> = Vec::new();
+    for (si, st) in stages.iter().enumerate() {
+        let (mut fwd, mut bwd, mut rc, mut tp, mut cp, mut ep) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for (n, c) in st.layers.iter().zip(&costs.layers) {
+            let n = *n as f64;
+            fwd += n * c.fwd;
+            bwd += n * c.bwd;
+            rc += n * c.recompute;
+            tp += n * c.tp;
+            cp += n * c.cp;
+            ep += n * c.ep;
+        }
+        if st.first {
+            fwd += costs.ends.embedding * 0.25;
+            bwd += costs.ends.embedding * 0.75;
+        }
+        if st.last {
+            fwd += costs.ends.head_fwd;
+            bwd += costs.ends.head_bwd;
+        }
+        let bwd_all = bwd + rc;
+        // Blocking sends in 1F1B (forward activation out, gradient back); hidden when interleaved.
+        let p2p = if plan.pp > 1 && v == 1.0 {
+            let sends = f64::from(u8::from(!st.first)) + f64::from(u8::from(!st.last));
+            sends * links.send(costs.boundary_bytes, pp_cross)
+        } else {
+            0.0
+        };
+        // ZeRO-3 / FSDP per micro-batch: gathers and reduce-scatters behind the compute.
+        let params = st.params as f64;
+        let units = st.layers.iter().sum::<u64>().max(1) as f64 + 1.0;
+        let sharded = if sync == GradSync::Sharded && plan.pp == 1 {
+            // One gather and one reduce-scatter per unit (a layer, or the embedding/head).
+            let ag = units * links.time(Collective::AllGather, params * w_bytes / units, shard, shard_per_node);
+            let rs = units * links.time(Collective::ReduceScatter, params * g_bytes / units, shard, shard_per_node);
+            let regather = if plan.shards_weights() { ag } else { 0.0 };
+            let exposed = (ag - fwd).max(0.0) + (regather + rs - bwd_all).max(0.0) + (ag + rs) / units;
+            // (the first unit's gather and the last unit's reduce-scatter have nothing to hide behind)
+            let hybrid = if plan.fsdp == Some(crate::parallel::Fsdp::Hybrid) && shard < plan.dp {
+                // HYBRID_SHARD: the sharded gradients are all-reduced across the replicas.
+                links.time(Collective::AllReduce, params * g_bytes / shard as f64, plan.dp / shard, 1)
+            } else {
+                0.0
+            };
+            exposed + hybrid
+        } else {
+            0.0
+        };
+        let compute = fwd + bwd_all;
+        let total = compute + tp + cp + ep + p2p + sharded;
+        let stage =
+            Stage { compute, bwd: bwd_all, tp, cp, ep, p2p, sharded, total, count: st.count.max(1) as f64, params };
+        if stages.len() <= 3 {
+            inline[si] = stage;
+        } else {
+            spill.push(stage);
+        }
     }
-    let dp_comm_s = dp * (1.0 - cfg.overlap.clamp(0.0, 1.0));
+    let per_stage: &[Stage] = if stages.len() <= 3 { &inline[..stages.len()] } else { &spill };
+    let (slowest_i, slowest) =
+        per_stage.iter().enumerate().max_by(|a, b| a.1.total.total_cmp(&b.1.total)).expect("at least one stage");
+    let sum: f64 = per_stage.iter().map(|s| s.total * s.count).sum();
+    let pipeline = m * slowest.total + (sum - slowest.total) / v;
 
-    // MoE: two all-to-all forward and two backward of the routed tokens per MoE layer.
-    let moe_layers: u64 =
-        model.stacks.iter().zip(&worst_stage.layers).filter(|(s, _)| s.layer.mlp.experts > 1).map(|(_, n)| *n).sum();
-    let top_k = model.stacks.iter().map(|s| s.layer.mlp.top_k).max().unwrap_or(1) as f64;
-    let ep_link = if plan.ep * plan.tp <= node_gpus { intra } else { inter };
-    let moe_comm_s = if plan.ep > 1 {
-        m as f64 * moe_layers as f64 * 4.0 * ring_gather(activation_bytes * top_k, plan.ep, ep_link)
-    } else {
-        0.0
-    };
-
-    // Context parallel: K/V blocks go around the ring (cp − 1 hops) forward, twice backward.
-    let cp_comm_s = if plan.cp > 1 {
-        let kv_fraction = model
-            .stacks
-            .iter()
-            .map(|s| {
-                2.0 * (s.layer.attention.kv_heads() * s.layer.attention.head_dim(s.layer.hidden)) as f64
-                    / s.layer.hidden as f64
-            })
-            .fold(0.0, f64::max);
-        let cp_link = if plan.cp * plan.tp <= node_gpus { intra } else { inter };
-        let per_layer = 3.0 * (plan.cp - 1) as f64 * activation_bytes * kv_fraction / plan.tp as f64 / cp_link;
-        m as f64 * stage_layers as f64 * per_layer * (1.0 - cfg.overlap)
-    } else {
-        0.0
-    };
+    // Data-parallel synchronisation after (or during) the last micro-batch, per stage; the step
+    // waits for the slowest.
+    let dp = plan.dp;
+    let mut dp_exposed: f64 = 0.0;
+    let mut optimizer: f64 = 0.0;
+    for st in per_stage {
+        let grads = st.params * g_bytes;
+        let weights = st.params * w_bytes;
+        let ar = links.time(Collective::AllReduce, grads, dp, dp_per_node);
+        let exposed = match sync {
+            _ if dp <= 1 => 0.0,
+            GradSync::DdpOverlapped => {
+                let last_bucket = ar * (DDP_BUCKET_BYTES / grads.max(1.0)).min(1.0);
+                (ar - st.bwd).max(last_bucket)
+            }
+            GradSync::AfterFlush => {
+                if plan.distributed_optimizer {
+                    links.time(Collective::ReduceScatter, grads, dp, dp_per_node)
+                        + links.time(Collective::AllGather, weights, dp, dp_per_node)
+                } else {
+                    ar
+                }
+            }
+            GradSync::DeepSpeedBuckets => {
+                let bucket = (DEEPSPEED_BUCKET_ELEMENTS * g_bytes / grads.max(1.0)).min(1.0);
+                let gather =
+                    if plan.zero >= 1 { links.time(Collective::AllGather, weights, dp, dp_per_node) } else { 0.0 };
+                if plan.zero >= 2 {
+                    // Reduced after every micro-batch, each behind its own backward.
+                    let rs = links.time(Collective::ReduceScatter, grads, dp, dp_per_node);
+                    m * (rs - st.bwd).max(rs * bucket) + gather
+                } else {
+                    (ar - st.bwd).max(ar * bucket) + gather
+                }
+            }
+            GradSync::Sharded => {
+                if plan.pp > 1 {
+                    // Gathered once, reduced once per step (the pipeline schedule's no-sync
+                    // for all but the last micro-batch): only the first and last unit show.
+                    let units = stages.first().map_or(1, |s| s.layers.iter().sum::<u64>().max(1)) as f64 + 1.0;
+                    let ag = links.time(Collective::AllGather, weights / units, shard, shard_per_node);
+                    let rs = links.time(Collective::ReduceScatter, grads / units, shard, shard_per_node);
+                    ag + rs
+                } else {
+                    0.0
+                }
+            }
+        };
+        let exposed = match cfg.overlap {
+            Some(o) if sync != GradSync::Sharded => {
+                let full = match sync {
+                    GradSync::AfterFlush if plan.distributed_optimizer => {
+                        links.time(Collective::ReduceScatter, grads, dp, dp_per_node)
+                            + links.time(Collective::AllGather, weights, dp, dp_per_node)
+                    }
+                    _ => ar,
+                };
+                if dp <= 1 {
+                    0.0
+                } else {
+                    full * (1.0 - o.clamp(0.0, 1.0))
+                }
+            }
+            _ => exposed,
+        };
+        dp_exposed = dp_exposed.max(exposed);
+        // Adam step over the local shard: read the gradient, fp32 master, m, v; write master,
+        // m, v and the working copy.
+        let local = if plan.shards_optimizer() { st.params / shard as f64 } else { st.params };
+        let step = if plan.offload == Offload::None { g.stream(local * (g_bytes + 4.0 * 6.0 + w_bytes)) } else { 0.0 };
+        optimizer = optimizer.max(step);
+    }
 
     // Offload: gradients to the host, updated 16-bit weights back, and the CPU Adam step.
     let offload_s = if plan.offload != Offload::None {
-        let shard = (worst_stage.estimate.parameters as f64 / plan.shard_degree() as f64).max(1.0);
-        (shard * 2.0 + shard * 2.0) / cfg.pcie_bandwidth + shard / cfg.cpu_adam_params_per_s
+        let shard_params = (slowest.params / plan.shard_degree() as f64).max(1.0);
+        (shard_params * 2.0 + shard_params * 2.0) / cfg.pcie_bandwidth + shard_params / cfg.cpu_adam_params_per_s
     } else {
         0.0
     };
 
-    let total_s = compute_s + bubble_s + tp_comm_s + pp_comm_s + dp_comm_s + moe_comm_s + cp_comm_s + offload_s;
-    // Tokens (or patches, frames) of the input stack per sequence.
+    let total_s = pipeline + dp_exposed + optimizer + offload_s;
+    let gpus = plan.gpus() as f64;
+    let peak = g.peak;
     let per_sequence = model.stacks.first().map_or(setup.seq, |s| crate::memory::activations::stack_seq(s, setup));
     let tokens = sequences as f64 * per_sequence as f64;
     StepTime {
-        compute_s,
-        bubble_s,
-        tp_comm_s,
-        pp_comm_s,
-        dp_comm_s,
-        moe_comm_s,
-        cp_comm_s,
+        compute_s: m * slowest.compute,
+        bubble_s: pipeline - m * slowest.total,
+        tp_comm_s: m * slowest.tp,
+        pp_comm_s: m * slowest.p2p,
+        dp_comm_s: dp_exposed + m * slowest.sharded,
+        moe_comm_s: m * slowest.ep,
+        cp_comm_s: m * slowest.cp,
+        optimizer_s: optimizer,
         offload_s,
         total_s,
+        slowest_stage: stages[slowest_i].stage,
         tokens_per_s: tokens / total_s,
         mfu: flops.model / (total_s * gpus * peak),
         hfu: flops.hardware / (total_s * gpus * peak),
         flops,
     }
+}
+
+/// Step time of `plan` run by a framework synchronising gradients as `sync`, for a global batch
+/// of `sequences`: builds the layout and the layer costs (the search caches both).
+pub fn step_time(
+    model: &ModelSpec,
+    setup: &Setup,
+    plan: &ParallelPlan,
+    sync: GradSync,
+    sequences: u64,
+    cfg: &TimeConfig,
+) -> StepTime {
+    let layout = crate::parallel::layout::stages(model, plan);
+    let stages = stage_work(&layout);
+    let c = costs(model, setup, plan, cfg);
+    step_time_with(model, setup, plan, sync, &stages, &c, sequences, cfg, step_flops(model, setup, sequences))
 }

@@ -68,12 +68,44 @@ pub fn to_png_file(chart: &Chart, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Draw the chart as PNG bytes in memory (RGB, 8 bits), so that a set of files can be staged
+/// before any is placed.
+pub fn to_png(chart: &Chart) -> Result<Vec<u8>> {
+    fonts();
+    let (w, h) = (chart.width, chart.height);
+    let pixels = (w as usize)
+        .checked_mul(h as usize)
+        .and_then(|p| p.checked_mul(3))
+        .ok_or_else(|| render_error(&format!("a {w}×{h} image is too large")))?;
+    let mut rgb = vec![0u8; pixels];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw(&root, chart).map_err(|e| render_error(&e.to_string()))?;
+        root.present().map_err(|e| render_error(&e.to_string()))?;
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(|e| render_error(&e.to_string()))?;
+        writer.write_image_data(&rgb).map_err(|e| render_error(&e.to_string()))?;
+    }
+    Ok(out)
+}
+
+/// The chart's bytes in the format `path`'s extension names.
+pub fn encode(chart: &Chart, path: &Path) -> Result<Vec<u8>> {
+    match ImageFormat::from_path(path)? {
+        ImageFormat::Svg => Ok(to_svg(chart)?.into_bytes()),
+        ImageFormat::Png => to_png(chart),
+    }
+}
+
 /// Write the chart to `path` in the format its extension names, whole or not at all.
 pub fn write(chart: &Chart, path: &Path) -> Result<()> {
-    match ImageFormat::from_path(path)? {
-        ImageFormat::Svg => write_text(path, &to_svg(chart)?),
-        ImageFormat::Png => write_atomic_with(path, |tmp| to_png_file(chart, tmp)),
-    }
+    crate::fsio::check_output(path)?;
+    crate::fsio::write_atomic(path, &encode(chart, path)?)
 }
 
 /// Write a chart or report text whole or not at all (`crate::fsio`).

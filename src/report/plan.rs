@@ -33,8 +33,13 @@ pub struct PlanReport {
     pub global_batch_tokens: u64,
     pub usable_bytes_per_gpu: u64,
     pub headroom: String,
+    /// GEMM ceiling as a fraction of the dense peak, and where it comes from.
     pub efficiency: f64,
-    pub overlap: f64,
+    pub efficiency_source: String,
+    /// Data-parallel overlap given with --overlap (otherwise each framework's mechanism).
+    pub overlap: Option<f64>,
+    /// Frameworks searched.
+    pub frameworks: Vec<String>,
     pub evaluated: u64,
     pub fitting: u64,
     pub plans: Vec<PlanRow>,
@@ -43,8 +48,8 @@ pub struct PlanReport {
     pub price_per_gpu_hour: Option<f64>,
     /// When nothing fits: the smallest change that would.
     pub suggestion: Option<String>,
-    /// A warning about the calibration file (measured on another GPU).
-    pub calibration_note: Option<String>,
+    /// Settings outside physical sense, calibrations measured elsewhere, limits not applied.
+    pub warnings: Vec<String>,
 }
 
 impl PlanReport {
@@ -83,7 +88,7 @@ impl PlanReport {
             gpu: gpu.name.clone(),
             gpus_per_node: cfg.gpus_per_node,
             global_batch_sequences: cfg.global_batch,
-            global_batch_tokens: cfg.global_batch * setup.seq,
+            global_batch_tokens: cfg.global_batch.saturating_mul(setup.seq),
             usable_bytes_per_gpu: result.usable_bytes,
             headroom: format!(
                 "each plan's total includes the CUDA context ({}) and a {:.0}% fragmentation margin; {} more kept free",
@@ -91,8 +96,10 @@ impl PlanReport {
                 cfg.overhead.fragmentation * 100.0,
                 ByteUnits::Gib.format(cfg.headroom_bytes)
             ),
-            efficiency: cfg.time.efficiency,
+            efficiency: cfg.time.gemm.max,
+            efficiency_source: cfg.time.gemm.source.clone(),
             overlap: cfg.time.overlap,
+            frameworks: cfg.frameworks.iter().map(|f| f.name().to_string()).collect(),
             evaluated: result.evaluated,
             fitting: result.fitting,
             plans,
@@ -100,7 +107,7 @@ impl PlanReport {
             tokens,
             price_per_gpu_hour: price,
             suggestion: None,
-            calibration_note: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -121,15 +128,20 @@ impl PlanReport {
             self.setup.seq
         );
         s.push_str(&format!(
-            "  precision {}, optimizer {}, attention {:?}; matmul efficiency {:.0}% of the dense peak, {:.0}% of DP communication overlapped\n",
+            "  precision {}, optimizer {}, attention {:?}; GEMMs at up to {:.0}% of the dense peak ({}), {}\n",
             self.setup.precision.name(),
             self.setup.optimizer.name(),
             self.setup.attention,
             self.efficiency * 100.0,
-            self.overlap * 100.0
+            self.efficiency_source,
+            match self.overlap {
+                Some(o) => format!("{:.0}% of DP communication overlapped (--overlap)", o * 100.0),
+                None => "DP communication overlapped as each framework does".to_string(),
+            }
         ));
-        if let Some(note) = &self.calibration_note {
-            s.push_str(&format!("  warning: {note}\n"));
+        s.push_str(&format!("  frameworks searched: {}\n", self.frameworks.join(", ")));
+        for w in &self.warnings {
+            s.push_str(&format!("  warning: {w}\n"));
         }
         s.push_str(&format!(
             "  fits when the worst rank's total ≤ {} ({})\n",
@@ -140,6 +152,7 @@ impl PlanReport {
         if !self.plans.is_empty() {
             let mut t = table(vec![
                 "#",
+                "framework",
                 "plan",
                 "micro-batch",
                 "recompute",
@@ -155,6 +168,15 @@ impl PlanReport {
                 let c = &r.candidate;
                 let tm = &c.time;
                 let comm = tm.tp_comm_s + tm.pp_comm_s + tm.dp_comm_s + tm.moe_comm_s + tm.cp_comm_s + tm.offload_s;
+                let framework = if c.also_runs_on.is_empty() {
+                    c.framework.to_string()
+                } else {
+                    format!(
+                        "{} (also {})",
+                        c.framework,
+                        c.also_runs_on.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+                    )
+                };
                 let train = match (r.days_to_train, r.cost_usd) {
                     (Some(d), Some(c)) => format!("{d:.1} days, ${}", format_count(c.round() as u64)),
                     (Some(d), None) => format!("{d:.1} days"),
@@ -162,6 +184,7 @@ impl PlanReport {
                 };
                 t.add_row(vec![
                     r.rank.to_string(),
+                    framework,
                     r.description.clone(),
                     c.micro_batch.to_string(),
                     format!("{:?}", c.recompute).to_lowercase(),

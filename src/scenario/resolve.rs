@@ -3,7 +3,7 @@
 //! cannot estimate batch 0, pp 0 or a tp that does not divide the heads.
 
 use super::settings::{bounds, FinetuneMode, GlobalBatch, Scenario};
-use super::value::bound_text;
+use super::value::{bound_text, FileArg};
 use crate::error::{Error, Result};
 use crate::framework::Framework;
 use crate::hw::GpuSpec;
@@ -157,6 +157,10 @@ impl Scenario {
         self.check_values()?;
         let mut s = self.clone();
         apply_deepspeed_config(&mut s)?;
+        let from_config = read_from_config(&s)?;
+        if let Some((fc, _)) = &from_config {
+            merge_from_config(&mut s, fc)?;
+        }
         let f = s.filled();
         let mut model = resolve_model(&f)?;
         let mut setup = resolve_setup(&f, &model.spec)?;
@@ -164,7 +168,11 @@ impl Scenario {
         if let Some(ServingChoice::Generate { logits, .. }) = &serving {
             setup.generate_logits = Some(*logits);
         }
-        let plan = resolve_plan(&f, &model.spec, &setup)?;
+        let plan = match from_config {
+            // The config fixes the plan (checked against the model's dimensions).
+            Some((mut fc, text)) => fc.apply(&model.spec, &mut setup, &text)?,
+            None => resolve_plan(&f, &model.spec, &setup)?,
+        };
         check_magnitudes(&model.spec, &setup, &plan)?;
         let info =
             if model.derived { ParamInfo::with_count(&model.spec, model.params) } else { ParamInfo::of(&model.spec) };
@@ -744,7 +752,15 @@ pub(super) fn resolve_plan(f: &Scenario, model: &ModelSpec, setup: &Setup) -> Re
         vpp: f.vpp.unwrap_or(1),
         microbatches,
         gpus_per_node: f.gpus_per_node.unwrap_or(8),
+        first_stage_layers: f.first_stage_layers,
+        last_stage_layers: f.last_stage_layers,
     };
+    if plan.uneven() && plan.pp < 2 {
+        return Err(Error::conflict(
+            "--first-stage-layers/--last-stage-layers need pipeline parallelism",
+            "add --pp 2 or more, or drop them",
+        ));
+    }
     if plan.vpp > 1 && plan.schedule != crate::parallel::Schedule::Interleaved {
         return Err(Error::conflict(
             format!("--vpp {} needs --schedule interleaved", plan.vpp),
@@ -877,6 +893,112 @@ fn apply_deepspeed_config(s: &mut Scenario) -> Result<()> {
     s.zero = Some(super::settings::ZeroStage(ds.zero));
     s.offload = Some(ds.offload);
     s.precision = Some(ds.precision);
+    Ok(())
+}
+
+/// Read `from-config` (a launch config `memplan plan --emit` writes) with its text; a file's
+/// companion beside it (ds_config.json, fsdp_config.json) is read too.
+fn read_from_config(s: &Scenario) -> Result<Option<(crate::plan::read::FromConfig, String)>> {
+    use crate::plan::read::{self as rd, ConfigFormat};
+    let Some(file) = &s.from_config else {
+        if s.from_config_format.is_some() {
+            return Err(Error::conflict("--from-config-format needs --from-config", "add --from-config FILE"));
+        }
+        return Ok(None);
+    };
+    let plan_keys = [
+        "dp",
+        "tp",
+        "sp",
+        "pp",
+        "schedule",
+        "vpp",
+        "microbatches",
+        "global-batch",
+        "cp",
+        "ep",
+        "zero",
+        "fsdp",
+        "distributed-optimizer",
+        "offload",
+        "gpus",
+        "deepspeed-config",
+        "first-stage-layers",
+        "last-stage-layers",
+    ];
+    if let Some(k) = plan_keys.iter().find(|k| s.get(k).is_some()) {
+        return Err(Error::conflict(
+            format!("--{k} with --from-config {}: the config fixes the plan", file.label()),
+            "drop the flag, or edit the config",
+        ));
+    }
+    match file {
+        FileArg::Path(path) => rd::read_file(path, s.from_config_format).map(Some),
+        FileArg::Text { label, text } => {
+            let format = s.from_config_format.or_else(|| rd::detect(text)).ok_or_else(|| {
+                Error::invalid(
+                    "--from-config",
+                    label,
+                    "a Megatron-LM or Megatron-DeepSpeed launcher, a DeepSpeed JSON, a torchtitan TOML or a Hugging Face FSDP launcher (or name it with --from-config-format)",
+                )
+            })?;
+            let fc = match format {
+                ConfigFormat::Megatron | ConfigFormat::MegatronDeepspeed => rd::megatron(label, text, None)?,
+                ConfigFormat::Deepspeed => rd::deepspeed_json(label, text)?,
+                ConfigFormat::Torchtitan => rd::torchtitan(label, text)?,
+                ConfigFormat::Fsdp => rd::fsdp(label, text, None)?,
+            };
+            Ok(Some((fc, text.clone())))
+        }
+    }
+}
+
+/// The step settings a launch config fixes fill the settings not given; one given with another
+/// value is an error naming both.
+fn merge_from_config(s: &mut Scenario, fc: &crate::plan::read::FromConfig) -> Result<()> {
+    use super::value::Value;
+    let label = s.from_config.as_ref().map(FileArg::label).unwrap_or_default();
+    let clash = |flag: &str, given: String, found: String| {
+        Error::conflict(
+            format!("--{flag} {given} disagrees with {found} in {label}"),
+            format!("drop --{flag} (the config sets it), or change the config"),
+        )
+    };
+    macro_rules! fill {
+        ($field:ident, $key:literal, $value:expr) => {
+            if let Some(v) = $value {
+                match &s.$field {
+                    Some(given) if given.show() != v.show() => return Err(clash($key, given.show(), v.show())),
+                    _ => s.$field = Some(v),
+                }
+            }
+        };
+    }
+    fill!(batch, "batch", Some(super::value::Count(fc.micro_batch)));
+    fill!(seq, "seq", fc.seq.map(super::value::Count));
+    fill!(precision, "precision", fc.precision);
+    fill!(recompute, "recompute", fc.recompute);
+    fill!(attention, "attention", fc.attention);
+    fill!(optimizer, "optimizer", fc.optimizer);
+    fill!(optimizer_impl, "optimizer-impl", fc.optimizer_impl);
+    fill!(capacity_factor, "capacity-factor", fc.capacity_factor);
+    // The config names its framework: its memory mechanisms apply (a launcher of the Hugging
+    // Face Trainer is hf-trainer, or accelerate-fsdp when it shards with FSDP).
+    use crate::plan::read::ConfigFormat;
+    let framework = match fc.format {
+        ConfigFormat::Megatron => Framework::Megatron,
+        ConfigFormat::MegatronDeepspeed | ConfigFormat::Deepspeed => Framework::Deepspeed,
+        ConfigFormat::Torchtitan => Framework::Torchtitan,
+        ConfigFormat::Fsdp if fc.plan.fsdp.is_some() => Framework::AccelerateFsdp,
+        ConfigFormat::Fsdp => Framework::HfTrainer,
+    };
+    match s.framework {
+        Some(given) if given != framework && !(fc.format == ConfigFormat::Fsdp && given == Framework::Pytorch) => {
+            return Err(clash("framework", given.to_string(), format!("a {framework} launch config")))
+        }
+        Some(_) => {}
+        None => s.framework = Some(framework),
+    }
     Ok(())
 }
 

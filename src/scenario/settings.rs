@@ -11,6 +11,7 @@ use crate::memory::finetune::WeightFormat;
 use crate::memory::serving::Entrypoint;
 use crate::memory::{AttentionKernel, Optimizer, OptimizerImpl, Phase, Precision, Recompute, Runtime};
 use crate::parallel::{Fsdp, Offload, Schedule};
+use crate::plan::read::ConfigFormat;
 use serde::Serialize;
 
 /// Where a setting belongs, for help headings and forms.
@@ -181,6 +182,10 @@ choice!(ScaleDtype { "fp16" => ScaleDtype(DType::Fp16), "bf16" => ScaleDtype(DTy
 choice!(KvDtype {
     "fp16" => KvDtype(DType::Fp16), "bf16" => KvDtype(DType::Bf16), "fp32" => KvDtype(DType::Fp32),
     "fp8" => KvDtype(DType::Fp8), "int8" => KvDtype(DType::Int8),
+});
+choice!(ConfigFormat {
+    "megatron" => ConfigFormat::Megatron, "megatron-deepspeed" => ConfigFormat::MegatronDeepspeed,
+    "deepspeed" => ConfigFormat::Deepspeed, "torchtitan" => ConfigFormat::Torchtitan, "fsdp" => ConfigFormat::Fsdp,
 });
 choice!(Entrypoint { "serve" => Entrypoint::Serve, "llm" => Entrypoint::Llm });
 choice!(Framework {
@@ -525,6 +530,11 @@ settings! {
     Parallel schedule: Schedule = "schedule", default Some(Schedule::OneFOneB), NONE;
     /// Virtual stages (model chunks) per pipeline rank, for --schedule interleaved.
     Parallel vpp: u64 = "vpp", default Some(1), int(1, bounds::DEGREE);
+    /// Layers on the first pipeline stage when it differs from the rest (Megatron
+    /// `--decoder-first-pipeline-num-layers`; the embedding stage often holds fewer).
+    Parallel first_stage_layers: u64 = "first-stage-layers", default None, int(0, bounds::LAYERS);
+    /// Layers on the last pipeline stage when it differs (Megatron `--decoder-last-pipeline-num-layers`).
+    Parallel last_stage_layers: u64 = "last-stage-layers", default None, int(0, bounds::LAYERS);
     /// Microbatches per step (gradient accumulation when pp = 1). Default: derived from
     /// --global-batch, else pp.
     Parallel microbatches: u64 = "microbatches", default None, int(1, bounds::MICROBATCHES);
@@ -550,6 +560,13 @@ settings! {
     /// Read ZeRO stage, offload, micro-batch, accumulation, data-parallel size and precision from
     /// a DeepSpeed JSON config; a flag that disagrees with the file is an error.
     Parallel deepspeed_config: FileArg = "deepspeed-config", default None, NONE;
+    /// Read the plan, micro-batch, sequence, precision and recomputation from a launch config
+    /// (what `memplan plan --emit` writes: a Megatron-LM or Megatron-DeepSpeed launcher, a
+    /// DeepSpeed JSON, a torchtitan TOML or a Hugging Face FSDP launcher). The model still comes
+    /// from --model and the config's dimensions must match; a flag that disagrees is an error.
+    Parallel from_config: FileArg = "from-config", default None, NONE;
+    /// The format of --from-config when detection is not enough.
+    Parallel from_config_format: ConfigFormat = "from-config-format", default None, NONE;
 
     // ---- Plan search ----
     /// Total training tokens, for time and cost to train (e.g. 300b).
@@ -558,13 +575,18 @@ settings! {
     Search price: f64 = "price", default None, real(0.0, 1e6);
     /// Memory kept free on every GPU beyond the CUDA context and fragmentation margin (e.g. 2GiB).
     Search headroom: Size = "headroom", default Some(Size(0)), NONE;
-    /// Matmul efficiency (fraction of the dense peak). Default: from --calibration, else the GPU
-    /// preset's stated default.
+    /// Largest GEMM efficiency (fraction of the dense peak); shapes and waves scale it down.
+    /// Default: from --calibration, else the GPU preset's measured `[gemm_efficiency] max`.
     Search efficiency: f64 = "efficiency", default None, real(0.000001, 1.0);
-    /// A `memplan bench` JSON whose measured matmul throughput sets the efficiency.
+    /// A `memplan bench` JSON whose measured matmul throughput (by size) replaces the preset's
+    /// GEMM efficiency curve.
     Search calibration: FileArg = "calibration", default None, NONE;
-    /// Fraction of data-parallel communication hidden behind compute.
-    Search overlap: f64 = "overlap", default Some(0.5), real(0.0, 1.0);
+    /// Fraction of data-parallel communication hidden behind compute. Default: each framework's
+    /// own mechanism (DDP buckets, ZeRO/FSDP prefetch, Megatron after the flush).
+    Search overlap: f64 = "overlap", default None, real(0.0, 1.0);
+    /// Inter-node bandwidth per GPU per second (its NIC share), e.g. 25GB for 200 Gb/s HDR per
+    /// GPU, 6.25GB for 4 × 100 Gb/s per 8-GPU node. Default: the GPU preset's.
+    Search inter_node_bandwidth: Size = "inter-node-bandwidth", default None, NONE;
     /// Also consider offloading optimizer states to host memory.
     Search allow_offload: bool = "allow-offload", default Some(false), NONE;
     /// Largest tensor-parallel degree to consider (default: GPUs per node).

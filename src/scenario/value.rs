@@ -265,7 +265,9 @@ impl Value for Size {
 /// `512MiB`, `1GiB`, `80GB`, `100B`, `0` → bytes. A number without a unit is refused (except 0):
 /// `512` could mean bytes or MiB, and guessing silently is how estimates go wrong.
 pub fn parse_size(what: &str, text: &str) -> Result<u64> {
+    // A rate (`25GB/s`) is a size per second.
     let t = text.trim();
+    let t = t.strip_suffix("/s").or_else(|| t.strip_suffix("/S")).unwrap_or(t).trim();
     let lower = t.to_ascii_lowercase().replace('_', "");
     let expected = "a size with its unit, such as 512MiB, 1GiB or 80GB (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)";
     let units: [(&str, f64); 9] = [

@@ -196,9 +196,18 @@ impl MatmulShape {
                 return Err(Error::invalid(name, v, "a size below 2^30"));
             }
         }
-        let largest = [self.m * self.k, self.k * self.n, self.m * self.n].into_iter().max().unwrap_or(0) * self.batch;
-        if largest > u32::MAX as u64 {
-            return Err(Error::invalid("matrix size", largest, "fewer than 2^32 elements per matrix (32-bit indices)"));
+        // u128: each size is below 2^30, so these products cannot overflow.
+        let (m, n, k, b) = (self.m as u128, self.n as u128, self.k as u128, self.batch as u128);
+        let largest = [m * k, k * n, m * n].into_iter().max().unwrap_or(0) * b;
+        if largest > u32::MAX as u128 {
+            return Err(Error::invalid(
+                "--m/--n/--k/--batch",
+                format!(
+                    "{}×{}×{} (batch {}): {largest} elements in the largest matrix",
+                    self.m, self.n, self.k, self.batch
+                ),
+                "fewer than 2^32 elements per matrix (32-bit indices)",
+            ));
         }
         Ok(())
     }
@@ -387,9 +396,15 @@ impl AttentionShape {
         if self.head_dim > 1024 {
             return Err(Error::invalid("--head-dim", self.head_dim, "at most 1024"));
         }
-        let q = self.batch * self.seq * self.heads * self.head_dim;
-        if q > u32::MAX as u64 / 2 {
-            return Err(Error::invalid("attention size", q, "fewer than 2^31 elements in Q (32-bit indices)"));
+        // u128: four sizes of up to 2^64 each would overflow u64 before the check.
+        let q =
+            [self.batch, self.seq, self.heads, self.head_dim].iter().fold(1u128, |a, &v| a.saturating_mul(v as u128));
+        if q > u32::MAX as u128 / 2 {
+            return Err(Error::invalid(
+                "--batch × --seq × --heads × --head-dim",
+                format!("{} × {} × {} × {}", self.batch, self.seq, self.heads, self.head_dim),
+                "fewer than 2^31 elements in Q (32-bit indices)",
+            ));
         }
         Ok(())
     }
