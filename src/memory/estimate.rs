@@ -677,7 +677,12 @@ fn inference_peak(
             let f = act_dtype.bytes(tokens * l.mlp.top_k * l.mlp.ffn.div_ceil(sh.tp));
             let mlp = f * if l.mlp.gated { 3 } else { 2 };
             let mask = super::serving::generate_mask_bytes(setup, s.causal, act_dtype, sh.batch, sh.seq, sh.kv_seq);
-            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out + mask);
+            // A pre-norm layer's frame holds its input (the residual) and the normed copy the
+            // sub-block reads until the sub-block returns (e.g. transformers
+            // `Qwen2DecoderLayer.forward`: `residual = hidden_states`, then
+            // `hidden_states = self.post_attention_layernorm(hidden_states)` passed to `self.mlp`).
+            let normed = if l.norm_placement == NormPlacement::Pre { e } else { 0 };
+            layer_peak = layer_peak.max(e + normed + attention.max(mlp) + encoder_out + mask);
         }
         if !s.causal && model.architecture == Architecture::EncoderDecoder {
             encoder_out = e;
