@@ -210,3 +210,56 @@ fn torchtitan_reserved_memory_follows_the_fsdp2_mechanisms() {
     let published = (82.4 - 67.0) * (1u64 << 30) as f64 / (params * (1.0 / 8.0 - 1.0 / 128.0));
     assert!((slope - published).abs() / published < 0.08, "memplan {slope:.2} vs published {published:.2}");
 }
+
+#[test]
+fn fsdp2_rank_states_follow_fully_shard() {
+    // torchtitan apply_fsdp on Llama 3 8B over 8 ranks, as torch/distributed/fsdp's FSDP2 keeps
+    // them: the fp32 sharded parameters are the optimizer's (`FSDPParam.sharded_param`), Adam's
+    // two fp32 moments beside them, and fp32 sharded gradients (reduce_dtype) that the
+    // reduce-scatter creates in backward — none at the loss. Gathered at the loss: the root group
+    // (embedding, final norm, output: not resharded after forward, `FSDPState._lazy_init`) and the
+    // last block (`reshard_after_forward = layer_id < n - 1`), in bf16.
+    let args: Vec<String> = [
+        "estimate",
+        "--model",
+        "llama-3-8b",
+        "--framework",
+        "torchtitan",
+        "--framework-version",
+        "0.0",
+        "--fsdp",
+        "full",
+        "--dp",
+        "8",
+        "--batch",
+        "2",
+        "--seq",
+        "8192",
+        "--recompute",
+        "op",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let v = memplan(&args);
+    let p = v["model"]["parameters"].as_u64().unwrap();
+    let shard = p.div_ceil(8);
+    let g = &v["per_gpu"];
+    assert_eq!(g["weights_bytes"].as_u64().unwrap(), 4 * shard);
+    assert_eq!(g["gradients_bytes"].as_u64().unwrap(), 4 * shard);
+    assert_eq!(g["optimizer_states_bytes"].as_u64().unwrap(), 8 * shard);
+    assert_eq!(v["peak"]["point"], "loss-backward");
+    let alive = &v["peak"]["alive"];
+    assert_eq!(alive["gradients"].as_u64().unwrap(), 0, "no gradients before backward");
+    // Temporaries at the loss backward: two fp32 [2·8192, 128256] gradients and the gathered
+    // bf16 root group + one block.
+    let logits = 2 * 8192 * 128_256u64;
+    let root = 2 * 128_256 * 4096 + 4096u64;
+    let block = 4096 * 4096 * 2 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096u64;
+    assert_eq!(alive["temporaries"].as_u64().unwrap(), 2 * 4 * logits + 2 * (root + block));
+    // Reserved beyond the live peak: the freed bf16 logits (2 bytes each), the reduce-scatter
+    // pool's sharded fp32 gradients, and the all-gather pool's root + block buffers with the
+    // root's bf16 copy-in shard.
+    let reserve = v["overheads"]["allocator_reserve_bytes"].as_u64().unwrap();
+    assert_eq!(reserve, 2 * logits + 4 * shard + 2 * (root + block + root.div_ceil(8)));
+}
