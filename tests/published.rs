@@ -263,3 +263,44 @@ fn fsdp2_rank_states_follow_fully_shard() {
     let reserve = v["overheads"]["allocator_reserve_bytes"].as_u64().unwrap();
     assert_eq!(reserve, 2 * logits + 4 * shard + 2 * (root + block + root.div_ceil(8)));
 }
+
+#[test]
+fn torchtitan_shards_over_data_and_context_parallel_ranks() {
+    // torchtitan parallelize_llama: with context parallelism FSDP runs over the flattened
+    // "dp_shard_cp" mesh, so 8 GPUs as FSDP 4 × CP 2 shard the model states 8 ways, as FSDP 8
+    // does; with the sequence split over CP the per-rank tokens match too (Table 2's rows).
+    let run = |dp: &str, cp: &str, seq: &str| {
+        let args: Vec<String> = [
+            "estimate",
+            "--model",
+            "llama-3-8b",
+            "--framework",
+            "torchtitan",
+            "--framework-version",
+            "0.0",
+            "--fsdp",
+            "full",
+            "--dp",
+            dp,
+            "--cp",
+            cp,
+            "--batch",
+            "1",
+            "--seq",
+            seq,
+            "--recompute",
+            "full",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        memplan(&args)
+    };
+    let a = run("8", "1", "32768");
+    let b = run("4", "2", "65536");
+    let p = a["model"]["parameters"].as_u64().unwrap();
+    for v in [&a, &b] {
+        assert_eq!(v["per_gpu"]["weights_bytes"].as_u64().unwrap(), 4 * p.div_ceil(8));
+        assert_eq!(v["per_gpu"]["optimizer_states_bytes"].as_u64().unwrap(), 8 * p.div_ceil(8));
+    }
+}

@@ -70,7 +70,7 @@ pub fn apply(rs: &mut RankStates, stage: &StageParams, info: &ParamInfo, setup: 
         }
     }
     if m.fsdp2 && plan.shards_weights() && plan.fsdp.is_some() && plan.offload == crate::parallel::Offload::None {
-        fsdp2(rs, stage, info, setup, d);
+        fsdp2(rs, stage, info, setup, d * plan.cp);
     }
     // `zero_grad(set_to_none=False)` zeroes gradients in place (`torch/optim/optimizer.py:
     // Optimizer.zero_grad`, `torch/nn/modules/module.py: Module.zero_grad`): they stay allocated
@@ -106,9 +106,17 @@ pub fn apply(rs: &mut RankStates, stage: &StageParams, info: &ParamInfo, setup: 
 ///   `all_gather_copy_in_stream`; the previous output is freed only at the next copy-out
 ///   (`_fsdp_param_group.py: wait_for_unshard`, `AllGatherState`), so that pool peaks at the
 ///   root group's buffer beside the first block's.
+///
+/// torchtitan shards over the data-parallel and context-parallel ranks together
+/// (`parallelize_llama`: `dp_mesh_dim_names = ("dp_shard_cp",)` when CP is on), so `d` here is
+/// dp · cp.
 fn fsdp2(rs: &mut RankStates, stage: &StageParams, info: &ParamInfo, setup: &Setup, d: u64) {
     let wdt = setup.precision.weight_dtype();
+    let full = super::states::model_states(&ParamInfo { params: stage.params, ..*info }, setup);
     let fp32_shard = DType::Fp32.bytes(share(stage.params, d));
+    rs.states.optimizer = share(full.optimizer, d);
+    rs.states.step_temporary = share(full.step_temporary, d);
+    rs.states.weights = share(full.weights, d);
     if setup.precision.master_weights() {
         rs.states.weights = fp32_shard;
         rs.states.optimizer = rs.states.optimizer.saturating_sub(fp32_shard);
