@@ -37,7 +37,12 @@ pub fn parse_count(what: &str, text: &str) -> Result<u64> {
     if !value.is_finite() || value <= 0.0 {
         return Err(Error::invalid(what, text, "a count greater than zero"));
     }
-    let n = (value * scale).round();
+    let exact = value * scale;
+    // A count is whole: `8.5` sequences is a typo, not 9 (`1.3b` is 1,300,000,000, whole).
+    if (exact - exact.round()).abs() > 1e-6 * exact.abs().max(1.0) {
+        return Err(Error::invalid(what, text, "a whole number (suffixes k, m, b, t scale it, e.g. 1.5k = 1500)"));
+    }
+    let n = exact.round();
     if n < 1.0 {
         return Err(Error::invalid(what, text, "a count of at least 1"));
     }

@@ -106,3 +106,14 @@ fn the_core_declares_no_face_crate() {
         assert!(lib.contains(&format!("#[cfg(feature = \"{feature}\")]\npub mod {module};")), "{module}");
     }
 }
+
+#[test]
+fn the_model_description_types_import_nothing_that_computes_with_them() {
+    // model/spec.rs holds every description type (stacks and non-transformer modules alike);
+    // model/modules.rs computes with them. A type file importing its computations would be a cycle.
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/spec.rs")).unwrap();
+    let code: String = spec.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    for forbidden in ["modules::", "params::", "crate::memory", "crate::parallel", "crate::plan"] {
+        assert!(!code.contains(forbidden), "src/model/spec.rs uses `{forbidden}`");
+    }
+}

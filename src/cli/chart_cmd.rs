@@ -171,8 +171,13 @@ pub fn run(args: &ChartArgs, out: &mut dyn Write) -> Result<i32> {
             let rows = expand(&base, &a.rows.set, &a.models, &a.rows.vary, &a.rows.variant)?;
             let evals = crate::api::evaluate_rows(&rows, &[])?;
             let gpus = if gpus.is_empty() { GpuSpec::all()? } else { gpus };
-            if a.limit == 0 {
-                return Err(Error::invalid("--limit", 0, "a positive micro-batch"));
+            let max = crate::scenario::settings::bounds::BATCH;
+            if a.limit == 0 || a.limit > max {
+                return Err(Error::invalid(
+                    "--limit",
+                    a.limit,
+                    format!("a micro-batch from 1 to {}", crate::scenario::value::bound_text(max)),
+                ));
             }
             (build_max_batch(&evals, &gpus, a.limit), &a.out)
         }

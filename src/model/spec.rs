@@ -47,7 +47,7 @@ pub struct ModelSpec {
     /// Parts that are not stacks of identical transformer layers (convolutional networks, UNets,
     /// VAEs, LSTMs, separate text encoders), in execution order: see `model::modules`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub modules: Vec<crate::model::modules::Module>,
+    pub modules: Vec<Module>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,7 +251,7 @@ pub struct Attention {
     /// Block-sparse attention (BigBird): each query block attends to global, window and random
     /// key blocks instead of the whole sequence (`memory::blocks::block_sparse_saved`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sparse: Option<crate::model::modules::BlockSparse>,
+    pub sparse: Option<BlockSparse>,
     /// Multi-head latent attention (DeepSeek-V2 §2.1): keys and values come from a compressed
     /// latent of `kv_lora_rank` plus a shared rotary key of `rope_head_dim`, which is all the KV
     /// cache keeps per token.
@@ -415,4 +415,219 @@ impl ModelSpec {
     pub fn vocab(&self) -> u64 {
         self.tokens.as_ref().map_or(0, |t| t.vocab)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts that are not transformer stacks (their parameters, steps and saved tensors are computed
+// in `model::modules`; the descriptions live here so the model's types import nothing above
+// them).
+
+fn three() -> u64 {
+    3
+}
+fn four() -> u64 {
+    4
+}
+fn eight() -> u64 {
+    8
+}
+fn thirty_two() -> u64 {
+    32
+}
+fn seventy_seven() -> u64 {
+    77
+}
+
+/// BigBird's block-sparse attention ("ITC": Zaheer et al. 2020, arXiv:2007.14062, §2 and App. D;
+/// Hugging Face `BigBirdBlockSparseAttention`): the first and last key blocks are global, each
+/// query block sees a window of 3 blocks and `random` random blocks, the first and last query
+/// blocks see everything. Sequences of at most `(5 + 2·random)·block` tokens fall back to full
+/// attention, as Hugging Face does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockSparse {
+    /// Tokens per block (`block_size`, 64 for BigBird).
+    pub block: u64,
+    /// Random key blocks per query block (`num_random_blocks`, 3 for BigBird).
+    pub random: u64,
+}
+
+/// One part of the model that is not a transformer stack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Module {
+    Resnet(ResNet),
+    Unet(UNet),
+    Vae(Vae),
+    TextEncoder(TextEncoder),
+    Lstm(Lstm),
+}
+
+/// torchvision's ResNet (He et al. 2015; `torchvision/models/resnet.py`, "v1.5": the stride of a
+/// bottleneck sits on its 3×3 convolution): a stem (7×7/2 convolution, BatchNorm, ReLU, 3×3/2
+/// max-pool), stages of residual blocks, global average pooling and a linear classifier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResNet {
+    pub name: String,
+    /// Trains (gradients, optimizer states, saved activations) or stays frozen (weights only;
+    /// in training it runs without autograd).
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    #[serde(default = "three")]
+    pub in_channels: u64,
+    /// Input resolution (square) unless `--image-size` is given.
+    pub image: u64,
+    /// Stem output channels.
+    pub stem: u64,
+    pub block: ResBlockKind,
+    /// Residual blocks per stage.
+    pub layers: Vec<u64>,
+    /// Width of each stage (a bottleneck's inner width; its output is 4× that).
+    pub widths: Vec<u64>,
+    /// Classes of the final linear layer; absent: the pooled features are the output (a backbone).
+    #[serde(default)]
+    pub classes: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResBlockKind {
+    /// Two 3×3 convolutions (ResNet-18/34).
+    Basic,
+    /// 1×1, 3×3, 1×1 convolutions with 4× expansion (ResNet-50/101/152).
+    Bottleneck,
+}
+
+/// diffusers' `UNet2DConditionModel` as Stable Diffusion uses it: resolution levels of ResNet
+/// blocks (with the timestep embedding) and spatial transformers (self-attention, cross-attention
+/// over the text encoder's states, GEGLU feed-forward), a middle block, and an up path that
+/// concatenates the down path's outputs (skip connections).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UNet {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    /// Latent channels in and out.
+    #[serde(default = "four")]
+    pub in_channels: u64,
+    #[serde(default = "four")]
+    pub out_channels: u64,
+    /// Image resolution unless `--image-size` is given; the UNet runs on `image / latent_scale`.
+    pub image: u64,
+    /// The VAE's downsampling (8 for Stable Diffusion).
+    #[serde(default = "eight")]
+    pub latent_scale: u64,
+    /// Channels of each level (`block_out_channels`).
+    pub channels: Vec<u64>,
+    /// ResNet blocks per level on the way down (the up path has one more).
+    pub layers_per_block: u64,
+    /// Transformer blocks after each ResNet block of a level (0: no attention at that level).
+    pub transformer_depth: Vec<u64>,
+    /// Attention heads of each level (diffusers' `attention_head_dim` counts heads).
+    pub heads: Vec<u64>,
+    /// Transformer blocks of the middle block.
+    pub mid_depth: u64,
+    /// Width of the text encoder states the cross-attention reads (`cross_attention_dim`).
+    pub cross_attention_dim: u64,
+    /// Tokens of the text encoder states (CLIP pads prompts to 77).
+    #[serde(default = "seventy_seven")]
+    pub context_len: u64,
+    #[serde(default = "thirty_two")]
+    pub groups: u64,
+    /// proj_in/proj_out are linear layers (SDXL) instead of 1×1 convolutions (same parameters).
+    #[serde(default)]
+    pub linear_projection: bool,
+    /// SDXL's micro-conditioning embedding (`addition_embed_type = "text_time"`).
+    #[serde(default)]
+    pub add_embedding: Option<AddEmbedding>,
+    /// Inference with classifier-free guidance: the UNet runs on twice the batch (the diffusers
+    /// pipelines' default `guidance_scale` 7.5 concatenates the unconditional batch).
+    #[serde(default = "yes")]
+    pub guidance: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddEmbedding {
+    /// Pooled text embedding width (SDXL: 1280).
+    pub text_dim: u64,
+    /// Time ids (SDXL: 6: original size, crop, target size) ...
+    pub time_ids: u64,
+    /// ... each through a sinusoidal embedding of this width (`addition_time_embed_dim`, 256).
+    pub time_dim: u64,
+}
+
+/// diffusers' `AutoencoderKL`: an encoder of down blocks to a latent (mean and log-variance), a
+/// decoder of up blocks back to pixels, each with a middle block of ResNet blocks around one
+/// single-head attention.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vae {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    #[serde(default = "three")]
+    pub in_channels: u64,
+    #[serde(default = "four")]
+    pub latent_channels: u64,
+    /// Image resolution unless `--image-size` is given.
+    pub image: u64,
+    /// Channels of each level (`block_out_channels`).
+    pub channels: Vec<u64>,
+    pub layers_per_block: u64,
+    #[serde(default = "thirty_two")]
+    pub groups: u64,
+}
+
+/// A transformer text encoder with its own token table (Stable Diffusion's CLIP text encoders):
+/// `stack` is an ordinary transformer stack whose learned positions give the fixed prompt length.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextEncoder {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    pub vocab: u64,
+    pub stack: Stack,
+    /// A projection of the pooled output without bias (`CLIPTextModelWithProjection`).
+    #[serde(default)]
+    pub projection: Option<u64>,
+}
+
+/// PyTorch `nn.LSTM` layers with an optional token embedding before them and an optional output
+/// projection with a cross-entropy loss after them: the encoder or decoder of a sequence-to-
+/// sequence model, or a captioning decoder fed image features as its first step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lstm {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub trainable: bool,
+    /// Rows of the token embedding feeding the first layer.
+    #[serde(default)]
+    pub vocab: Option<u64>,
+    /// Width of the first layer's input (the embedding width).
+    pub input: u64,
+    pub hidden: u64,
+    pub layers: u64,
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// Runs over the source (`seq`) or the target (`tgt`: a decoder) sequence.
+    #[serde(default)]
+    pub length: StackLength,
+    /// A linear projection (with bias) of image features of this width, then BatchNorm1d, fed
+    /// as the first time step (Show and Tell).
+    #[serde(default)]
+    pub image_features: Option<u64>,
+    /// Output projection over a vocabulary of this size (with bias) and a cross-entropy loss.
+    #[serde(default)]
+    pub output_vocab: Option<u64>,
+    /// `nn.LSTM(dropout=...)` between layers.
+    #[serde(default)]
+    pub dropout: f64,
+    /// The default `--seq` for this model (not a model property: memplan's default).
+    #[serde(default)]
+    pub default_len: Option<u64>,
 }

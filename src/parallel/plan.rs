@@ -5,27 +5,6 @@ use crate::error::{Error, Result};
 use crate::model::spec::ModelSpec;
 use serde::{Deserialize, Serialize};
 
-/// The command-line names of every plan setting (the flags of `memplan estimate` that build a
-/// `ParallelPlan`), for tools that take settings by name.
-pub const PLAN_KEYS: &[&str] = &[
-    "dp",
-    "tp",
-    "sp",
-    "pp",
-    "schedule",
-    "vpp",
-    "microbatches",
-    "global-batch",
-    "cp",
-    "ep",
-    "zero",
-    "fsdp",
-    "distributed-optimizer",
-    "offload",
-    "gpus",
-    "gpus-per-node",
-];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Fsdp {

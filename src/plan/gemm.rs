@@ -20,6 +20,10 @@ use serde::Serialize;
 /// arXiv:2307.08691, §4.1) reaches up to 73% of the A100 peak in the forward pass and 63% in the
 /// backward pass (which recomputes the scores: 2.5× the forward FLOPs). Capped by the GPU's own
 /// GEMM ceiling.
+/// The version of `memplan bench -o` files (`bench::report::BenchFile`) a calibration reads:
+/// defined here, below both the writer and the reader.
+pub const BENCH_SCHEMA_VERSION: u32 = 1;
+
 pub const FLASH_FORWARD: f64 = 0.73;
 pub const FLASH_BACKWARD: f64 = 0.63;
 

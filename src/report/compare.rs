@@ -9,7 +9,6 @@ use super::budget::{BaselineDiff, BudgetResult};
 use super::estimate::EstimateReport;
 use super::printer::{csv_field, markdown, table};
 use crate::hw::GpuSpec;
-use crate::parallel::plan::PLAN_KEYS;
 use crate::units::{format_count, ByteUnits};
 use comfy_table::{Cell, CellAlignment};
 use serde::{Deserialize, Serialize};
@@ -195,7 +194,7 @@ impl CompareReport {
             ("seq", &["seq"], |r| r.seq.to_string()),
             ("recompute", &["recompute"], |r| r.recompute.clone()),
             ("attention", &["attention"], |r| r.attention.clone()),
-            ("plan", PLAN_KEYS, |r| r.plan.clone()),
+            ("plan", crate::scenario::settings::plan_keys(), |r| r.plan.clone()),
         ];
         let Some(first) = self.rows.first() else { return Vec::new() };
         fields

@@ -155,6 +155,7 @@ impl Scenario {
     /// Check every value and every combination; read the files the scenario names.
     pub fn resolve(&self) -> Result<Resolved> {
         self.check_values()?;
+        self.check_finetune_settings()?;
         let mut s = self.clone();
         apply_deepspeed_config(&mut s)?;
         let from_config = read_from_config(&s)?;
@@ -260,6 +261,44 @@ pub(super) fn resolve_serving(f: &Scenario, setup: &Setup) -> Result<Option<Serv
         max_model_len: setup.context.unwrap_or(setup.seq),
     };
     Ok(Some(ServingChoice::Vllm { release, settings }))
+}
+
+impl Scenario {
+    /// LoRA/QLoRA settings given without the fine-tuning mode that reads them are an error (a
+    /// default value given explicitly included): they would otherwise change nothing silently.
+    fn check_finetune_settings(&self) -> Result<()> {
+        let mode = self.finetune.unwrap_or_default();
+        let lora = [
+            ("--lora-rank", self.lora_rank.is_some()),
+            ("--lora-alpha", self.lora_alpha.is_some()),
+            ("--lora-targets", self.lora_targets.is_some()),
+            ("--lora-dropout", self.lora_dropout.is_some()),
+        ];
+        if mode == FinetuneMode::Full {
+            if let Some((flag, _)) = lora.iter().find(|(_, on)| *on) {
+                return Err(Error::conflict(
+                    format!("{flag} applies to LoRA fine-tuning"),
+                    "add --finetune lora (or qlora), or drop it",
+                ));
+            }
+        }
+        let qlora_only = [("--paged-optimizer", self.paged_optimizer == Some(true))];
+        if mode != FinetuneMode::Qlora {
+            if let Some((flag, _)) = qlora_only.iter().find(|(_, on)| *on) {
+                return Err(Error::conflict(format!("{flag} applies to --finetune qlora"), "add --finetune qlora"));
+            }
+        }
+        if self.double_quant == Some(true)
+            && mode != FinetuneMode::Qlora
+            && self.weights.map(|w| w.0) != Some(crate::memory::finetune::WeightFormat::Nf4)
+        {
+            return Err(Error::conflict(
+                "--double-quant applies to NF4 weights",
+                "add --finetune qlora, or --phase inference --weights nf4",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The GPUs to check: `--gpu` names (and the preset of `--gpus 64xh100-sxm`), else every preset.
@@ -433,7 +472,7 @@ fn check_model_magnitudes(spec: &ModelSpec) -> Result<()> {
         return Err(Error::too_large(
             format!("model `{}` parameter count", spec.name),
             format!("about {rough:.3e}"),
-            "10^15",
+            bound_text(bounds::PARAMS),
             "check the model's shape",
         ));
     }
@@ -442,7 +481,7 @@ fn check_model_magnitudes(spec: &ModelSpec) -> Result<()> {
         return Err(Error::too_large(
             format!("model `{}` parameter count", spec.name),
             params,
-            "10^15",
+            bound_text(bounds::PARAMS),
             "check the model's shape",
         ));
     }
@@ -906,27 +945,8 @@ fn read_from_config(s: &Scenario) -> Result<Option<(crate::plan::read::FromConfi
         }
         return Ok(None);
     };
-    let plan_keys = [
-        "dp",
-        "tp",
-        "sp",
-        "pp",
-        "schedule",
-        "vpp",
-        "microbatches",
-        "global-batch",
-        "cp",
-        "ep",
-        "zero",
-        "fsdp",
-        "distributed-optimizer",
-        "offload",
-        "gpus",
-        "deepspeed-config",
-        "first-stage-layers",
-        "last-stage-layers",
-    ];
-    if let Some(k) = plan_keys.iter().find(|k| s.get(k).is_some()) {
+    let fixed = super::settings::plan_keys().iter().filter(|k| !matches!(**k, "from-config" | "from-config-format"));
+    if let Some(k) = fixed.clone().find(|k| s.get(k).is_some()) {
         return Err(Error::conflict(
             format!("--{k} with --from-config {}: the config fixes the plan", file.label()),
             "drop the flag, or edit the config",
@@ -1013,10 +1033,18 @@ pub struct DeepSpeedSettings {
     pub precision: Precision,
 }
 
-/// Read the fields of a DeepSpeed config that size memory (`deepspeed/runtime/config.py`
-/// reads the same keys). Values of "auto" (filled in by the Hugging Face integration at run
-/// time) cannot be sized and are errors.
+/// Read the fields of a DeepSpeed config that size memory, with the one DeepSpeed JSON reader
+/// (`plan::read::deepspeed_json`, the keys `deepspeed/runtime/config.py` reads), then check
+/// them against the scenario's bounds. Values of "auto" (filled in by the Hugging Face
+/// integration at run time) cannot be sized and are errors.
 pub fn read_deepspeed_config(path: &std::path::Path, text: &str) -> Result<DeepSpeedSettings> {
+    let shown = path.display().to_string();
+    let field = |key: &str, message: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: None,
+        field: Some(key.into()),
+        message,
+    };
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         line: Some(e.line()),
@@ -1031,80 +1059,51 @@ pub fn read_deepspeed_config(path: &std::path::Path, text: &str) -> Result<DeepS
             message: "expected a JSON object (a DeepSpeed config)".into(),
         });
     }
-    let field = |key: &str, message: String| Error::Parse {
-        path: path.to_path_buf(),
-        line: None,
-        field: Some(key.into()),
-        message,
-    };
-    let int = |pointer: &str, key: &str, default: Option<u64>, max: u64| -> Result<u64> {
-        match v.pointer(pointer) {
-            None | Some(serde_json::Value::Null) => default.ok_or_else(|| field(key, "missing required field".into())),
-            Some(serde_json::Value::String(s)) if s == "auto" => {
-                Err(field(key, "\"auto\" is filled in by the Hugging Face Trainer at run time; give a number".into()))
-            }
-            Some(x) => match x.as_u64() {
-                Some(n) if n <= max => Ok(n),
-                Some(n) => Err(field(key, format!("{n} is larger than {}", bound_text(max)))),
-                None => Err(field(key, format!("expected a non-negative integer, found {x}"))),
-            },
+    // Precision switches DeepSpeed itself refuses: "auto", and both recipes at once.
+    for key in ["bf16", "fp16"] {
+        if v.pointer(&format!("/{key}/enabled")).and_then(serde_json::Value::as_str) == Some("auto") {
+            return Err(field(
+                &format!("{key}.enabled"),
+                "\"auto\" is filled in by the Hugging Face Trainer at run time; give true or false".into(),
+            ));
         }
-    };
-    let micro_batch = int("/train_micro_batch_size_per_gpu", "train_micro_batch_size_per_gpu", None, bounds::BATCH)?;
-    let accumulation =
-        int("/gradient_accumulation_steps", "gradient_accumulation_steps", Some(1), bounds::MICROBATCHES)?;
-    if micro_batch == 0 {
-        return Err(field("train_micro_batch_size_per_gpu", "expected a positive integer, found 0".into()));
     }
-    if accumulation == 0 {
-        return Err(field("gradient_accumulation_steps", "expected a positive integer, found 0".into()));
-    }
-    // Both are bounded (2^24 each), so the product fits.
-    let per_rank = micro_batch * accumulation;
-    let train_batch = int("/train_batch_size", "train_batch_size", Some(per_rank), u64::MAX)?;
-    if train_batch == 0 || train_batch % per_rank != 0 {
-        return Err(field(
-            "train_batch_size",
-            format!("{train_batch} is not a positive multiple of micro-batch × accumulation = {per_rank}"),
-        ));
-    }
-    let dp = train_batch / per_rank;
-    if dp > bounds::GPUS {
-        return Err(field(
-            "train_batch_size",
-            format!("{train_batch} implies {dp} data-parallel ranks, more than {}", bound_text(bounds::GPUS)),
-        ));
-    }
-    let zero = int("/zero_optimization/stage", "zero_optimization.stage", Some(0), 3)
-        .map_err(|_| field("zero_optimization.stage", "expected 0, 1, 2 or 3".into()))?;
-    let device = |pointer: &str| {
-        v.pointer(pointer).and_then(serde_json::Value::as_str).is_some_and(|d| d == "cpu" || d == "nvme")
-    };
-    let offload = if device("/zero_optimization/offload_param/device") {
-        Offload::Params
-    } else if device("/zero_optimization/offload_optimizer/device") {
-        Offload::Optimizer
-    } else {
-        Offload::None
-    };
-    let enabled = |pointer: &str| match v.pointer(pointer) {
-        Some(serde_json::Value::Bool(b)) => Ok(*b),
-        Some(serde_json::Value::String(s)) if s == "auto" => Err(field(
-            &pointer.trim_start_matches('/').replace('/', "."),
-            "\"auto\" is filled in by the Hugging Face Trainer at run time; give true or false".into(),
-        )),
-        _ => Ok(false),
-    };
-    let (bf16, fp16) = (enabled("/bf16/enabled")?, enabled("/fp16/enabled")?);
-    if bf16 && fp16 {
+    let on = |key: &str| v.pointer(&format!("/{key}/enabled")).and_then(serde_json::Value::as_bool) == Some(true);
+    if on("bf16") && on("fp16") {
         return Err(field("bf16.enabled", "bf16 and fp16 are both enabled; DeepSpeed allows one".into()));
     }
-    let precision = if bf16 {
-        Precision::MixedBf16
-    } else if fp16 {
-        Precision::MixedFp16
-    } else {
-        Precision::Fp32
-    };
-    Ok(DeepSpeedSettings { zero: zero as u8, offload, micro_batch, accumulation, dp, precision })
+    // The sizes within the scenario's bounds before any product of them is taken.
+    for (key, max) in
+        [("train_micro_batch_size_per_gpu", bounds::BATCH), ("gradient_accumulation_steps", bounds::MICROBATCHES)]
+    {
+        if let Some(n) = v.get(key).and_then(serde_json::Value::as_u64).filter(|n| *n > max) {
+            return Err(field(key, format!("{n} is larger than {}", bound_text(max))));
+        }
+    }
+    let fc = crate::plan::read::deepspeed_json(&shown, text).map_err(|e| match e {
+        // Name the value a bad stage holds, whatever its type.
+        Error::Parse { field: Some(f), .. } if f == "zero_optimization.stage" => {
+            let found = v.pointer("/zero_optimization/stage").map_or_else(String::new, |x| x.to_string());
+            field("zero_optimization.stage", format!("expected 0, 1, 2 or 3, found {found}"))
+        }
+        other => other,
+    })?;
+    for (key, value, max) in [
+        ("train_micro_batch_size_per_gpu", fc.micro_batch, bounds::BATCH),
+        ("gradient_accumulation_steps", fc.plan.microbatches, bounds::MICROBATCHES),
+        ("train_batch_size", fc.plan.dp, bounds::GPUS),
+    ] {
+        if value > max {
+            let what = if key == "train_batch_size" { "data-parallel ranks" } else { "" };
+            return Err(field(key, format!("{value} {what} is larger than {}", bound_text(max)).replace("  ", " ")));
+        }
+    }
+    Ok(DeepSpeedSettings {
+        zero: fc.plan.zero,
+        offload: fc.plan.offload,
+        micro_batch: fc.micro_batch,
+        accumulation: fc.plan.microbatches,
+        dp: fc.plan.dp,
+        precision: fc.precision.unwrap_or(Precision::Fp32),
+    })
 }

@@ -13,28 +13,6 @@ use crate::parallel::ParallelPlan;
 use crate::plan::search::SearchConfig;
 use crate::plan::time::TimeConfig;
 
-/// The settings that fix one plan; the search chooses them itself.
-const SEARCHED: &[&str] = &[
-    "dp",
-    "tp",
-    "sp",
-    "pp",
-    "schedule",
-    "vpp",
-    "microbatches",
-    "cp",
-    "ep",
-    "zero",
-    "fsdp",
-    "distributed-optimizer",
-    "offload",
-    "deepspeed-config",
-    "from-config",
-    "from-config-format",
-    "first-stage-layers",
-    "last-stage-layers",
-];
-
 /// A validated plan search: the base scenario (one GPU, no parallelism), the search
 /// configuration and the GPU preset of the cluster.
 #[derive(Clone, Debug)]
@@ -52,7 +30,12 @@ impl Scenario {
     /// Check the scenario and its cluster for a plan search.
     pub fn resolve_search(&self) -> Result<ResolvedSearch> {
         self.check_values()?;
-        let given: Vec<&str> = SEARCHED.iter().copied().filter(|k| self.get(k).is_some()).collect();
+        // The settings that fix one plan, except the cluster's own (its size, node size and batch).
+        let searched = super::settings::plan_keys()
+            .iter()
+            .copied()
+            .filter(|k| !matches!(*k, "gpus" | "gpus-per-node" | "global-batch"));
+        let given: Vec<&str> = searched.filter(|k| self.get(k).is_some()).collect();
         if let Some(k) = given.first() {
             return Err(Error::conflict(
                 format!("--{k} fixes part of a plan, and `plan` searches the plans"),
@@ -305,6 +288,17 @@ fn calibrated_gemm(
         field: None,
         message: format!("not valid JSON: {e}"),
     })?;
+    if let Some(version) = v.get("schema_version") {
+        let expected = crate::plan::gemm::BENCH_SCHEMA_VERSION;
+        if version.as_u64() != Some(u64::from(expected)) {
+            return Err(Error::Parse {
+                path: path.clone(),
+                line: None,
+                field: Some("schema_version".into()),
+                message: format!("schema version {version} is not supported (expected {expected}); write the file with this memplan's `memplan bench suite -o FILE`"),
+            });
+        }
+    }
     let dtype = match setup.precision.activation_dtype().name() {
         "bf16" => "fp16",
         other => other,

@@ -70,26 +70,29 @@ pub struct SettingDef {
 
 /// Physically meaningful upper bounds. Each is far above any real model or cluster, and
 /// together they keep every byte count an exact u64 (the estimate also checks its own sizes).
+/// The model dimensions are `model::validate::limits`, so a flag and a model file agree.
 pub mod bounds {
+    // The model's dimensions have the bounds model files and HF configs are checked against.
+    use crate::model::validate::limits as L;
     /// 2^24 sequences in one micro-batch or served at once.
     pub const BATCH: u64 = 1 << 24;
     /// 2^24 tokens per sequence (16.7M; the longest published contexts are 10M).
-    pub const SEQ: u64 = 1 << 24;
+    pub const SEQ: u64 = L::POSITIONS;
     /// 2^24 tokens in one micro-batch (batch × sequence) on one GPU.
     pub const TOKENS_PER_MICROBATCH: u64 = 1 << 32;
-    pub const LAYERS: u64 = 1 << 16;
-    pub const HIDDEN: u64 = 1 << 20;
-    pub const HEADS: u64 = 1 << 16;
-    pub const FFN: u64 = 1 << 22;
-    pub const VOCAB: u64 = 1 << 26;
-    pub const IMAGE: u64 = 1 << 16;
+    pub const LAYERS: u64 = L::LAYERS;
+    pub const HIDDEN: u64 = L::WIDTH;
+    pub const HEADS: u64 = L::HEADS;
+    pub const FFN: u64 = L::FFN;
+    pub const VOCAB: u64 = L::VOCAB;
+    pub const IMAGE: u64 = L::IMAGE;
     /// Largest parallel degree (dp, tp, pp, cp, ep, vpp).
     pub const DEGREE: u64 = 1 << 20;
     /// 2^24 GPUs (the largest clusters have about 2^17).
     pub const GPUS: u64 = 1 << 24;
     pub const MICROBATCHES: u64 = 1 << 24;
-    /// 10^15 parameters (the largest published models have about 2·10^12).
-    pub const PARAMS: u64 = 1_000_000_000_000_000;
+    /// 2^50 parameters (about 1.1·10^15; the largest published models have about 2·10^12).
+    pub const PARAMS: u64 = L::PARAMS;
     pub const LORA_RANK: u64 = 1 << 16;
     pub const GROUP_SIZE: u64 = 1 << 24;
     pub const BLOCK_SIZE: u64 = 1 << 16;
@@ -610,6 +613,13 @@ const _: Check = POSITIVE;
 pub fn settings() -> &'static [SettingDef] {
     static TABLE: std::sync::OnceLock<Vec<SettingDef>> = std::sync::OnceLock::new();
     TABLE.get_or_init(build_table)
+}
+
+/// The keys of the settings that fix a parallel plan (the `Parallel` group): `plan` searches
+/// them, a launch config read with `from-config` fixes them.
+pub fn plan_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| settings().iter().filter(|d| d.group == Group::Parallel).map(|d| d.key).collect())
 }
 
 /// The definition of `key` (`kv_heads` and `--kv-heads` name `kv-heads`), or an error that

@@ -63,24 +63,10 @@ pub trait Value: Sized + Clone {
     fn show(&self) -> String;
 }
 
-/// `2^20 (1,048,576)`: how a bound is written in errors.
+/// `2^20 (1,048,576)`: how a bound is written in errors (the model checks write theirs the same
+/// way).
 pub fn bound_text(n: u64) -> String {
-    let grouped = {
-        let s = n.to_string();
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && (s.len() - i).is_multiple_of(3) {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        out
-    };
-    if n.is_power_of_two() && n >= 1024 {
-        format!("2^{} ({grouped})", n.trailing_zeros())
-    } else {
-        grouped
-    }
+    crate::model::validate::fmt_limit(n)
 }
 
 fn check_int(what: &str, text: &str, n: u64, check: Check) -> Result<u64> {
