@@ -208,7 +208,9 @@ pub use crate::parallel::layout::heads_per_rank;
 pub fn materialises_scores(setup: &Setup, attention_dropout: f64) -> bool {
     match setup.attention {
         AttentionKernel::Eager => true,
-        AttentionKernel::Flash => setup.runtime == Runtime::Cpu && setup.dropout_p(attention_dropout) > 0.0,
+        AttentionKernel::Flash | AttentionKernel::FlashAttn2 => {
+            setup.runtime == Runtime::Cpu && setup.dropout_p(attention_dropout) > 0.0
+        }
     }
 }
 
@@ -266,7 +268,7 @@ fn attention_core(
     let p = cx.setup.dropout_p(a.dropout);
     if materialises_scores(cx.setup, a.dropout) {
         // PyTorch's CPU math path for SDPA computes 16-bit inputs in fp32.
-        let core = if cx.setup.attention == AttentionKernel::Flash { DType::Fp32 } else { cx.act };
+        let core = if cx.setup.attention.fused() { DType::Fp32 } else { cx.act };
         // q·kᵀ and p·v run as batched matmuls on per-head copies; k and v are expanded to all
         // query heads first (repeat_kv), so each is the size of q.
         push(out, format!("{what} q, k, v (per-head copies)"), 3 * core.bytes(eq));

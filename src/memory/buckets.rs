@@ -69,6 +69,9 @@ pub fn apply(rs: &mut RankStates, stage: &StageParams, info: &ParamInfo, setup: 
             _ => {}
         }
     }
+    if m.fsdp2 && plan.shards_weights() && plan.fsdp.is_some() && plan.offload == crate::parallel::Offload::None {
+        fsdp2(rs, stage, info, setup, d * plan.cp);
+    }
     // `zero_grad(set_to_none=False)` zeroes gradients in place (`torch/optim/optimizer.py:
     // Optimizer.zero_grad`, `torch/nn/modules/module.py: Module.zero_grad`): they stay allocated
     // through the next forward.
@@ -83,4 +86,54 @@ pub fn apply(rs: &mut RankStates, stage: &StageParams, info: &ParamInfo, setup: 
         rs.states.gradients += DType::Fp32.bytes(stage.params);
         rs.grads_persist = true;
     }
+}
+
+/// FSDP2 (`fully_shard` per block and on the root, as torchtitan's `apply_fsdp` does) on one
+/// rank of a stage with `d` shards:
+/// - `_fsdp_param.py: FSDPParam` keeps the fp32 sharded parameter as the optimizer's parameter
+///   (the bf16 copy is only the all-gather input): 4 + 8 bytes per parameter sharded for Adam,
+///   no master copy and no 16-bit shard;
+/// - `_fsdp_collectives.py: foreach_reduce` casts the unsharded gradients to the fp32 reduce
+///   dtype into `reduce_scatter_input` (default stream, held until the next reduce-scatter) and
+///   allocates `reduce_output` in `reduce_scatter_stream`; the sharded gradients are views of it
+///   kept until `zero_grad` — so there are none before backward, and they sit in that stream's
+///   pool;
+/// - `_fsdp_state.py: FSDPState._lazy_init` does not reshard the root group after forward
+///   (embeddings, final norm, output head: the stage's parameters outside the blocks) and
+///   torchtitan `apply_fsdp` keeps the last block (`reshard_after_forward = layer_id < n - 1`);
+///   in backward the next block is prefetched;
+/// - `foreach_all_gather` allocates the bf16 copy-in input and the flat all-gather output under
+///   `all_gather_copy_in_stream`; the previous output is freed only at the next copy-out
+///   (`_fsdp_param_group.py: wait_for_unshard`, `AllGatherState`), so that pool peaks at the
+///   root group's buffer beside the first block's.
+///
+/// torchtitan shards over the data-parallel and context-parallel ranks together
+/// (`parallelize_llama`: `dp_mesh_dim_names = ("dp_shard_cp",)` when CP is on), so `d` here is
+/// dp · cp.
+fn fsdp2(rs: &mut RankStates, stage: &StageParams, info: &ParamInfo, setup: &Setup, d: u64) {
+    let wdt = setup.precision.weight_dtype();
+    let full = super::states::model_states(&ParamInfo { params: stage.params, ..*info }, setup);
+    let fp32_shard = DType::Fp32.bytes(share(stage.params, d));
+    rs.states.optimizer = share(full.optimizer, d);
+    rs.states.step_temporary = share(full.step_temporary, d);
+    rs.states.weights = share(full.weights, d);
+    if setup.precision.master_weights() {
+        rs.states.weights = fp32_shard;
+        rs.states.optimizer = rs.states.optimizer.saturating_sub(fp32_shard);
+    }
+    rs.states.gradients = fp32_shard;
+    rs.grads_lazy = true;
+    rs.pool_resident_grads = fp32_shard;
+    let block = if info.stage_largest_block > 0 { info.stage_largest_block } else { stage.largest_unit };
+    let block = block.min(stage.params);
+    let root = stage.params.saturating_sub(info.stage_block_params.min(stage.params));
+    rs.gathered_bytes = wdt.bytes(root + block);
+    // In backward: the prefetched block, one block's 16-bit gradients and two fp32
+    // reduce-scatter inputs (the current one and the one held from the previous block); at the
+    // end the root group's gradients and its fp32 reduce-scatter input.
+    let grad = setup.precision.grad_bytes_per_param();
+    let per_block = wdt.bytes(block) + block * grad + 2 * DType::Fp32.bytes(block);
+    let at_root = root * grad + DType::Fp32.bytes(root);
+    rs.unsharded_grad_bytes = per_block.max(at_root);
+    rs.stream_pool_bytes = fp32_shard + wdt.bytes(root + block + share(root, d));
 }

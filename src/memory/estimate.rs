@@ -343,6 +343,9 @@ pub fn estimate_stages(
                 .sum()
         };
         info.adapter_params = count(&prepared.layer_adapter_params);
+        info.stage_block_params = count(&prepared.layer_params).min(st.params);
+        info.stage_largest_block =
+            st.layers.iter().zip(&prepared.layer_params).filter(|(n, _)| **n > 0).map(|(_, p)| *p).max().unwrap_or(0);
         if quantization(setup).is_some() {
             let matrices = count(&prepared.layer_matrix_params).min(st.params);
             let rest = setup.precision.activation_dtype().bytes(st.params - matrices);
@@ -384,10 +387,10 @@ fn stage_estimate(
     let kv_cache = kv_cache_bytes(model, &stage.layers, shapes, setup);
     let ledger =
         if with_ledger && (stage.stage == 0 || plan.pp == 1) { ledger(model, shapes, setup) } else { Vec::new() };
-    let (peak_point, at_peak, activations, other_activations) = if setup.training() {
+    let (peak_point, at_peak, activations, other_activations, reserve) = if setup.training() {
         training_peak(stage, &RankStates { states, ..*rank }, flight, prepared, setup, input_bytes + buffer_bytes)
     } else {
-        inference_peak(
+        let (p, c, a, o) = inference_peak(
             model,
             stage,
             shapes,
@@ -397,10 +400,11 @@ fn stage_estimate(
             kv_cache,
             &prepared.modules,
             prepared.dequant_bytes,
-        )
+        );
+        (p, c, a, o, 0)
     };
     let peak_allocated = at_peak.total();
-    let overheads = overheads(overhead, peak_allocated, plan);
+    let overheads = overheads(overhead, peak_allocated, reserve, plan);
     Estimate {
         parameters: stage.params + if stage.first { prepared.modules.frozen_params } else { 0 },
         states,
@@ -476,7 +480,7 @@ fn training_peak(
     prepared: &Prepared,
     setup: &Setup,
     inputs: u64,
-) -> (PeakPoint, PeakComposition, u64, u64) {
+) -> (PeakPoint, PeakComposition, u64, u64, u64) {
     let states = &rank.states;
     let act_dtype = setup.precision.activation_dtype();
     let modules_saved = if stage.first { prepared.modules.saved } else { 0 };
@@ -503,7 +507,8 @@ fn training_peak(
         stage.layers.iter().zip(&prepared.layer_transient).filter(|(n, _)| **n > 0).map(|(_, t)| *t).max().unwrap_or(0);
     let layer_transient = layer_transient.max(if stage.first { prepared.modules.transient } else { 0 });
 
-    let grads_always = if setup.precision.grads_preallocated() || rank.grads_persist { states.gradients } else { 0 };
+    let preallocated = setup.precision.grads_preallocated() && !rank.grads_lazy;
+    let grads_always = if preallocated || rank.grads_persist { states.gradients } else { 0 };
     let gathered = rank.gathered_bytes;
     let base = PeakComposition {
         weights: states.weights,
@@ -612,8 +617,26 @@ fn training_peak(
             ..base
         },
     ));
+    // Reserved beyond the live peak: the compute stream's pool peaks at some point with the
+    // blocks it cannot reuse there (the freed 16-bit logits at the loss backward), while tensors
+    // of other streams' pools (FSDP2's sharded gradients) are not in it; those pools add their
+    // own high-water marks.
+    let hole = if stage.last {
+        let m = &setup.mechanisms;
+        super::logits::freed_logits_hole(m.logits, act_dtype, logits, m.logits_freed_before_backward)
+    } else {
+        0
+    };
+    let compute_pool = candidates
+        .iter()
+        .map(|(p, c)| {
+            c.total() - c.gradients.min(rank.pool_resident_grads) + if *p == PeakPoint::LossBackward { hole } else { 0 }
+        })
+        .max()
+        .unwrap_or(0);
     let (point, comp) = candidates.into_iter().max_by_key(|(_, c)| c.total()).expect("candidates");
-    (point, comp, layers_saved, other)
+    let reserve = (compute_pool + rank.stream_pool_bytes).saturating_sub(comp.total());
+    (point, comp, layers_saved, other, reserve)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -654,7 +677,12 @@ fn inference_peak(
             let f = act_dtype.bytes(tokens * l.mlp.top_k * l.mlp.ffn.div_ceil(sh.tp));
             let mlp = f * if l.mlp.gated { 3 } else { 2 };
             let mask = super::serving::generate_mask_bytes(setup, s.causal, act_dtype, sh.batch, sh.seq, sh.kv_seq);
-            layer_peak = layer_peak.max(e + attention.max(mlp) + encoder_out + mask);
+            // A pre-norm layer's frame holds its input (the residual) and the normed copy the
+            // sub-block reads until the sub-block returns (e.g. transformers
+            // `Qwen2DecoderLayer.forward`: `residual = hidden_states`, then
+            // `hidden_states = self.post_attention_layernorm(hidden_states)` passed to `self.mlp`).
+            let normed = if l.norm_placement == NormPlacement::Pre { e } else { 0 };
+            layer_peak = layer_peak.max(e + normed + attention.max(mlp) + encoder_out + mask);
         }
         if !s.causal && model.architecture == Architecture::EncoderDecoder {
             encoder_out = e;

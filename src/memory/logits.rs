@@ -54,6 +54,23 @@ pub fn loss_memory(handling: LogitsHandling, act: DType, n: u64) -> LossMemory {
     }
 }
 
+/// Bytes the caching allocator keeps but cannot use at the loss backward when the loop frees
+/// the 16-bit logits before `loss.backward()` (torchtitan `train.py`: `del pred`). Under
+/// `upcast-copy` the 16-bit logits, their fp32 copy and the saved fp32 log-softmax output are
+/// allocated one after the other; the first two are freed (the copy is a temporary, the logits
+/// deleted), leaving one free block of 2n + 4n bytes. The first fp32 gradient of the backward
+/// (`nll_loss_backward`, 4n) takes it and leaves the 2n bytes of the 16-bit logits; the second
+/// (`_log_softmax_backward_data`, 4n) does not fit there and gets new memory
+/// (`c10/cuda/CUDACachingAllocator.cpp`: best-fit `get_free_block`, else `alloc_block`). So the
+/// reserved memory at that moment is the live tensors plus the 16-bit logits. With fp32 logits
+/// there is no copy and the freed logits hold the first gradient exactly.
+pub fn freed_logits_hole(handling: LogitsHandling, act: DType, n: u64, freed: bool) -> u64 {
+    match handling {
+        LogitsHandling::UpcastCopy if freed && act != DType::Fp32 => act.bytes(n),
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +85,76 @@ mod tests {
             LossMemory { saved: 4 * n, forward_temp: 2 * n + 4 * n, backward_temp: 8 * n }
         );
         assert_eq!(loss_memory(LogitsHandling::UpcastCopy, DType::Fp32, n).forward_temp, 4 * n);
+    }
+
+    /// A best-fit allocator over one growing segment (the caching allocator with expandable
+    /// segments: the smallest free block that fits, split from its start, else new memory at the
+    /// end; freed neighbours coalesce). Returns the segment's high-water mark.
+    struct BestFit {
+        blocks: Vec<(u64, u64, bool)>, // (start, size, free)
+        end: u64,
+        high: u64,
+    }
+
+    impl BestFit {
+        fn new() -> Self {
+            BestFit { blocks: Vec::new(), end: 0, high: 0 }
+        }
+        fn alloc(&mut self, size: u64) -> u64 {
+            let fit = (0..self.blocks.len())
+                .filter(|&i| self.blocks[i].2 && self.blocks[i].1 >= size)
+                .min_by_key(|&i| (self.blocks[i].1, self.blocks[i].0));
+            if let Some(i) = fit {
+                let (start, len, _) = self.blocks[i];
+                self.blocks[i] = (start, size, false);
+                if len > size {
+                    self.blocks.insert(i + 1, (start + size, len - size, true));
+                }
+                return start;
+            }
+            let start = self.end;
+            self.blocks.push((start, size, false));
+            self.end += size;
+            self.high = self.high.max(self.end);
+            start
+        }
+        fn free(&mut self, start: u64) {
+            let i = self.blocks.iter().position(|b| b.0 == start).unwrap();
+            self.blocks[i].2 = true;
+            if i + 1 < self.blocks.len() && self.blocks[i + 1].2 {
+                self.blocks[i].1 += self.blocks[i + 1].1;
+                self.blocks.remove(i + 1);
+            }
+            if i > 0 && self.blocks[i - 1].2 {
+                self.blocks[i - 1].1 += self.blocks[i].1;
+                self.blocks.remove(i);
+            }
+        }
+        fn live(&self) -> u64 {
+            self.blocks.iter().filter(|b| !b.2).map(|b| b.1).sum()
+        }
+    }
+
+    #[test]
+    fn the_hole_is_what_a_best_fit_allocator_leaves_at_the_loss_backward() {
+        // torchtitan: pred = model(x) (16-bit), loss = cross_entropy(pred.float(), y): the fp32
+        // copy is a temporary, log_softmax's fp32 output is saved; `del pred`; backward allocates
+        // nll_loss's fp32 gradient, then log_softmax's.
+        let n = 1000;
+        for act in [DType::Bf16, DType::Fp32] {
+            let mut a = BestFit::new();
+            let logits = a.alloc(act.bytes(n));
+            let copy = (act != DType::Fp32).then(|| a.alloc(4 * n));
+            let _saved = a.alloc(4 * n);
+            if let Some(c) = copy {
+                a.free(c);
+            }
+            a.free(logits);
+            let _g1 = a.alloc(4 * n);
+            let _g2 = a.alloc(4 * n);
+            let hole = a.high - a.live();
+            assert_eq!(hole, freed_logits_hole(LogitsHandling::UpcastCopy, act, n, true), "{act:?}");
+        }
+        assert_eq!(freed_logits_hole(LogitsHandling::UpcastCopy, DType::Bf16, n, false), 0);
     }
 }

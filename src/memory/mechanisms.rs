@@ -3,7 +3,8 @@
 //! rules before profiles existed — so a `Setup` without a profile estimates exactly as before.
 //! Each mechanism is implemented in one place: `logits` (loss and logits handling),
 //! `buckets` (DeepSpeed's buckets, FSDP2 under pipelining), `checkpoint` (recompute policies),
-//! `states` (zero_grad), `activations` (the fp32 attention softmax).
+//! `states` (zero_grad), `activations` (the fp32 attention softmax), `buckets` also FSDP2's
+//! sharded states and stream pools.
 
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +103,15 @@ pub struct Mechanisms {
     /// FSDP2 under pipeline parallelism with `reshard_after_forward=False` (torchtitan's
     /// default "default" policy when PP is on): the stage's gathered 16-bit parameters stay.
     pub fsdp_pp_keep_unsharded_params: bool,
+    /// FSDP2 (`fully_shard`) as torchtitan applies it (`memory::buckets`): fp32 sharded parameters
+    /// are the optimizer's (no master copy), sharded fp32 gradients come from the reduce-scatter
+    /// in backward and live in that stream's pool, the root group (embeddings, final norm, head)
+    /// and the last block stay gathered after forward, all-gather buffers in their own pool.
+    pub fsdp2: bool,
+    /// The training loop frees the 16-bit logits before `loss.backward()` (torchtitan `train.py`:
+    /// `del pred`): the caching allocator keeps their block, too small for an fp32 loss gradient
+    /// (`memory::logits::freed_logits_hole`).
+    pub logits_freed_before_backward: bool,
 }
 
 impl Default for Mechanisms {
@@ -113,6 +123,8 @@ impl Default for Mechanisms {
             deepspeed_buffers: None,
             fsdp_pp_unsharded_grads: false,
             fsdp_pp_keep_unsharded_params: false,
+            fsdp2: false,
+            logits_freed_before_backward: false,
         }
     }
 }

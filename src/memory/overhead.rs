@@ -80,6 +80,12 @@ pub struct Overheads {
     /// NCCL buffers of the communicators this rank opens.
     #[serde(skip_serializing_if = "is_zero")]
     pub nccl_bytes: u64,
+    /// What the caching allocator reserves beyond the live peak by mechanism (besides the
+    /// fragmentation margin): other streams' pools (FSDP2's reduce-scatter outputs and
+    /// all-gather buffers) and freed blocks too small for a later request (the 16-bit logits
+    /// at the fp32 loss backward). See `memory::estimate::training_peak`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub allocator_reserve_bytes: u64,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -88,12 +94,19 @@ fn is_zero(v: &u64) -> bool {
 
 impl Overheads {
     pub fn total(&self) -> u64 {
-        self.cuda_context_bytes + self.workspace_bytes + self.fragmentation_bytes + self.nccl_bytes
+        self.cuda_context_bytes
+            + self.workspace_bytes
+            + self.fragmentation_bytes
+            + self.nccl_bytes
+            + self.allocator_reserve_bytes
     }
 }
 
-pub fn overheads(cfg: &OverheadConfig, peak_allocated: u64, plan: &ParallelPlan) -> Overheads {
+/// The overheads of a rank whose live peak is `peak_allocated`, with `allocator_reserve` bytes
+/// reserved beyond it by the allocator's pools and holes.
+pub fn overheads(cfg: &OverheadConfig, peak_allocated: u64, allocator_reserve: u64, plan: &ParallelPlan) -> Overheads {
     Overheads {
+        allocator_reserve_bytes: allocator_reserve,
         cuda_context_bytes: cfg.cuda_context_bytes,
         workspace_bytes: cfg.workspace_bytes,
         fragmentation_bytes: (peak_allocated as f64 * cfg.fragmentation.max(0.0)).round() as u64,

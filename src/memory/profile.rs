@@ -124,6 +124,10 @@ struct SettingsFile {
     #[serde(default)]
     fsdp_pp_keep_unsharded_params: Vec<Entry<bool>>,
     #[serde(default)]
+    fsdp2: Vec<Entry<bool>>,
+    #[serde(default)]
+    logits_freed_before_backward: Vec<Entry<bool>>,
+    #[serde(default)]
     lazy_module_loading: Vec<Entry<bool>>,
     #[serde(default)]
     tp_sequence_parallel: Vec<Entry<bool>>,
@@ -273,6 +277,12 @@ impl FrameworkProfile {
         }
         if let Some(v) = pick!(fsdp_pp_keep_unsharded_params, bool::to_string) {
             m.fsdp_pp_keep_unsharded_params = v;
+        }
+        if let Some(v) = pick!(fsdp2, bool::to_string) {
+            m.fsdp2 = v;
+        }
+        if let Some(v) = pick!(logits_freed_before_backward, bool::to_string) {
+            m.logits_freed_before_backward = v;
         }
         let lazy = pick!(lazy_module_loading, bool::to_string).unwrap_or(true);
         let tp_sp = pick!(tp_sequence_parallel, bool::to_string).unwrap_or(false);

@@ -241,8 +241,10 @@ pub fn prefill_logits_bytes(mode: GenerateLogits, act: DType, elements: u64, seq
 /// mask `batch × 1 × seq × kv_seq` in the model dtype for the SDPA path, alive through every
 /// layer of the prefill (4.44.2 models/llama/modeling_llama.py `_update_causal_mask`; 4.45.2
 /// `_prepare_4d_causal_attention_mask_with_cache_position`; 5.x masking_utils `sdpa_mask`).
+/// With `flash_attention_2` `_update_causal_mask` returns the 2-D mask (or None) instead.
 pub fn generate_mask_bytes(setup: &super::Setup, causal: bool, act: DType, batch: u64, seq: u64, kv_seq: u64) -> u64 {
-    if setup.generate_logits.is_some() && causal && !setup.training() {
+    let four_d = setup.attention != super::AttentionKernel::FlashAttn2;
+    if setup.generate_logits.is_some() && causal && !setup.training() && four_d {
         act.bytes(batch * seq * kv_seq)
     } else {
         0

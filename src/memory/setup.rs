@@ -266,6 +266,17 @@ pub enum AttentionKernel {
     /// Fused kernel (FlashAttention / SDPA): no s² tensors, keeps the fp32 log-sum-exp.
     #[default]
     Flash,
+    /// The flash-attn package through transformers (`attn_implementation="flash_attention_2"`):
+    /// the tensors of `flash`, and no 4-D attention mask (`_update_causal_mask` returns the 2-D
+    /// padding mask or None for it).
+    FlashAttn2,
+}
+
+impl AttentionKernel {
+    /// A fused kernel: no materialised scores on CUDA.
+    pub fn fused(self) -> bool {
+        !matches!(self, AttentionKernel::Eager)
+    }
 }
 
 /// Which runtime's tensor rules apply. memplan models CUDA; `cpu` reproduces PyTorch's CPU

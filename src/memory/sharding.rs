@@ -26,6 +26,16 @@ pub struct RankStates {
     pub bucket_bytes: u64,
     /// Gradients stay alive through the forward pass (gradient accumulation or pipelining).
     pub grads_persist: bool,
+    /// Gradients are created by backward (FSDP2's reduce-scatter outputs) even for a recipe that
+    /// otherwise preallocates them: none exist at the forward pass or the loss.
+    pub grads_lazy: bool,
+    /// Bytes of `states.gradients` that live in another CUDA stream's memory pool (FSDP2's
+    /// reduce-scatter stream), not in the compute stream's.
+    pub pool_resident_grads: u64,
+    /// Bytes the caching allocator keeps in other streams' pools at their high-water mark
+    /// (FSDP2: reduce-scatter outputs, all-gather buffers): reserved, not reusable by the
+    /// compute stream (`c10/cuda/CUDACachingAllocator.cpp`: blocks belong to one stream).
+    pub stream_pool_bytes: u64,
 }
 
 pub fn rank_states(stage: &StageParams, info: &ParamInfo, setup: &Setup, plan: &ParallelPlan) -> RankStates {

@@ -34,6 +34,11 @@ pub struct ParamInfo {
     /// Bytes of the frozen or served weights when they are not `params` × the weight dtype
     /// (quantized layer matrices).
     pub frozen_weight_bytes: Option<u64>,
+    /// Parameters of one pipeline stage's transformer blocks on one rank, and of its largest
+    /// block (set per stage by the estimate; 0 when unknown): FSDP2 wraps each block, the rest
+    /// of the stage is the root group (`memory::buckets`).
+    pub stage_block_params: u64,
+    pub stage_largest_block: u64,
 }
 
 impl ParamInfo {
@@ -57,6 +62,8 @@ impl ParamInfo {
             factored_elements: factored_elements(model),
             adapter_params: 0,
             frozen_weight_bytes: None,
+            stage_block_params: 0,
+            stage_largest_block: 0,
         }
     }
 
@@ -178,6 +185,8 @@ pub fn adam_bytes_per_param(precision: Precision) -> u64 {
         factored_elements: 1,
         adapter_params: 0,
         frozen_weight_bytes: None,
+        stage_block_params: 0,
+        stage_largest_block: 0,
     };
     let s = model_states(&info, &setup);
     s.weights + s.gradients + s.optimizer

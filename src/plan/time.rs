@@ -360,7 +360,7 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
             };
             let v = a.mla.as_ref().map_or(hd, |mla| mla.v_head_dim as f64);
             let batch = b * heads;
-            if !materialised && setup.attention == AttentionKernel::Flash {
+            if !materialised && matches!(setup.attention, AttentionKernel::Flash | AttentionKernel::FlashAttn2) {
                 let flops = 2.0 * q_len * k_len * (qk + v) * batch * causal;
                 let (fwd, bwd) = g.attention(kernels.attention);
                 (g.fused(flops, fwd), g.fused(2.5 * flops, bwd))

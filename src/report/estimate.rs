@@ -248,8 +248,14 @@ impl EstimateReport {
             .iter()
             .map(|g| {
                 let cfg = est.overhead_config.on_gpu(g);
-                let total =
-                    est.peak_allocated + crate::memory::overhead::overheads(&cfg, est.peak_allocated, plan).total();
+                let total = est.peak_allocated
+                    + crate::memory::overhead::overheads(
+                        &cfg,
+                        est.peak_allocated,
+                        est.overheads.allocator_reserve_bytes,
+                        plan,
+                    )
+                    .total();
                 Fit {
                     gpu: g.name.clone(),
                     memory_bytes: g.memory_bytes,
@@ -356,6 +362,13 @@ impl EstimateReport {
                 "NCCL buffers".into(),
                 fmt(u, self.overheads.nccl_bytes),
                 "NCCL_BUFFSIZE × channels × peers per communicator".into(),
+            ]);
+        }
+        if self.overheads.allocator_reserve_bytes > 0 {
+            t.add_row(vec![
+                "allocator pools and holes".into(),
+                fmt(u, self.overheads.allocator_reserve_bytes),
+                "other streams' pools, freed blocks too small to reuse".into(),
             ]);
         }
         t.add_row(vec![

@@ -172,7 +172,11 @@ impl Value for Recompute {
         self.name()
     }
 }
-choice!(AttentionKernel { "flash" => AttentionKernel::Flash, "eager" => AttentionKernel::Eager });
+choice!(AttentionKernel {
+    "flash" => AttentionKernel::Flash,
+    "eager" => AttentionKernel::Eager,
+    "flash-attn2" => AttentionKernel::FlashAttn2
+});
 choice!(Runtime { "cuda" => Runtime::Cuda, "cpu" => Runtime::Cpu });
 choice!(Schedule { "1f1b" => Schedule::OneFOneB, "gpipe" => Schedule::Gpipe, "interleaved" => Schedule::Interleaved });
 choice!(Offload { "none" => Offload::None, "optimizer" => Offload::Optimizer, "params" => Offload::Params });
@@ -444,7 +448,8 @@ settings! {
     /// keeps its input), op (torchtitan per-op SAC), hf (Hugging Face gradient checkpointing),
     /// every-K (every K-th layer checkpointed, torchtitan selective_ac_option K).
     Training recompute: Recompute = "recompute", default Some(Recompute::None), NONE;
-    /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA).
+    /// eager = materialised scores (O(s²)); flash = fused kernel (FlashAttention/SDPA);
+    /// flash-attn2 = transformers' flash_attention_2 (as flash, and generate builds no 4-D mask).
     /// Default: the framework's (flash for pytorch).
     Training attention: AttentionKernel = "attention", default None, NONE;
     /// Dropout: on (the model's probabilities), off, or model (the model's own config, default).

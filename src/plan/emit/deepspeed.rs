@@ -141,7 +141,7 @@ pub fn args(job: &Job) -> Result<Vec<String>> {
             ))
         }
     }
-    if setup.attention == AttentionKernel::Flash {
+    if matches!(setup.attention, AttentionKernel::Flash | AttentionKernel::FlashAttn2) {
         a.push("--use-flash-attn-v2".into());
     }
     if setup.finetune.lora().is_some() {

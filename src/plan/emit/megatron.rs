@@ -334,7 +334,7 @@ pub fn args(job: &Job) -> Result<Vec<String>> {
         )),
     }
     a.push(match setup.attention {
-        AttentionKernel::Flash => "--attention-backend flash".into(),
+        AttentionKernel::Flash | AttentionKernel::FlashAttn2 => "--attention-backend flash".into(),
         AttentionKernel::Eager => "--attention-backend unfused".into(),
     });
     match setup.optimizer {
