@@ -1,5 +1,6 @@
 //! The benchmark's search run 40 times, for back-to-back comparisons between builds on a busy
-//! machine (BENCHMARKS.md): `cargo run --release --example prof_search`.
+//! machine (BENCHMARKS.md): `cargo run --release --example prof_search [mixed]` (megatron-bf16, or
+//! mixed-bf16 for the other frameworks).
 
 use memplan::hw::GpuSpec;
 use memplan::memory::states::ParamInfo;
@@ -10,7 +11,12 @@ fn main() {
     let model = presets::model("llama-2-70b").unwrap();
     let info = ParamInfo::of(&model);
     let gpu = GpuSpec::preset("h100-sxm").unwrap();
-    let setup = Setup { precision: Precision::MegatronBf16, seq: 8192, ..Setup::default() };
+    let precision = if std::env::args().nth(1).as_deref() == Some("mixed") {
+        Precision::MixedBf16
+    } else {
+        Precision::MegatronBf16
+    };
+    let setup = Setup { precision, seq: 8192, ..Setup::default() };
     let mut cfg = SearchConfig::new(1024, 8, 2048, &gpu, &setup);
     cfg.allow_offload = true;
     let t = std::time::Instant::now();

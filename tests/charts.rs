@@ -161,7 +161,8 @@ fn plans_show_step_time_against_memory() {
             "usable on h100-sxm",
             "on 8 × h100-sxm",
             "#1 ",
-            "zero",
+            // Each point is labelled with its plan (the ranking itself is the step-time model's).
+            "dp ",
         ],
     );
 }

@@ -353,7 +353,7 @@ pub fn estimate_stages(
         }
         let rank = rank_states(&st, &info, setup, plan);
         let est = stage_estimate(model, &st, &rank, flight, prepared, setup, plan, overhead, with_ledger);
-        out.push(StageEstimate { stage: st.stage, layers: st.layers.clone(), in_flight: flight, estimate: est });
+        out.push(StageEstimate { stage: st.stage, layers: st.layers, in_flight: flight, estimate: est });
     }
     let worst =
         out.iter().enumerate().max_by_key(|(i, s)| (s.estimate.total, std::cmp::Reverse(*i))).map_or(0, |(i, _)| i);
@@ -473,6 +473,36 @@ fn ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> Vec<Ledger
     out
 }
 
+/// The running maximum of `training_peak`'s candidate points: the live peak (the last of equal
+/// totals wins, as `max_by_key` would) and the compute stream pool's high-water mark.
+struct Peak {
+    resident_grads: u64,
+    hole: u64,
+    best: Option<(PeakPoint, PeakComposition, u64)>,
+    pool: u64,
+}
+
+impl Peak {
+    fn new(resident_grads: u64, hole: u64) -> Self {
+        Peak { resident_grads, hole, best: None, pool: 0 }
+    }
+
+    fn consider(&mut self, (point, comp): (PeakPoint, PeakComposition)) {
+        let total = comp.total();
+        let pool = total - comp.gradients.min(self.resident_grads)
+            + if point == PeakPoint::LossBackward { self.hole } else { 0 };
+        self.pool = self.pool.max(pool);
+        if self.best.is_none_or(|(_, _, best)| total >= best) {
+            self.best = Some((point, comp, total));
+        }
+    }
+
+    fn finish(self) -> (PeakPoint, PeakComposition, u64) {
+        let (point, comp, _) = self.best.expect("the forward point is always considered");
+        (point, comp, self.pool)
+    }
+}
+
 fn training_peak(
     stage: &StageParams,
     rank: &RankStates,
@@ -516,12 +546,25 @@ fn training_peak(
         optimizer_states: states.optimizer,
         ..PeakComposition::default()
     };
-    let mut candidates = vec![(
+    // Reserved beyond the live peak: the compute stream's pool peaks at some point with the
+    // blocks it cannot reuse there (the freed 16-bit logits at the loss backward), while tensors
+    // of other streams' pools (FSDP2's sharded gradients) are not in it; those pools add their
+    // own high-water marks.
+    let hole = if stage.last {
+        let m = &setup.mechanisms;
+        super::logits::freed_logits_hole(m.logits, act_dtype, logits, m.logits_freed_before_backward)
+    } else {
+        0
+    };
+    // The peak over the candidate points, kept as they are considered (no vector: the planner
+    // calls this for every plan, and allocating was its largest single cost).
+    let mut peak = Peak::new(rank.pool_resident_grads, hole);
+    peak.consider((
         // Frozen modules (a VAE encoder, text encoders) run without autograd before the rest.
         PeakPoint::ForwardLayer,
         PeakComposition { other_activations: inputs, temporaries: prepared.modules.frozen_forward + gathered, ..base },
-    )];
-    candidates.push((
+    ));
+    peak.consider((
         PeakPoint::ForwardEnd,
         PeakComposition {
             activations: layers_saved,
@@ -531,7 +574,7 @@ fn training_peak(
         },
     ));
     if logits > 0 {
-        candidates.push((
+        peak.consider((
             PeakPoint::LossBackward,
             PeakComposition {
                 activations: layers_saved,
@@ -543,7 +586,7 @@ fn training_peak(
     }
     let backward_temp = layer_transient + gathered + rank.unsharded_grad_bytes + rank.bucket_bytes;
     // End of backward: every gradient exists, the layer activations are gone.
-    candidates.push((
+    peak.consider((
         PeakPoint::Backward,
         PeakComposition {
             gradients: states.gradients,
@@ -560,7 +603,7 @@ fn training_peak(
     } else {
         0
     };
-    candidates.push((
+    peak.consider((
         PeakPoint::Backward,
         PeakComposition {
             gradients: head_grads,
@@ -596,7 +639,7 @@ fn training_peak(
             if prepared.reads_tokens[k] {
                 table_users += 1;
             }
-            candidates.push((
+            peak.consider((
                 PeakPoint::Backward,
                 PeakComposition {
                     gradients: shard(later_grads),
@@ -608,7 +651,7 @@ fn training_peak(
             ));
         }
     }
-    candidates.push((
+    peak.consider((
         PeakPoint::OptimizerStep,
         PeakComposition {
             gradients: states.gradients,
@@ -617,24 +660,7 @@ fn training_peak(
             ..base
         },
     ));
-    // Reserved beyond the live peak: the compute stream's pool peaks at some point with the
-    // blocks it cannot reuse there (the freed 16-bit logits at the loss backward), while tensors
-    // of other streams' pools (FSDP2's sharded gradients) are not in it; those pools add their
-    // own high-water marks.
-    let hole = if stage.last {
-        let m = &setup.mechanisms;
-        super::logits::freed_logits_hole(m.logits, act_dtype, logits, m.logits_freed_before_backward)
-    } else {
-        0
-    };
-    let compute_pool = candidates
-        .iter()
-        .map(|(p, c)| {
-            c.total() - c.gradients.min(rank.pool_resident_grads) + if *p == PeakPoint::LossBackward { hole } else { 0 }
-        })
-        .max()
-        .unwrap_or(0);
-    let (point, comp) = candidates.into_iter().max_by_key(|(_, c)| c.total()).expect("candidates");
+    let (point, comp, compute_pool) = peak.finish();
     let reserve = (compute_pool + rank.stream_pool_bytes).saturating_sub(comp.total());
     (point, comp, layers_saved, other, reserve)
 }

@@ -356,6 +356,14 @@ pub fn search(
                         }
                         for layout in union {
                             let (first_stage_layers, last_stage_layers) = layout.fields();
+                            // Frameworks that express this layout, as a bit set (checked once here,
+                            // not per candidate).
+                            let mut layout_mask = 0u32;
+                            for (i, layouts) in per_cap.iter().enumerate() {
+                                if layouts.iter().any(|l| l.fields() == layout.fields()) {
+                                    layout_mask |= 1 << i;
+                                }
+                            }
                             for &mb in &micro_batches {
                                 let Some(per_step) = dp.checked_mul(mb) else { continue };
                                 if !cfg.global_batch.is_multiple_of(per_step) {
@@ -375,22 +383,33 @@ pub fn search(
                                 }
                                 for &sharding in &shardings {
                                     let (zero, fsdp, distributed_optimizer) = sharding.fields();
+                                    let mut sharding_mask = 0u32;
+                                    for (i, c) in caps.iter().enumerate() {
+                                        if c.shardings(dp, pp, tp, cp).contains(&sharding) {
+                                            sharding_mask |= 1 << i;
+                                        }
+                                    }
+                                    let mask = layout_mask & sharding_mask;
                                     for &recompute in &cfg.recompute {
                                         for sp in [false, true] {
                                             if sp && tp == 1 {
                                                 continue;
                                             }
-                                            let mut offloads: Vec<Offload> = vec![Offload::None];
+                                            // Three offload modes at most: a fixed array, not a
+                                            // vector per (sharding, recompute, sp).
+                                            let mut offloads = [Offload::None; 3];
+                                            let mut n_offloads = 1;
                                             if cfg.allow_offload {
                                                 for c in &caps {
                                                     for o in c.offloads(sharding) {
-                                                        if !offloads.contains(o) {
-                                                            offloads.push(*o);
+                                                        if !offloads[..n_offloads].contains(o) {
+                                                            offloads[n_offloads] = *o;
+                                                            n_offloads += 1;
                                                         }
                                                     }
                                                 }
                                             }
-                                            for &offload in &offloads {
+                                            for &offload in &offloads[..n_offloads] {
                                                 let plan = ParallelPlan {
                                                     dp,
                                                     tp,
@@ -412,7 +431,7 @@ pub fn search(
                                                 // Frameworks that run this plan, as a bit set.
                                                 let mut runners = 0u32;
                                                 for (i, c) in caps.iter().enumerate() {
-                                                    if per_cap[i].iter().any(|l| l.fields() == layout.fields())
+                                                    if mask & (1 << i) != 0
                                                         && c.check(&plan, recompute, tmpl[i].precision, base.seq)
                                                             .is_none()
                                                     {
