@@ -131,12 +131,22 @@ struct Ctx<'a> {
     setup: &'a Setup,
     act: DType,
     residual: DType,
+    /// Name the tensors (the ledger a user reads); the planner's sizing only sums bytes.
+    names: bool,
 }
 
 impl<'a> Ctx<'a> {
     fn new(setup: &'a Setup) -> Self {
-        Ctx { setup, act: setup.precision.activation_dtype(), residual: setup.precision.residual_dtype() }
+        Ctx { setup, act: setup.precision.activation_dtype(), residual: setup.precision.residual_dtype(), names: true }
     }
+}
+
+/// A ledger line's name, formatted only when the ledger is named: the planner sizes thousands of
+/// ledgers per search and formatting their names was a tenth of its time.
+macro_rules! name {
+    ($cx:expr, $($arg:tt)*) => {
+        if $cx.names { format!($($arg)*) } else { String::new() }
+    };
 }
 
 fn push(out: &mut Vec<Saved>, name: impl Into<String>, bytes: u64) {
@@ -180,24 +190,24 @@ fn norm_saved(
     let r = |b: u64| sh.seq_split(b);
     match norm.kind {
         NormKind::LayerNorm => {
-            push(out, format!("{what} input"), r(cx.residual.bytes(e)));
-            push(out, format!("{what} mean/rstd (fp32)"), r(2 * DType::Fp32.bytes(tokens)));
+            push(out, name!(cx, "{what} input"), r(cx.residual.bytes(e)));
+            push(out, name!(cx, "{what} mean/rstd (fp32)"), r(2 * DType::Fp32.bytes(tokens)));
         }
         NormKind::RmsNorm => {
             // x.to(float32); x * rsqrt(mean(x²)); weight * normed.to(dtype)
-            push(out, format!("{what} input (fp32)"), r(DType::Fp32.bytes(e)));
-            push(out, format!("{what} rsqrt (fp32)"), r(DType::Fp32.bytes(tokens)));
-            push(out, format!("{what} normalised"), r(cx.act.bytes(e)));
+            push(out, name!(cx, "{what} input (fp32)"), r(DType::Fp32.bytes(e)));
+            push(out, name!(cx, "{what} rsqrt (fp32)"), r(DType::Fp32.bytes(tokens)));
+            push(out, name!(cx, "{what} normalised"), r(cx.act.bytes(e)));
         }
     }
-    push_input(out, feeds, format!("{what} output"), r(cx.act.bytes(e)));
+    push_input(out, feeds, name!(cx, "{what} output"), r(cx.act.bytes(e)));
 }
 
 /// A dropout's mask over a tensor of `dtype` (bool on CUDA, the tensor's dtype on CPU).
 fn dropout(out: &mut Vec<Saved>, cx: &Ctx, sh: &StackShape, p: f64, what: &str, elements: u64, dtype: DType) {
     if cx.setup.dropout_p(p) > 0.0 {
         let mask = cx.setup.dropout_mask_dtype(dtype);
-        push(out, format!("{what} dropout mask ({mask})"), sh.seq_split(mask.bytes(elements)));
+        push(out, name!(cx, "{what} dropout mask ({mask})"), sh.seq_split(mask.bytes(elements)));
     }
 }
 
@@ -242,15 +252,15 @@ fn attention_core(
         for (i, (name, elements)) in parts.into_iter().enumerate() {
             let bytes = cx.act.bytes(elements);
             if i == 0 {
-                push(out, format!("{what} {name}"), bytes)
+                push(out, name!(cx, "{what} {name}"), bytes)
             } else {
-                push_core(out, format!("{what} {name}"), bytes)
+                push_core(out, name!(cx, "{what} {name}"), bytes)
             }
         }
         if let Some(bytes) = super::blocks::block_sparse_index_bytes(a, batch, heads, q_len, cx.act) {
-            push(out, format!("{what} block-sparse: masks and random-block indices"), bytes);
+            push(out, name!(cx, "{what} block-sparse: masks and random-block indices"), bytes);
         }
-        push_input(out, Proj::O, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+        push_input(out, Proj::O, name!(cx, "{what} output (out-projection input)"), cx.act.bytes(eq));
         return;
     }
     if let Some(mla) = &a.mla {
@@ -258,11 +268,11 @@ fn attention_core(
         let tokens = batch * q_len;
         push(
             out,
-            format!("{what} MLA latent and its norm"),
+            name!(cx, "{what} MLA latent and its norm"),
             2 * cx.act.bytes(tokens * (mla.kv_lora_rank + mla.rope_head_dim)),
         );
         if let Some(r) = mla.q_lora_rank {
-            push(out, format!("{what} MLA query latent and its norm"), 2 * cx.act.bytes(tokens * r));
+            push(out, name!(cx, "{what} MLA query latent and its norm"), 2 * cx.act.bytes(tokens * r));
         }
     }
     let p = cx.setup.dropout_p(a.dropout);
@@ -271,41 +281,41 @@ fn attention_core(
         let core = if cx.setup.attention.fused() { DType::Fp32 } else { cx.act };
         // q·kᵀ and p·v run as batched matmuls on per-head copies; k and v are expanded to all
         // query heads first (repeat_kv), so each is the size of q.
-        push(out, format!("{what} q, k, v (per-head copies)"), 3 * core.bytes(eq));
+        push(out, name!(cx, "{what} q, k, v (per-head copies)"), 3 * core.bytes(eq));
         // An fp32 softmax in a 16-bit model: autocast runs softmax in fp32 (autocast_mode.cpp's
         // fp32 list) and casts its (dropped-out) output for the matmul; Hugging Face eager
         // attention calls softmax(dtype=torch.float32).to(query.dtype) (`eager_softmax_fp32`).
         let autocast = cx.setup.precision.autocast_weight_copies();
         if core != DType::Fp32 && (autocast || cx.setup.mechanisms.eager_softmax_fp32) {
-            push_core(out, format!("{what} softmax output (fp32)"), DType::Fp32.bytes(scores));
+            push_core(out, name!(cx, "{what} softmax output (fp32)"), DType::Fp32.bytes(scores));
             if p > 0.0 {
                 let mask = cx.setup.dropout_mask_dtype(if autocast { DType::Fp32 } else { core });
-                push_core(out, format!("{what} dropout mask ({mask})"), mask.bytes(scores));
-                push_core(out, format!("{what} dropped-out probabilities ({core})"), core.bytes(scores));
+                push_core(out, name!(cx, "{what} dropout mask ({mask})"), mask.bytes(scores));
+                push_core(out, name!(cx, "{what} dropped-out probabilities ({core})"), core.bytes(scores));
             } else {
-                push_core(out, format!("{what} probabilities cast to {core}"), core.bytes(scores));
+                push_core(out, name!(cx, "{what} probabilities cast to {core}"), core.bytes(scores));
             }
         } else {
-            push_core(out, format!("{what} softmax output"), core.bytes(scores));
+            push_core(out, name!(cx, "{what} softmax output"), core.bytes(scores));
             if p > 0.0 {
                 let mask = cx.setup.dropout_mask_dtype(core);
-                push_core(out, format!("{what} dropout mask ({mask})"), mask.bytes(scores));
-                push_core(out, format!("{what} dropped-out probabilities"), core.bytes(scores));
+                push_core(out, name!(cx, "{what} dropout mask ({mask})"), mask.bytes(scores));
+                push_core(out, name!(cx, "{what} dropped-out probabilities"), core.bytes(scores));
             }
         }
     } else {
         if fused_qkv {
-            push(out, format!("{what} fused qkv"), cx.act.bytes(eq + 2 * ekv));
+            push(out, name!(cx, "{what} fused qkv"), cx.act.bytes(eq + 2 * ekv));
         } else {
-            push(out, format!("{what} q, k, v"), cx.act.bytes(eq + 2 * ekv));
+            push(out, name!(cx, "{what} q, k, v"), cx.act.bytes(eq + 2 * ekv));
         }
-        push_core(out, format!("{what} log-sum-exp (fp32)"), DType::Fp32.bytes(batch * heads * q_len));
+        push_core(out, name!(cx, "{what} log-sum-exp (fp32)"), DType::Fp32.bytes(batch * heads * q_len));
     }
     if materialises_scores(cx.setup, a.dropout) {
-        push_input(out, Proj::O, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+        push_input(out, Proj::O, name!(cx, "{what} output (out-projection input)"), cx.act.bytes(eq));
     } else {
         // The fused kernel saves its output itself; the out-projection reads the same tensor.
-        push(out, format!("{what} output (out-projection input)"), cx.act.bytes(eq));
+        push(out, name!(cx, "{what} output (out-projection input)"), cx.act.bytes(eq));
     }
 }
 
@@ -350,14 +360,22 @@ fn mlp_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
     }
     if cx.setup.dropout_p(m.inner_dropout) > 0.0 {
         let mask = cx.setup.dropout_mask_dtype(cx.act);
-        push(out, format!("inner dropout mask ({mask})"), mask.bytes(f));
+        push(out, name!(cx, "inner dropout mask ({mask})"), mask.bytes(f));
         push_input(out, Proj::Down, "inner dropout output (down-projection input)", cx.act.bytes(f));
     }
 }
 
 /// Everything one layer of `stack` saves for backward with no recomputation.
 pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Saved> {
-    let cx = Ctx::new(setup);
+    layer_ledger_with(Ctx::new(setup), stack, shape)
+}
+
+/// `layer_ledger` with empty names: the same tensors and bytes, for callers that only sum them.
+pub fn layer_ledger_unnamed(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Saved> {
+    layer_ledger_with(Ctx { names: false, ..Ctx::new(setup) }, stack, shape)
+}
+
+fn layer_ledger_with(cx: Ctx, stack: &Stack, shape: &StackShape) -> Vec<Saved> {
     let l = &stack.layer;
     let tokens = shape.tokens();
     let e = tokens * l.hidden;
@@ -375,7 +393,7 @@ pub fn layer_ledger(stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Sav
     }
     mlp_saved(&mut out, &cx, l, shape);
     dropout(&mut out, &cx, shape, l.hidden_dropout, "MLP", e, cx.act);
-    keep_trainable(&mut out, setup);
+    keep_trainable(&mut out, cx.setup);
     lora_saved(&mut out, &cx, l, shape);
     out
 }
@@ -400,14 +418,14 @@ fn lora_saved(out: &mut Vec<Saved>, cx: &Ctx, layer: &Layer, sh: &StackShape) {
         let d_in =
             if (name == "o" && d_in == inner) || (name == "down" && d_in == ffn) { d_in.div_ceil(sh.tp) } else { d_in };
         if adapter != cx.act {
-            push(out, format!("LoRA {name}: input cast to {adapter}"), adapter.bytes(tokens * d_in));
+            push(out, name!(cx, "LoRA {name}: input cast to {adapter}"), adapter.bytes(tokens * d_in));
         }
         if dropped {
             let mask = cx.setup.dropout_mask_dtype(adapter);
-            push(out, format!("LoRA {name}: dropout mask ({mask})"), mask.bytes(tokens * d_in));
-            push(out, format!("LoRA {name}: dropped input"), adapter.bytes(tokens * d_in));
+            push(out, name!(cx, "LoRA {name}: dropout mask ({mask})"), mask.bytes(tokens * d_in));
+            push(out, name!(cx, "LoRA {name}: dropped input"), adapter.bytes(tokens * d_in));
         }
-        push(out, format!("LoRA {name}: A output (rank {})", lora.rank), adapter.bytes(tokens * lora.rank));
+        push(out, name!(cx, "LoRA {name}: A output (rank {})", lora.rank), adapter.bytes(tokens * lora.rank));
     }
 }
 
@@ -435,7 +453,15 @@ pub fn stack_layers_saved_bytes(stack: &Stack, shape: &StackShape, setup: &Setup
 /// Tensors a stack keeps outside its layers: position ids, embedding norm and dropout, the
 /// final norm, and (for cross-attention) the encoder output read by every layer's K/V.
 pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Saved> {
-    let cx = Ctx::new(setup);
+    stack_extras_ledger_with(Ctx::new(setup), model, stack, shape)
+}
+
+/// `stack_extras_ledger` with empty names, for callers that only sum the bytes.
+pub fn stack_extras_ledger_unnamed(model: &ModelSpec, stack: &Stack, shape: &StackShape, setup: &Setup) -> Vec<Saved> {
+    stack_extras_ledger_with(Ctx { names: false, ..Ctx::new(setup) }, model, stack, shape)
+}
+
+fn stack_extras_ledger_with(cx: Ctx, model: &ModelSpec, stack: &Stack, shape: &StackShape) -> Vec<Saved> {
     let mut out = Vec::new();
     let tokens = shape.tokens();
     let width = crate::model::params::input_width(model, stack);
@@ -444,10 +470,10 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
         StackInput::Hidden => {}
         StackInput::Tokens => {
             if matches!(stack.positions, Positions::Learned { .. }) {
-                push(&mut out, format!("{} position ids (int64)", stack.name), DType::Int64.bytes(shape.seq));
+                push(&mut out, name!(cx, "{} position ids (int64)", stack.name), DType::Int64.bytes(shape.seq));
             }
             if stack.token_types > 0 {
-                push(&mut out, format!("{} token type ids (int64)", stack.name), DType::Int64.bytes(tokens));
+                push(&mut out, name!(cx, "{} token type ids (int64)", stack.name), DType::Int64.bytes(tokens));
             }
         }
         StackInput::Patches { channels, image, .. } => {
@@ -473,7 +499,7 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
     if matches!(stack.positions, Positions::RelativeBias { .. }) {
         push(
             &mut out,
-            format!("{} relative position buckets (int64)", stack.name),
+            name!(cx, "{} relative position buckets (int64)", stack.name),
             DType::Int64.bytes(shape.seq * shape.seq),
         );
     }
@@ -486,7 +512,7 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
             push_input(
                 &mut out,
                 Proj::Qkv,
-                format!("{} output (read by cross-attention K/V)", stack.name),
+                name!(cx, "{} output (read by cross-attention K/V)", stack.name),
                 cx.act.bytes(tokens * h),
             );
         }
@@ -494,11 +520,11 @@ pub fn stack_extras_ledger(model: &ModelSpec, stack: &Stack, shape: &StackShape,
         push_input(
             &mut out,
             Proj::Qkv,
-            format!("{} output (read by cross-attention K/V)", stack.name),
+            name!(cx, "{} output (read by cross-attention K/V)", stack.name),
             cx.act.bytes(tokens * h),
         );
     }
-    keep_trainable(&mut out, setup);
+    keep_trainable(&mut out, cx.setup);
     out
 }
 
@@ -529,8 +555,8 @@ pub fn head_ledger(model: &ModelSpec, shapes: &[StackShape], setup: &Setup) -> V
         push(&mut out, "classifier log-softmax (fp32)", DType::Fp32.bytes(shape.batch * classes));
     } else if let Some(dim) = model.head.contrastive_dim {
         for (s, sh) in model.stacks.iter().zip(shapes) {
-            push(&mut out, format!("{} pooled output", s.name), cx.act.bytes(sh.batch * s.layer.hidden));
-            push(&mut out, format!("{} projection", s.name), cx.act.bytes(sh.batch * dim));
+            push(&mut out, name!(cx, "{} pooled output", s.name), cx.act.bytes(sh.batch * s.layer.hidden));
+            push(&mut out, name!(cx, "{} projection", s.name), cx.act.bytes(sh.batch * dim));
         }
         // Image-text logits b×b, both directions, with their log-softmax.
         // logits_per_image (b×b; logits_per_text is its transpose view) and the log-softmax of

@@ -228,7 +228,7 @@ impl Prepared {
         let mut layer_transient = Vec::new();
         let mut extras = Vec::new();
         for (s, sh) in model.stacks.iter().zip(shapes) {
-            let ledger = act::layer_ledger(s, sh, setup);
+            let ledger = act::layer_ledger_unnamed(s, sh, setup);
             let full = total(&ledger);
             let input = act::layer_input_bytes(s, sh, setup);
             let under = super::checkpoint::apply(policy, s, sh, setup, &ledger, input);
@@ -245,7 +245,7 @@ impl Prepared {
             };
             layer_saved.push(saved);
             layer_transient.push(recompute + 2 * largest.min(full) + 2 * input + ring + dequant);
-            extras.push(total(&act::stack_extras_ledger(model, s, sh, setup)));
+            extras.push(total(&act::stack_extras_ledger_unnamed(model, s, sh, setup)));
         }
         let modules = super::blocks::prepare(model, setup);
         let head = act::head_ledger(model, shapes, setup)
