@@ -451,7 +451,7 @@ fn session(d: &Driver, url: &str) {
     let page = d.js(
         "return {json: window.memplan.state.last.plan.text,
                  rows: [...document.querySelectorAll('#plans tbody tr')].map((tr) =>
-                   ['.rank', '.plan .desc', '.memory', '.step'].map((c) => tr.querySelector(c).textContent)),
+                   ['.rank', '.plan .desc', '.memory', '.step', '.framework'].map((c) => tr.querySelector(c).textContent)),
                  memory: [...document.querySelectorAll('#plans tbody tr td[data-bytes]')].map((td) => td.dataset.bytes)};",
         json!([]),
     );
@@ -465,6 +465,12 @@ fn session(d: &Driver, url: &str) {
         assert_eq!(row[1], p["description"]);
         assert_eq!(row[2], format!("{} (stage {})", gib(&p["worst_total_bytes"]), p["worst_stage"]));
         assert_eq!(row[3], format!("{:.3}", p["time"]["total_s"].as_f64().unwrap()));
+        // Each plan names the framework that runs it (and the others that run it too).
+        let framework = p["framework"].as_str().unwrap();
+        assert!(row[4].as_str().unwrap().starts_with(framework), "{row:?} vs {framework}");
+        for also in p["also_runs_on"].as_array().unwrap() {
+            assert!(row[4].as_str().unwrap().contains(also.as_str().unwrap()), "{row:?}");
+        }
     }
     d.screenshot("plan");
 

@@ -40,6 +40,9 @@ pub struct PlanReport {
     pub overlap: Option<f64>,
     /// Frameworks searched.
     pub frameworks: Vec<String>,
+    /// The precision recipe and optimizer each searched framework's plans are sized and timed with
+    /// (its own defaults for what was not given; `setup` is the base they start from).
+    pub recipes: Vec<FrameworkRecipe>,
     pub evaluated: u64,
     pub fitting: u64,
     pub plans: Vec<PlanRow>,
@@ -50,6 +53,13 @@ pub struct PlanReport {
     pub suggestion: Option<String>,
     /// Settings outside physical sense, calibrations measured elsewhere, limits not applied.
     pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FrameworkRecipe {
+    pub framework: String,
+    pub precision: String,
+    pub optimizer: String,
 }
 
 impl PlanReport {
@@ -100,6 +110,18 @@ impl PlanReport {
             efficiency_source: cfg.time.gemm.source.clone(),
             overlap: cfg.time.overlap,
             frameworks: cfg.frameworks.iter().map(|f| f.name().to_string()).collect(),
+            recipes: cfg
+                .frameworks
+                .iter()
+                .map(|f| {
+                    let s = cfg.setups.iter().find(|(g, _)| g == f).map_or(setup, |(_, s)| s);
+                    FrameworkRecipe {
+                        framework: f.name().to_string(),
+                        precision: s.precision.name().to_string(),
+                        optimizer: s.optimizer.name().to_string(),
+                    }
+                })
+                .collect(),
             evaluated: result.evaluated,
             fitting: result.fitting,
             plans,
@@ -127,10 +149,30 @@ impl PlanReport {
             self.global_batch_sequences,
             self.setup.seq
         );
+        // One recipe for all frameworks, or each framework's own (Megatron's fp32 main grads).
+        let first = self.recipes.first();
+        let same = self.recipes.iter().all(|r| Some(r.precision.as_str()) == first.map(|f| f.precision.as_str()))
+            && self.recipes.iter().all(|r| Some(r.optimizer.as_str()) == first.map(|f| f.optimizer.as_str()));
+        let recipe = match first {
+            Some(f) if same => format!("precision {}, optimizer {}", f.precision, f.optimizer),
+            Some(_) => {
+                // Frameworks grouped by recipe, in search order.
+                let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+                for r in &self.recipes {
+                    match groups.iter_mut().find(|(p, o, _)| *p == r.precision && *o == r.optimizer) {
+                        Some(g) => g.2.push(&r.framework),
+                        None => groups.push((&r.precision, &r.optimizer, vec![&r.framework])),
+                    }
+                }
+                let each: Vec<String> =
+                    groups.iter().map(|(p, o, fs)| format!("{p} + {o} for {}", fs.join(", "))).collect();
+                format!("each framework's own recipe: {}", each.join("; "))
+            }
+            None => format!("precision {}, optimizer {}", self.setup.precision.name(), self.setup.optimizer.name()),
+        };
+        s.push_str(&format!("  {recipe}\n"));
         s.push_str(&format!(
-            "  precision {}, optimizer {}, attention {:?}; GEMMs at up to {:.0}% of the dense peak ({}), {}\n",
-            self.setup.precision.name(),
-            self.setup.optimizer.name(),
+            "  attention {:?}; GEMMs at up to {:.0}% of the dense peak ({}), {}\n",
             self.setup.attention,
             self.efficiency * 100.0,
             self.efficiency_source,

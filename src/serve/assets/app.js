@@ -724,6 +724,20 @@ function renderEstimate(last) {
 // ---------------------------------------------------------------------------------------------
 // results: plan search
 
+// The precision recipe of the plans: one for all, or each framework's own (the report's `recipes`).
+function recipeLine(d) {
+  const rs = d.recipes || [];
+  const same = rs.every((r) => r.precision === rs[0].precision && r.optimizer === rs[0].optimizer);
+  if (!rs.length) return `Precision ${d.setup.precision}, optimizer ${d.setup.optimizer}`;
+  if (same) return `Precision ${rs[0].precision}, optimizer ${rs[0].optimizer}`;
+  const groups = [];
+  for (const r of rs) {
+    const g = groups.find((x) => x.precision === r.precision && x.optimizer === r.optimizer);
+    if (g) g.frameworks.push(r.framework); else groups.push({ precision: r.precision, optimizer: r.optimizer, frameworks: [r.framework] });
+  }
+  return `Each framework's own recipe: ${groups.map((g) => `${g.precision} + ${g.optimizer} for ${g.frameworks.join(', ')}`).join('; ')}`;
+}
+
 /** The settings that reproduce a ranked plan in the estimate view. */
 function planSettings(d, row) {
   const p = row.plan;
@@ -764,7 +778,7 @@ function renderPlan(last) {
   view.append(cards);
   const lines = [
     `${d.model} (${fmtCount(d.parameters)} parameters) on ${d.gpus} × ${d.gpu} (${d.gpus_per_node} per node), global batch ${d.global_batch_sequences} sequences × ${d.setup.seq} tokens.`,
-    `Precision ${d.setup.precision}, optimizer ${d.setup.optimizer}, attention ${d.setup.attention}; matmul efficiency ${fixed(d.efficiency * 100, 0)}% of the dense peak, ${fixed(d.overlap * 100, 0)}% of data-parallel communication overlapped.`,
+    `${recipeLine(d)}, attention ${d.setup.attention}; matmul efficiency up to ${fixed(d.efficiency * 100, 0)}% of the dense peak, ${d.overlap === null || d.overlap === undefined ? 'data-parallel communication overlapped as each framework does' : `${fixed(d.overlap * 100, 0)}% of data-parallel communication overlapped`}. Frameworks searched: ${d.frameworks.join(', ')}.`,
     `Fits when the worst rank's total ≤ ${fmtBytes(d.usable_bytes_per_gpu)} (${d.headroom}). ${d.evaluated} plans evaluated, ${d.fitting} fit.`,
     'The search chooses the micro-batch and the recomputation policy itself.',
   ];
@@ -772,7 +786,7 @@ function renderPlan(last) {
   if (d.plans.length) {
     const t = el('table', { id: 'plans' });
     const toTrain = d.plans.some((r) => r.days_to_train !== null);
-    const heads = [['#', 'num'], ['plan', ''], ['memory (worst rank)', 'num'], ['step (s)', 'num'], ['tokens/s', 'num'], ['MFU', 'num']]
+    const heads = [['#', 'num'], ['framework', ''], ['plan', ''], ['memory (worst rank)', 'num'], ['step (s)', 'num'], ['tokens/s', 'num'], ['MFU', 'num']]
       .concat(toTrain ? [['to train', '']] : [], [['', '']]);
     t.append(el('thead', {}, el('tr', {}, ...heads.map(([h, c]) => el('th', { class: c }, h)))));
     const tb = el('tbody');
@@ -785,6 +799,7 @@ function renderPlan(last) {
       meter.firstChild.style.width = `${Math.min(100, (100 * Number(r.worst_total_bytes)) / Number(d.usable_bytes_per_gpu))}%`;
       tb.append(el('tr', { class: 'plan-row', 'data-rank': r.rank },
         el('td', { class: 'num rank' }, String(r.rank)),
+        el('td', { class: 'framework' }, r.also_runs_on.length ? `${r.framework} (also ${r.also_runs_on.join(', ')})` : r.framework),
         el('td', { class: 'plan' }, el('div', { class: 'desc' }, r.description), el('div', { class: 'detail' }, `micro-batch ${r.micro_batch} · recompute ${r.recompute}`)),
         el('td', { class: 'num memory', 'data-bytes': String(r.worst_total_bytes) }, `${fmtBytes(r.worst_total_bytes)} (stage ${r.worst_stage})`, meter),
         el('td', { class: 'num step', title: `compute ${fixed(tm.compute_s, 3)} s, bubble ${fixed(tm.bubble_s, 3)} s, communication ${fixed(comm, 3)} s` }, fixed(tm.total_s, 3)),
