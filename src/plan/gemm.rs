@@ -80,7 +80,15 @@ impl GemmModel {
                     measured: Vec::new(),
                     flash,
                     native_attention: g.native_attention.map_or(flash, pair),
-                    source: format!("{} preset [gemm_efficiency]", gpu.name),
+                    // Say which ceiling: a GEMM timed alone (MAMF) runs faster than inside a
+                    // training step (the A100's in-training ceiling is 0.85 of its MAMF).
+                    source: match g.in_training {
+                        Some(_) => format!("{} preset [gemm_efficiency] in_training: measured inside training", gpu.name),
+                        None => format!(
+                            "{} preset [gemm_efficiency] max: the best isolated GEMM; no in-training measurement for this GPU, so read MFU as an upper bound or pass --calibration",
+                            gpu.name
+                        ),
+                    },
                 }
             }
             None => GemmModel {
