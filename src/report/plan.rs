@@ -40,9 +40,10 @@ pub struct PlanReport {
     pub overlap: Option<f64>,
     /// Frameworks searched.
     pub frameworks: Vec<String>,
-    /// The precision recipe and optimizer each searched framework's plans are sized and timed with
-    /// (its own defaults for what was not given; `setup` is the base they start from).
-    pub recipes: Vec<FrameworkRecipe>,
+    /// The precision recipes and optimizers the searched frameworks' plans are sized and timed
+    /// with (each framework's own defaults for what was not given; `setup` is the base they start
+    /// from), one entry per recipe with the frameworks that use it, in search order.
+    pub recipes: Vec<Recipe>,
     pub evaluated: u64,
     pub fitting: u64,
     pub plans: Vec<PlanRow>,
@@ -55,11 +56,29 @@ pub struct PlanReport {
     pub warnings: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct FrameworkRecipe {
-    pub framework: String,
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recipe {
     pub precision: String,
     pub optimizer: String,
+    pub frameworks: Vec<String>,
+}
+
+/// `cfg`'s frameworks grouped by the precision and optimizer of their setups.
+fn recipes(cfg: &SearchConfig, base: &Setup) -> Vec<Recipe> {
+    let mut out: Vec<Recipe> = Vec::new();
+    for f in &cfg.frameworks {
+        let s = cfg.setups.iter().find(|(g, _)| g == f).map_or(base, |(_, s)| s);
+        let (precision, optimizer) = (s.precision.name(), s.optimizer.name());
+        match out.iter_mut().find(|r| r.precision == precision && r.optimizer == optimizer) {
+            Some(r) => r.frameworks.push(f.name().to_string()),
+            None => out.push(Recipe {
+                precision: precision.to_string(),
+                optimizer: optimizer.to_string(),
+                frameworks: vec![f.name().to_string()],
+            }),
+        }
+    }
+    out
 }
 
 impl PlanReport {
@@ -110,18 +129,7 @@ impl PlanReport {
             efficiency_source: cfg.time.gemm.source.clone(),
             overlap: cfg.time.overlap,
             frameworks: cfg.frameworks.iter().map(|f| f.name().to_string()).collect(),
-            recipes: cfg
-                .frameworks
-                .iter()
-                .map(|f| {
-                    let s = cfg.setups.iter().find(|(g, _)| g == f).map_or(setup, |(_, s)| s);
-                    FrameworkRecipe {
-                        framework: f.name().to_string(),
-                        precision: s.precision.name().to_string(),
-                        optimizer: s.optimizer.name().to_string(),
-                    }
-                })
-                .collect(),
+            recipes: recipes(cfg, setup),
             evaluated: result.evaluated,
             fitting: result.fitting,
             plans,
@@ -150,25 +158,16 @@ impl PlanReport {
             self.setup.seq
         );
         // One recipe for all frameworks, or each framework's own (Megatron's fp32 main grads).
-        let first = self.recipes.first();
-        let same = self.recipes.iter().all(|r| Some(r.precision.as_str()) == first.map(|f| f.precision.as_str()))
-            && self.recipes.iter().all(|r| Some(r.optimizer.as_str()) == first.map(|f| f.optimizer.as_str()));
-        let recipe = match first {
-            Some(f) if same => format!("precision {}, optimizer {}", f.precision, f.optimizer),
-            Some(_) => {
-                // Frameworks grouped by recipe, in search order.
-                let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
-                for r in &self.recipes {
-                    match groups.iter_mut().find(|(p, o, _)| *p == r.precision && *o == r.optimizer) {
-                        Some(g) => g.2.push(&r.framework),
-                        None => groups.push((&r.precision, &r.optimizer, vec![&r.framework])),
-                    }
-                }
-                let each: Vec<String> =
-                    groups.iter().map(|(p, o, fs)| format!("{p} + {o} for {}", fs.join(", "))).collect();
+        let recipe = match self.recipes.as_slice() {
+            [one] => format!("precision {}, optimizer {}", one.precision, one.optimizer),
+            [] => format!("precision {}, optimizer {}", self.setup.precision.name(), self.setup.optimizer.name()),
+            many => {
+                let each: Vec<String> = many
+                    .iter()
+                    .map(|r| format!("{} + {} for {}", r.precision, r.optimizer, r.frameworks.join(", ")))
+                    .collect();
                 format!("each framework's own recipe: {}", each.join("; "))
             }
-            None => format!("precision {}, optimizer {}", self.setup.precision.name(), self.setup.optimizer.name()),
         };
         s.push_str(&format!("  {recipe}\n"));
         s.push_str(&format!(

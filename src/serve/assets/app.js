@@ -726,16 +726,9 @@ function renderEstimate(last) {
 
 // The precision recipe of the plans: one for all, or each framework's own (the report's `recipes`).
 function recipeLine(d) {
-  const rs = d.recipes || [];
-  const same = rs.every((r) => r.precision === rs[0].precision && r.optimizer === rs[0].optimizer);
-  if (!rs.length) return `Precision ${d.setup.precision}, optimizer ${d.setup.optimizer}`;
-  if (same) return `Precision ${rs[0].precision}, optimizer ${rs[0].optimizer}`;
-  const groups = [];
-  for (const r of rs) {
-    const g = groups.find((x) => x.precision === r.precision && x.optimizer === r.optimizer);
-    if (g) g.frameworks.push(r.framework); else groups.push({ precision: r.precision, optimizer: r.optimizer, frameworks: [r.framework] });
-  }
-  return `Each framework's own recipe: ${groups.map((g) => `${g.precision} + ${g.optimizer} for ${g.frameworks.join(', ')}`).join('; ')}`;
+  const rs = d.recipes;
+  if (rs.length === 1) return `Precision ${rs[0].precision}, optimizer ${rs[0].optimizer}`;
+  return `Each framework's own recipe: ${rs.map((r) => `${r.precision} + ${r.optimizer} for ${r.frameworks.join(', ')}`).join('; ')}`;
 }
 
 /** The settings that reproduce a ranked plan in the estimate view. */
