@@ -122,6 +122,14 @@ impl TimeConfig {
     }
 }
 
+impl TimeConfig {
+    /// Time a collective adds to the step: its `exposed` seconds, plus the slowdown of the compute
+    /// its `hidden` seconds ran beside (`comm_sm_share`).
+    pub fn behind_compute(&self, exposed: f64, hidden: f64) -> f64 {
+        exposed + hidden * self.comm_sm_share
+    }
+}
+
 /// How a framework's code runs the memory-bound kernels of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Elementwise {
@@ -463,7 +471,7 @@ pub fn costs(model: &ModelSpec, setup: &Setup, plan: &ParallelPlan, cfg: &TimeCo
             let exposed = (hop - per_step_f).max(0.0) + (2.0 * hop - per_step_b).max(0.0);
             // The hidden part slows the attention it runs beside (`TimeConfig::comm_sm_share`).
             let hidden = hop.min(per_step_f) + (2.0 * hop).min(per_step_b);
-            steps * (exposed + hidden * cfg.comm_sm_share)
+            steps * cfg.behind_compute(exposed, hidden)
         } else {
             0.0
         };
@@ -599,7 +607,7 @@ pub fn step_time_with(
             let sends = f64::from(u8::from(!st.first)) + f64::from(u8::from(!st.last));
             sends * links.send(costs.boundary_bytes, pp_cross)
         } else if plan.pp > 1 {
-            2.0 * v * links.send(costs.boundary_bytes, pp_cross) * cfg.comm_sm_share
+            cfg.behind_compute(0.0, 2.0 * v * links.send(costs.boundary_bytes, pp_cross))
         } else {
             0.0
         };
@@ -614,7 +622,7 @@ pub fn step_time_with(
             let exposed = (ag - fwd).max(0.0) + (regather + rs - bwd_all).max(0.0) + (ag + rs) / units;
             // What is hidden still takes NCCL's SMs from the compute beside it.
             let hidden = ag.min(fwd) + (regather + rs).min(bwd_all);
-            let exposed = exposed + hidden * cfg.comm_sm_share;
+            let exposed = cfg.behind_compute(exposed, hidden);
             // (the first unit's gather and the last unit's reduce-scatter have nothing to hide behind)
             let hybrid = if plan.fsdp == Some(crate::parallel::Fsdp::Hybrid) && shard < plan.dp {
                 // HYBRID_SHARD: the sharded gradients are all-reduced across the replicas.
@@ -651,14 +659,12 @@ pub fn step_time_with(
         let grads = st.params * g_bytes;
         let weights = st.params * w_bytes;
         let ar = links.time(Collective::AllReduce, grads, dp, dp_per_node);
-        // Communication hidden behind compute still takes NCCL's SMs from it.
-        let share = cfg.comm_sm_share;
         let exposed = match sync {
             _ if dp <= 1 => 0.0,
             GradSync::DdpOverlapped => {
                 let last_bucket = ar * (DDP_BUCKET_BYTES / grads.max(1.0)).min(1.0);
                 let exposed = (ar - st.bwd).max(last_bucket);
-                exposed + (ar - exposed) * share
+                cfg.behind_compute(exposed, ar - exposed)
             }
             GradSync::AfterFlush => {
                 if plan.distributed_optimizer {
@@ -676,10 +682,10 @@ pub fn step_time_with(
                     // Reduced after every micro-batch, each behind its own backward.
                     let rs = links.time(Collective::ReduceScatter, grads, dp, dp_per_node);
                     let exposed = (rs - st.bwd).max(rs * bucket);
-                    m * (exposed + (rs - exposed) * share) + gather
+                    m * cfg.behind_compute(exposed, rs - exposed) + gather
                 } else {
                     let exposed = (ar - st.bwd).max(ar * bucket);
-                    exposed + (ar - exposed) * share + gather
+                    cfg.behind_compute(exposed, ar - exposed) + gather
                 }
             }
             GradSync::Sharded => {
@@ -689,7 +695,8 @@ pub fn step_time_with(
                     let units = stages.first().map_or(1, |s| s.layers.iter().sum::<u64>().max(1)) as f64 + 1.0;
                     let ag = links.time(Collective::AllGather, weights / units, shard, shard_per_node);
                     let rs = links.time(Collective::ReduceScatter, grads / units, shard, shard_per_node);
-                    (ag + rs) * (1.0 + (units - 1.0) * share)
+                    // The other units' gathers and reduce-scatters run beside compute.
+                    cfg.behind_compute(ag + rs, (ag + rs) * (units - 1.0))
                 } else {
                     0.0
                 }
