@@ -11,6 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::report::chart::*;
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -35,6 +36,20 @@ const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
 const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 const FONT: &str = "sans-serif";
+
+/// The mesh style every chart shares: fonts, grid lines and axis colour.
+fn house_mesh<'m, 'a, 'b, X, Y, DB>(mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    DB: DrawingBackend,
+{
+    mesh.axis_desc_style((FONT, 17))
+        .label_style((FONT, 15))
+        .light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .axis_style(MUTED)
+}
 
 /// Register the embedded fonts once per process.
 fn fonts() {
@@ -388,18 +403,12 @@ where
         .x_label_area_size(58)
         .y_label_area_size(label_w)
         .build_cartesian_2d(0f64..x_max, 0f64..n as f64)?;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart.configure_mesh())
         .disable_y_mesh()
         .y_labels(0)
         .x_labels(8)
         .x_label_formatter(&|v| axis_label(*v, x_max))
         .x_desc(b.value_title.clone())
-        .axis_desc_style((FONT, 17))
-        .label_style((FONT, 15))
-        .light_line_style(WHITE)
-        .bold_line_style(GRID)
-        .axis_style(MUTED)
         .draw()?;
     // Row i is drawn from the top.
     let row = |i: usize| (n - 1 - i) as f64;
@@ -506,19 +515,13 @@ where
         .x_label_area_size(64)
         .y_label_area_size(78)
         .build_cartesian_2d(-0.25f64..x_max + 0.25, 0f64..y_max)?;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart.configure_mesh())
         .disable_x_mesh()
         .x_labels(0)
         .y_labels(8)
         .y_label_formatter(&|v| axis_label(*v, y_max))
         .x_desc(l.x_title.clone())
         .y_desc(l.y_title.clone())
-        .axis_desc_style((FONT, 17))
-        .label_style((FONT, 15))
-        .light_line_style(WHITE)
-        .bold_line_style(GRID)
-        .axis_style(MUTED)
         .draw()?;
     let base = area.get_base_pixel();
     for (i, x) in l.x_values.iter().enumerate() {
@@ -601,8 +604,7 @@ where
         .y_label_area_size(78)
         .build_cartesian_2d(0f64..x_max, y_min..y_max)?;
     let y_span = y_max - y_min;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart.configure_mesh())
         .x_labels(8)
         .y_labels(8)
         .x_label_formatter(&|v| axis_label(*v, x_max))
@@ -617,11 +619,6 @@ where
         })
         .x_desc(s.x_title.clone())
         .y_desc(s.y_title.clone())
-        .axis_desc_style((FONT, 17))
-        .label_style((FONT, 15))
-        .light_line_style(WHITE)
-        .bold_line_style(GRID)
-        .axis_style(MUTED)
         .draw()?;
     let base = area.get_base_pixel();
     for r in &s.refs {
